@@ -1,0 +1,9 @@
+"""bpelm: a byte-level BPE tokenizer with a Rust core, and a from-scratch Transformer LM.
+
+The tokenizer API is imported here; the model library (`bpelm.nn`, `bpelm.optim`, ...) is
+imported on demand so that `import bpelm` does not pay for importing torch.
+"""
+
+from bpelm._core import __version__
+
+__all__ = ["__version__"]

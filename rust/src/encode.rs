@@ -1,0 +1,3 @@
+//! Encoding and decoding with a trained vocabulary.
+//!
+//! OWNER: encoder helper.

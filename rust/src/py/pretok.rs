@@ -1,8 +1,89 @@
-//! Bindings for the pretok part of the core.
+//! Bindings for the pretok part of the core: the pretokenizer, special-token splitting and
+//! chunking, exposed mainly so the Python tests can check them against oracles.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyString};
+
+use std::path::PathBuf;
+
+use crate::corpus::{self, Corpus};
+use crate::pretokenize::for_each_pretoken;
+use crate::special::{Segment, SpecialTokens};
+
+/// Texts longer than this are split without the GIL.
+const DETACH_BYTES: usize = 1 << 16;
+
+/// The GPT-2 pretokens of `text`.
+#[pyfunction]
+fn pretokenize(py: Python<'_>, text: &str) -> Vec<String> {
+    let split = || {
+        let mut out = Vec::new();
+        for_each_pretoken(text, |p| out.push(p.to_owned()));
+        out
+    };
+    if text.len() > DETACH_BYTES {
+        py.detach(split)
+    } else {
+        split()
+    }
+}
+
+/// `text` cut into its ordinary pieces (str) and special tokens (their index, int).
+#[pyfunction]
+fn split_special<'py>(
+    py: Python<'py>,
+    text: &str,
+    special_tokens: Vec<String>,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let specials = SpecialTokens::new(&special_tokens)?;
+    let mut out = Vec::new();
+    for segment in specials.segments(text) {
+        out.push(match segment {
+            Segment::Text(s) => PyString::new(py, s).into_any(),
+            Segment::Special(i) => PyInt::new(py, i).into_any(),
+        });
+    }
+    Ok(out)
+}
+
+/// `text` cut into ranges of about `target_bytes` (byte offsets into its UTF-8 encoding) at
+/// places where cutting changes neither pretokens nor special-token matches.
+#[pyfunction]
+fn chunk_ranges(
+    py: Python<'_>,
+    text: &str,
+    special_tokens: Vec<String>,
+    target_bytes: usize,
+) -> PyResult<Vec<(usize, usize)>> {
+    let specials = SpecialTokens::new(&special_tokens)?;
+    let ranges = py.detach(|| corpus::chunk_ranges(text, &specials, target_bytes));
+    Ok(ranges.into_iter().map(|r| (r.start, r.end)).collect())
+}
+
+/// The greatest safe cut (a byte offset) in `0 < p <= pos`, or None.
+#[pyfunction]
+fn safe_split_before(
+    text: &str,
+    special_tokens: Vec<String>,
+    pos: usize,
+) -> PyResult<Option<usize>> {
+    let specials = SpecialTokens::new(&special_tokens)?;
+    Ok(corpus::safe_split_before(text, &specials, pos))
+}
+
+/// The text of a UTF-8 file, read the way training and encoding read files (memory-mapped
+/// and checked); for tests of the error messages.
+#[pyfunction]
+fn read_corpus(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    let text = py.detach(|| Corpus::open(&path).map(|c| c.text().to_owned()))?;
+    Ok(text)
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = m;
+    m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
+    m.add_function(wrap_pyfunction!(split_special, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(safe_split_before, m)?)?;
+    m.add_function(wrap_pyfunction!(read_corpus, m)?)?;
     Ok(())
 }

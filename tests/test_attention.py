@@ -138,6 +138,15 @@ def test_state_dict_keys_and_round_trip() -> None:
     torch.testing.assert_close(other(ids), model(ids))
 
 
+def test_config_rebuilds_the_model() -> None:
+    model = tiny_lm(ffn="silu", d_ff=128, tie_embeddings=True)
+    assert model.config["ffn"] == "silu" and model.config["d_ff"] == 128
+    clone = TransformerLM(**model.config)
+    clone.load_state_dict(model.state_dict())
+    ids = torch.randint(0, 97, (1, 6))
+    torch.testing.assert_close(clone(ids), model(ids))
+
+
 def test_load_state_dict_accepts_compiled_prefix() -> None:
     model = tiny_lm()
     prefixed = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}

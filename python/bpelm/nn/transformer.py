@@ -119,6 +119,23 @@ class TransformerLM(nn.Module):
         self.num_heads = num_heads
         self.d_ff = d_ff
         self.tie_embeddings = tie_embeddings
+        # Constructor arguments (less device/dtype): TransformerLM(**model.config) rebuilds it,
+        # and checkpoints can store it as plain data.
+        self.config: dict[str, Any] = {
+            "vocab_size": vocab_size,
+            "context_length": context_length,
+            "d_model": d_model,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "d_ff": d_ff,
+            "rope_theta": rope_theta,
+            "norm": norm,
+            "norm_position": norm_position,
+            "position": position,
+            "ffn": ffn,
+            "tie_embeddings": tie_embeddings,
+            "attention": attention,
+        }
         theta = rope_theta if position == "rope" else None
         self.token_embeddings = Embedding(vocab_size, d_model, device=device, dtype=dtype)
         self.layers = nn.ModuleList(

@@ -140,3 +140,5 @@ def test_long_prompt_is_truncated_and_model_mode_restored() -> None:
     assert torch.is_grad_enabled()
     with pytest.raises(ValueError):
         list(generate(model, [], max_new_tokens=2))
+    with pytest.raises(ValueError, match="vocabulary"):
+        list(generate(model, [1, 40], max_new_tokens=2))

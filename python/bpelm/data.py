@@ -49,7 +49,9 @@ def get_batch(
     with a non-blocking copy.
     """
     dev = _parse_device(device)
-    n = len(dataset)  # type: ignore[arg-type]
+    if not isinstance(dataset, np.ndarray):  # np.memmap is an ndarray: left as is
+        dataset = np.asarray(dataset)
+    n = len(dataset)
     if n < context_length + 1:
         raise ValueError(
             f"dataset has {n} tokens; a batch needs at least context_length + 1 = "
@@ -58,7 +60,7 @@ def get_batch(
     rng = _default_rng if rng is None else rng
     starts = rng.integers(0, n - context_length, size=batch_size)
     window = starts[:, None] + np.arange(context_length + 1)
-    tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))  # type: ignore[index]
+    tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))
     x, y = tokens[:, :-1], tokens[:, 1:]
     if dev.type == "cuda":
         x = x.contiguous().pin_memory().to(dev, non_blocking=True)

@@ -10,6 +10,7 @@ tokens without it: exactly what the uncached path does, token for token.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -86,8 +87,9 @@ class _DecodeStep:
             with torch.cuda.graph(graph):
                 self.static_logits = self._forward()
             self.graph = graph
-        except RuntimeError:
-            self.graph = None  # fall back to eager decoding
+        except RuntimeError as exc:
+            warnings.warn(f"CUDA graph capture failed, decoding eagerly: {exc}", stacklevel=2)
+            self.graph = None
         # Warm-up wrote garbage beyond `start`; it is masked out and overwritten before use.
         self.cache.length.copy_(start)
 
@@ -125,6 +127,9 @@ def generate(
     """
     if not prompt_ids:
         raise ValueError("generate needs a non-empty prompt")
+    bad = [t for t in prompt_ids if not 0 <= t < model.vocab_size]
+    if bad:
+        raise ValueError(f"prompt ids {bad[:5]} are outside the vocabulary [0, {model.vocab_size})")
     device = next(model.parameters()).device
     ctx = model.context_length
     was_training = model.training

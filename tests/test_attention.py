@@ -216,6 +216,8 @@ def test_ablation_structure() -> None:
     assert "w3" not in str(tiny_lm(ffn="silu", d_ff=128))
     tied = tiny_lm(tie_embeddings=True)
     assert tied.lm_head.weight is tied.token_embeddings.weight
+    assert tied.lm_head.weight.abs().max() <= 3 * (2 / (97 + 32)) ** 0.5 + 1e-7  # lm_head init
+    assert set(tied.state_dict()) == set(tiny_lm().state_dict())
     assert tied.num_params() == tiny_lm().num_params()  # shared table counted once, as lm_head
     with pytest.raises(ValueError):
         tiny_lm(norm="layernorm")

@@ -85,7 +85,7 @@ class TransformerLM(nn.Module):
 
     Ablations (all off by default): norm="none" (identity norms), norm_position="post",
     position="nope" (no RoPE), ffn="silu" (ungated; pass d_ff = 4 d_model), tie_embeddings
-    (lm_head.weight is token_embeddings.weight). `attention`: "auto" (PyTorch's fused SDPA on
+    (one matrix, lm_head's, initialised as lm_head). `attention`: "auto" (PyTorch's fused SDPA on
     CUDA, our reference math elsewhere), "reference" or "sdpa".
     """
 
@@ -159,7 +159,9 @@ class TransformerLM(nn.Module):
         )
         self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
         if tie_embeddings:
-            self.lm_head.weight = self.token_embeddings.weight
+            # The shared matrix keeps lm_head's initialisation: with the embedding's std 1, the
+            # initial logits would have std ~sqrt(d_model) and the first losses would explode.
+            self.token_embeddings.weight = self.lm_head.weight
 
     def forward(
         self,

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from bpelm.nn import (
     MultiHeadSelfAttention,
     TransformerBlock,

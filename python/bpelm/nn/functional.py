@@ -41,9 +41,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def scaled_dot_product_attention(
-    Q: torch.Tensor,  # noqa: N803 (the usual math names)
-    K: torch.Tensor,  # noqa: N803
-    V: torch.Tensor,  # noqa: N803
+    Q: torch.Tensor,
+    K: torch.Tensor,
+    V: torch.Tensor,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """softmax(Q K^T / sqrt(d_k)) V over any leading dims.

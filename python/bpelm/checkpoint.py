@@ -12,6 +12,8 @@ from torch import nn
 
 from bpelm.nn.transformer import strip_compiled_prefix
 
+__all__ = ["load_checkpoint", "read_checkpoint_extra", "save_checkpoint"]
+
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+__all__ = ["get_batch", "load_tokens"]
+
 _default_rng = np.random.default_rng()
 
 
@@ -61,9 +63,8 @@ def get_batch(
     starts = rng.integers(0, n - context_length, size=batch_size)
     window = starts[:, None] + np.arange(context_length + 1)
     tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))
-    x, y = tokens[:, :-1], tokens[:, 1:]
     if dev.type == "cuda":
-        x = x.contiguous().pin_memory().to(dev, non_blocking=True)
-        y = y.contiguous().pin_memory().to(dev, non_blocking=True)
-        return x, y
-    return x.contiguous().to(dev), y.contiguous().to(dev)
+        # One pinned (B, T+1) buffer, one async copy; x and y are views of it on the device.
+        tokens = tokens.pin_memory().to(dev, non_blocking=True)
+        return tokens[:, :-1], tokens[:, 1:]
+    return tokens[:, :-1].contiguous().to(dev), tokens[:, 1:].contiguous().to(dev)

@@ -19,6 +19,8 @@ from bpelm.nn.functional import softmax
 from bpelm.nn.kv_cache import KVCache
 from bpelm.nn.transformer import TransformerLM
 
+__all__ = ["generate", "sample_next"]
+
 GREEDY_TEMPERATURE = 1e-5
 
 

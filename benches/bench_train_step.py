@@ -227,7 +227,7 @@ def run_mode(
 
 
 def run_decode(
-    device: torch.device, batch: int, new_tokens: int, use_cache: bool
+    device: torch.device, batch: int, new_tokens: int, use_cache: bool, compile_step: bool = False
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     model = TransformerLM(**MODEL, device=device)  # type: ignore[arg-type]
@@ -246,19 +246,21 @@ def run_decode(
             num_samples=batch,
             seed=0,
             use_cache=use_cache,
+            compile_step=compile_step,
         ):
             n += 1
         sync(device)
         assert n == new_tokens
         return time.perf_counter() - t0
 
-    once()  # warm kernels (the graph capture per call is part of the timed run below)
+    once()  # warm kernels / compile (each call's graph capture is part of the timed run)
     elapsed = once()
     return {
         "batch": batch,
         "new_tokens": new_tokens,
         "prompt_tokens": len(prompt),
         "kv_cache": use_cache,
+        "compiled_step": compile_step,
         "seconds": elapsed,
         "tokens_per_s": batch * new_tokens / elapsed,
         "steps_per_s": new_tokens / elapsed,
@@ -324,9 +326,15 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     decode = []
+    if device.type == "cuda":
+        print("decode: kv-cache steps replay a CUDA graph (a warning above says if capture failed)")
     if args.decode_tokens > 0:
         for batch in args.decode_batches:
             decode.append(run_decode(device, batch, args.decode_tokens, use_cache=True))
+            if not args.skip_compile:
+                decode.append(
+                    run_decode(device, batch, args.decode_tokens, use_cache=True, compile_step=True)
+                )
         decode.append(run_decode(device, 1, args.decode_tokens, use_cache=False))
 
     print()
@@ -340,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"{'decode':<10} {'batch':>5} {'new tokens':>10} {'tokens/s':>12} {'steps/s':>9}")
         for d in decode:
-            label = "kv-cache" if d["kv_cache"] else "recompute"
+            label = "recompute"
+            if d["kv_cache"]:
+                label = "kv+compile" if d["compiled_step"] else "kv-cache"
             print(
                 f"{label:<10} {d['batch']:>5} {d['new_tokens']:>10}"
                 f" {d['tokens_per_s']:>12,.0f} {d['steps_per_s']:>9,.1f}"

@@ -97,6 +97,7 @@ class _DecodeStep:
         except RuntimeError as exc:
             warnings.warn(f"CUDA graph capture failed, decoding eagerly: {exc}", stacklevel=2)
             self.graph = None
+            self.compile_step = False  # the failure may have been the compile itself
         # Warm-up wrote garbage beyond `start`; it is masked out and overwritten before use.
         self.cache.length.copy_(start)
 

@@ -83,17 +83,12 @@ def merge(ids: list[int], pair: Pair, new_id: int) -> list[int]:
     return out
 
 
-def train_bpe_reference(
-    text: str, vocab_size: int, special_tokens: list[str] | None = None
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """Trains byte-level BPE on `text`; returns `(vocab, merges)` like `bpelm.train_bpe`."""
-    specials = list(special_tokens or [])
-    if vocab_size < 256 + len(specials):
-        raise ValueError(
-            f"vocab_size {vocab_size} is too small: it must be at least 256 + "
-            f"{len(specials)} special tokens = {256 + len(specials)}"
-        )
-    word_counts = count_pretokens(text, specials)
+def learn_merges(word_counts: dict[bytes, int], n_merges: int) -> list[tuple[bytes, bytes]]:
+    """Up to `n_merges` merges learned on words (byte strings) with their counts.
+
+    >>> learn_merges({b"aaa": 1, b"bc": 2}, 5)
+    [(b'b', b'c'), (b'a', b'a'), (b'aa', b'a')]
+    """
     words = [list(w) for w in word_counts]
     freqs = list(word_counts.values())
 
@@ -107,7 +102,6 @@ def train_bpe_reference(
 
     vocab = {i: bytes([i]) for i in range(256)}
     merges: list[tuple[bytes, bytes]] = []
-    n_merges = vocab_size - 256 - len(specials)
     while len(merges) < n_merges and stats:
         best_count = max(stats.values())
         best = max(
@@ -132,7 +126,24 @@ def train_bpe_reference(
                 stats[pair] += n * freqs[i]
                 where[pair].add(i)
         del where[best]
+    return merges
 
+
+def train_bpe_reference(
+    text: str, vocab_size: int, special_tokens: list[str] | None = None
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """Trains byte-level BPE on `text`; returns `(vocab, merges)` like `bpelm.train_bpe`."""
+    specials = list(special_tokens or [])
+    if vocab_size < 256 + len(specials):
+        raise ValueError(
+            f"vocab_size {vocab_size} is too small: it must be at least 256 + "
+            f"{len(specials)} special tokens = {256 + len(specials)}"
+        )
+    n_merges = vocab_size - 256 - len(specials)
+    merges = learn_merges(count_pretokens(text, specials), n_merges)
+    vocab = {i: bytes([i]) for i in range(256)}
+    for left, right in merges:
+        vocab[len(vocab)] = left + right
     for j, token in enumerate(specials):
         vocab[256 + len(merges) + j] = token.encode("utf-8")
     return vocab, merges

@@ -101,6 +101,21 @@ fn train_text_with(
     Ok(Trained { vocab, merges })
 }
 
+/// Learns up to `n_merges` merges on words given directly as byte strings with counts
+/// (no pretokenization); returns the vocabulary (bytes, then merged tokens) and the merges.
+pub fn train_words<'a>(
+    words: impl IntoIterator<Item = (&'a [u8], u64)>,
+    n_merges: usize,
+) -> Trained {
+    let mut ws = Words::new();
+    for (bytes, n) in words {
+        ws.push(bytes, n);
+    }
+    let mut vocab: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    let merges = learn_merges(&mut ws, &mut vocab, n_merges, &ProgressBar::hidden());
+    Trained { vocab, merges }
+}
+
 fn new_bar(progress: bool, len: u64, what: &str, counter: &str) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::word::{pair_key, unpack_pair, PairKey, Words};
+use super::Trained;
 use crate::TokenId;
 
 /// A candidate merge as it was when pushed: its count may since have dropped.
@@ -98,83 +99,73 @@ struct PairStats {
     index: FxHashMap<PairKey, Vec<u32>>,
 }
 
-/// Counts every adjacent pair of every word, in parallel over ranges of words.
-fn count_pairs(words: &Words) -> PairStats {
-    const WORDS_PER_TASK: usize = 1 << 16;
+/// Counts every adjacent pair of every word (all single bytes still, so the pairs fit a dense
+/// 256 x 256 table), in parallel over ranges of words.
+fn count_byte_pairs(words: &Words) -> PairStats {
+    const N: usize = 256 * 256;
     let n = words.len();
-    let tasks: Vec<(usize, usize)> = (0..n)
-        .step_by(WORDS_PER_TASK)
-        .map(|lo| (lo, (lo + WORDS_PER_TASK).min(n)))
+    let tasks = 4 * rayon::current_num_threads();
+    let per_task = n.div_ceil(tasks).max(1);
+    let ranges: Vec<(usize, usize)> = (0..n)
+        .step_by(per_task)
+        .map(|lo| (lo, (lo + per_task).min(n)))
         .collect();
-    let partial = |&(lo, hi): &(usize, usize)| {
-        let mut m: FxHashMap<PairKey, (i64, Vec<u32>)> = FxHashMap::default();
-        for w in lo..hi {
-            let count = words.count(w) as i64;
-            for p in words.tokens(w).windows(2) {
-                let e = m.entry(pair_key(p[0], p[1])).or_default();
-                e.0 += count;
-                if e.1.last() != Some(&(w as u32)) {
-                    e.1.push(w as u32);
-                }
-            }
-        }
-        m
-    };
-    // Reducing keeps the word ranges in order, so every index list stays ascending.
-    let merged = tasks
+    let partial: Vec<(Vec<i64>, Vec<Vec<u32>>)> = ranges
         .par_iter()
-        .map(partial)
-        .reduce(FxHashMap::default, |mut a, mut b| {
-            let swap = b.len() > a.len();
-            if swap {
-                std::mem::swap(&mut a, &mut b);
-            }
-            for (k, (c, mut ws)) in b {
-                let e = a.entry(k).or_default();
-                e.0 += c;
-                if swap {
-                    ws.append(&mut e.1);
-                    e.1 = ws;
-                } else {
-                    e.1.append(&mut ws);
+        .map(|&(lo, hi)| {
+            let mut counts = vec![0i64; N];
+            let mut lists: Vec<Vec<u32>> = vec![Vec::new(); N];
+            for w in lo..hi {
+                let count = words.count(w) as i64;
+                for p in words.tokens(w).windows(2) {
+                    let k = (p[0] as usize) << 8 | p[1] as usize;
+                    counts[k] += count;
+                    let list = &mut lists[k];
+                    if list.last() != Some(&(w as u32)) {
+                        list.push(w as u32);
+                    }
                 }
             }
-            a
-        });
-    let mut counts = FxHashMap::with_capacity_and_hasher(merged.len(), Default::default());
-    let mut index = FxHashMap::with_capacity_and_hasher(merged.len(), Default::default());
-    for (k, (c, ws)) in merged {
-        counts.insert(k, c);
-        index.insert(k, ws);
+            (counts, lists)
+        })
+        .collect();
+    let mut counts = FxHashMap::default();
+    let mut index = FxHashMap::default();
+    for k in 0..N {
+        let total: i64 = partial.iter().map(|(c, _)| c[k]).sum();
+        if total == 0 {
+            continue;
+        }
+        let len = partial.iter().map(|(_, l)| l[k].len()).sum();
+        let mut list = Vec::with_capacity(len);
+        for (_, lists) in &partial {
+            list.extend_from_slice(&lists[k]);
+        }
+        let key = pair_key((k >> 8) as TokenId, (k & 0xff) as TokenId);
+        counts.insert(key, total);
+        index.insert(key, list);
     }
     PairStats { counts, index }
 }
 
-/// Learns up to `n_merges` merges on `words`. `token_bytes` holds the bytes of every token
-/// (the 256 single bytes to begin with) and gains one entry per merge; the merges come back in
-/// creation order, merge `i` making token `token_bytes.len()` as it was before, i.e. id
-/// `256 + i` when starting from the bytes. Stops early when no pair is left.
-pub fn learn_merges(
-    words: &mut Words,
-    token_bytes: &mut Vec<Vec<u8>>,
-    n_merges: usize,
-    bar: &ProgressBar,
-) -> Vec<(TokenId, TokenId)> {
+/// Learns up to `n_merges` merges on `words` (words of single bytes, as `Words::push` makes
+/// them). Merge `i` makes token `256 + i`; stops early when no pair is left.
+pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Trained {
+    let mut token_bytes: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     let PairStats {
         mut counts,
         mut index,
-    } = count_pairs(words);
+    } = count_byte_pairs(&words);
     let initial = counts
         .iter()
-        .filter(|&(_, &c)| c > 0)
         .map(|(&pair, &count)| Candidate { count, pair })
         .collect();
-    let mut heap = PairHeap::from_vec(initial, token_bytes);
+    let mut heap = PairHeap::from_vec(initial, &token_bytes);
 
     let mut merges = Vec::with_capacity(n_merges);
-    let mut deltas: FxHashMap<PairKey, i64> = FxHashMap::default();
+    let mut new_pairs: Vec<PairKey> = Vec::new();
     while merges.len() < n_merges {
-        let Some(best) = pop_current(&mut heap, &counts, token_bytes) else {
+        let Some(best) = pop_current(&mut heap, &counts, &token_bytes) else {
             break;
         };
         let (left, right) = unpack_pair(best);
@@ -184,38 +175,41 @@ pub fn learn_merges(
         token_bytes.push(bytes);
         merges.push((left, right));
 
+        // Counts change in place. Pairs with the new token are all born in this step: the
+        // first word to make one registers it for the heap.
         let affected = index.remove(&best).unwrap_or_default();
         for &w in &affected {
             let count = words.count(w as usize) as i64;
             words.merge(w as usize, left, right, new, |pair, d| {
-                *deltas.entry(pair).or_insert(0) += i64::from(d) * count;
+                *counts.entry(pair).or_insert(0) += i64::from(d) * count;
                 if d > 0 {
                     let ws = index.entry(pair).or_default();
+                    if ws.is_empty() {
+                        new_pairs.push(pair);
+                    }
                     if ws.last() != Some(&w) {
                         ws.push(w);
                     }
                 }
             });
         }
-        for (pair, d) in deltas.drain() {
-            let c = counts.entry(pair).or_insert(0);
-            *c += d;
-            let c = *c;
-            if c <= 0 {
-                counts.remove(&pair);
-                index.remove(&pair);
-                continue;
-            }
-            // Only pairs with the new token can have grown; all others were only lowered,
-            // which `pop_current` notices lazily.
-            let (l, r) = unpack_pair(pair);
-            if l == new || r == new {
-                heap.push(Candidate { count: c, pair }, token_bytes);
+        counts.remove(&best);
+        // Pairs of old tokens were only lowered, which `pop_current` notices lazily.
+        for pair in new_pairs.drain(..) {
+            match counts.get(&pair) {
+                Some(&count) if count > 0 => heap.push(Candidate { count, pair }, &token_bytes),
+                _ => {
+                    counts.remove(&pair);
+                    index.remove(&pair);
+                }
             }
         }
         bar.inc(1);
     }
-    merges
+    Trained {
+        vocab: token_bytes,
+        merges,
+    }
 }
 
 /// Pops the best pair whose stored count is still its current count; stale entries are
@@ -254,10 +248,13 @@ mod tests {
         for (w, c) in words {
             ws.push(w.as_bytes(), *c);
         }
-        let mut tokens = byte_tokens();
-        let merges = learn_merges(&mut ws, &mut tokens, n_merges, &ProgressBar::hidden());
-        let s = |id: TokenId| String::from_utf8_lossy(&tokens[id as usize]).into_owned();
-        merges.into_iter().map(|(l, r)| (s(l), s(r))).collect()
+        let trained = learn_merges(ws, n_merges, &ProgressBar::hidden());
+        let s = |id: TokenId| String::from_utf8_lossy(&trained.vocab[id as usize]).into_owned();
+        trained
+            .merges
+            .into_iter()
+            .map(|(l, r)| (s(l), s(r)))
+            .collect()
     }
 
     fn pairs(expect: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -93,12 +93,12 @@ fn train_text_with(
     }
 
     let n_merges = vocab_size - 256 - specials.len();
-    let mut vocab: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     let bar = new_bar(progress, n_merges as u64, "merging", "{pos}/{len}");
-    let merges = learn_merges(&mut words, &mut vocab, n_merges, &bar);
+    let mut trained = learn_merges(words, n_merges, &bar);
     bar.finish();
-    vocab.extend(specials.tokens().iter().map(|s| s.as_bytes().to_vec()));
-    Ok(Trained { vocab, merges })
+    let special_bytes = specials.tokens().iter().map(|s| s.as_bytes().to_vec());
+    trained.vocab.extend(special_bytes);
+    Ok(trained)
 }
 
 /// Learns up to `n_merges` merges on words given directly as byte strings with counts
@@ -111,9 +111,7 @@ pub fn train_words<'a>(
     for (bytes, n) in words {
         ws.push(bytes, n);
     }
-    let mut vocab: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    let merges = learn_merges(&mut ws, &mut vocab, n_merges, &ProgressBar::hidden());
-    Trained { vocab, merges }
+    learn_merges(ws, n_merges, &ProgressBar::hidden())
 }
 
 fn new_bar(progress: bool, len: u64, what: &str, counter: &str) -> ProgressBar {

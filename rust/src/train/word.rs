@@ -61,7 +61,7 @@ impl Words {
     /// `(right, y)` and adds `(x, new)`, `(new, y)`, where `x` is the already rewritten
     /// previous token (possibly `new` itself), so the deltas add up to exactly the difference
     /// between recounting the word before and after.
-    pub fn merge(
+    pub(crate) fn merge(
         &mut self,
         w: usize,
         left: TokenId,

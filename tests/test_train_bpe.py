@@ -6,12 +6,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from bpelm import _core, train_bpe
+from bpelm._reference import learn_merges, train_bpe_reference
 from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bpelm import _core, train_bpe
-from bpelm._reference import learn_merges, train_bpe_reference
 
 EOT = "<|endoftext|>"
 

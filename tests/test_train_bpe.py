@@ -197,6 +197,7 @@ def test_bad_special_tokens(tmp_path: Path, specials: list[str]) -> None:
         ({"vocab_size": "300"}, TypeError),
         ({"vocab_size": -1}, ValueError),
         ({"special_tokens": [b"<|endoftext|>"]}, TypeError),
+        ({"special_tokens": "<|endoftext|>"}, TypeError),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict, error: type) -> None:

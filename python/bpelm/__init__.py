@@ -5,5 +5,6 @@ imported on demand so that `import bpelm` does not pay for importing torch.
 """
 
 from bpelm._core import __version__
+from bpelm.trainer import train_bpe
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "train_bpe"]

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from bpelm.config import ConfigError, ModelConfig, TrainConfig, build_config, load_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -29,7 +28,7 @@ def test_tinystories_config_is_the_specified_run() -> None:
 
 def test_toml_values_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[model]\nd_model = 64\nnum_heads = 4\n[train]\nmax_lr = 1\ncompile = false\n')
+    path.write_text("[model]\nd_model = 64\nnum_heads = 4\n[train]\nmax_lr = 1\ncompile = false\n")
     model, train = load_config(
         path,
         ["model.num_layers=3", "max_steps=1_000", "train.max_lr=5e-4", "tie_embeddings=yes"],

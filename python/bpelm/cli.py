@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 SPECIAL = "<|endoftext|>"
-_OPENERS: dict[str, Callable[..., IO[bytes]]] = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+_OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+    ".gz": gzip.open,
+    ".xz": lzma.open,
+    ".bz2": bz2.open,
+}
 
 
 class CliError(Exception):
@@ -61,7 +65,9 @@ def load_tokenizer(directory: str | os.PathLike[str]):
     vocab, merges = d / "vocab.json", d / "merges.txt"
     for p in (vocab, merges):
         if not p.exists():
-            raise CliError(f"{p}: not found (is {d} a directory written by `bpelm tokenizer train`?)")
+            raise CliError(
+                f"{p}: not found (is {d} a directory written by `bpelm tokenizer train`?)"
+            )
     return Tokenizer.from_files(vocab, merges)
 
 
@@ -118,7 +124,11 @@ def encode_corpus(
         size = text.stat().st_size
         t0 = time.perf_counter()
         n = encode_file(
-            tokenizer, text, out_path, dtype=dtype, num_threads=threads,
+            tokenizer,
+            text,
+            out_path,
+            dtype=dtype,
+            num_threads=threads,
             progress=sys.stderr.isatty(),
         )
         seconds = time.perf_counter() - t0
@@ -198,6 +208,7 @@ def sample_text(
     if not prompt_ids:
         raise CliError("the prompt encodes to no tokens; give a non-empty --prompt")
     eos = tokenizer.token_to_id(SPECIAL)
+    vocab_size = tokenizer.vocab_size
     ids: list[list[int]] = [[] for _ in range(num_samples)]
     done = [False] * num_samples
     stream = IncrementalDecoder(tokenizer) if num_samples == 1 else None
@@ -217,8 +228,8 @@ def sample_text(
             seed=seed,
         ):
             for i, t in enumerate(step_ids.tolist()):
-                if done[i]:
-                    continue
+                if done[i] or t >= vocab_size:
+                    continue  # ids past the tokenizer's vocabulary (model padding) carry no text
                 if eos is not None and t == eos:
                     done[i] = True
                     continue
@@ -252,7 +263,10 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     specials = args.special if args.special is not None else [SPECIAL]
     train_tokenizer(
-        _existing(args.input, "input text"), args.vocab_size, specials, Path(args.out),
+        _existing(args.input, "input text"),
+        args.vocab_size,
+        specials,
+        Path(args.out),
         threads=args.threads,
     )
     return 0
@@ -408,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     tt.add_argument("--input", required=True, help="training text")
-    tt.add_argument("--vocab-size", type=int, required=True, help="tokens wanted, specials included")
+    tt.add_argument(
+        "--vocab-size", type=int, required=True, help="tokens wanted, specials included"
+    )
     tt.add_argument(
         "--special",
         action="append",
@@ -475,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     g.add_argument("--prompt", default="Once upon a time", help="text to continue")
     g.add_argument(
-        "--tokenizer", default=None, help="tokenizer directory (default: the one recorded in training)"
+        "--tokenizer",
+        default=None,
+        help="tokenizer directory (default: the one recorded in training)",
     )
     g.add_argument("--max-new-tokens", type=int, default=256)
     g.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")

@@ -115,9 +115,7 @@ def measure_encoding(tok, train_txt: Path, work: Path, threads: int | None) -> d
     from bpelm.cli import encode_corpus
 
     n_threads = threads or os.cpu_count() or 1
-    n_tokens, size, seconds = encode_corpus(
-        tok, train_txt, work / "train.npy", threads=n_threads
-    )
+    n_tokens, size, seconds = encode_corpus(tok, train_txt, work / "train.npy", threads=n_threads)
     all_rate = _mb_per_s(size, seconds)
     print(
         f"encode, {n_threads} threads: {size / 1e6:.1f} MB -> {n_tokens:,} tokens in "
@@ -130,9 +128,7 @@ def measure_encoding(tok, train_txt: Path, work: Path, threads: int | None) -> d
     slice_txt.write_bytes(data.decode("utf-8", errors="ignore").encode("utf-8"))
     _, slice_size, slice_s = encode_corpus(tok, slice_txt, work / "slice.npy", threads=1)
     one_rate = _mb_per_s(slice_size, slice_s)
-    print(
-        f"encode, 1 thread: {slice_size / 1e6:.1f} MB in {slice_s:.2f} s = {one_rate:.1f} MB/s"
-    )
+    print(f"encode, 1 thread: {slice_size / 1e6:.1f} MB in {slice_s:.2f} s = {one_rate:.1f} MB/s")
     slice_txt.unlink()
     (work / "slice.npy").unlink(missing_ok=True)
     print(

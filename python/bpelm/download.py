@@ -92,7 +92,11 @@ def fetch(url: str, dest: Path, *, timeout: float = 10.0, progress: bool = True)
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         bar = tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
+            total=total,
+            initial=start,
+            unit="B",
+            unit_scale=True,
+            desc=dest.name,
             disable=not progress,
         )
         with open(part, "ab" if start else "wb") as f, bar:

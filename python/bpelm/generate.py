@@ -1,0 +1,164 @@
+"""Sampling from a TransformerLM: temperature / top-k / top-p, with a static KV cache.
+
+With the cache, the prompt is run once (prefill) and each new token costs one single-token
+forward over the preallocated cache. The decode step has the same shapes at every length, so on
+CUDA it is captured once in a CUDA graph and replayed, which removes the per-kernel launch cost
+that dominates small-batch decoding. Once the context window is full the cache cannot slide
+(RoPE positions would shift), so from then on every step recomputes the last context_length
+tokens without it: exactly what the uncached path does, token for token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from bpelm.nn.functional import softmax
+from bpelm.nn.kv_cache import KVCache
+from bpelm.nn.transformer import TransformerLM
+
+GREEDY_TEMPERATURE = 1e-5
+
+
+def sample_next(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw one id per row of `logits` (B, V) -> (B,).
+
+    temperature <= 1e-5 is argmax. top_k > 0 keeps the k largest logits. top_p < 1 keeps the
+    smallest set of tokens, by descending probability, whose mass reaches top_p (at least one).
+    """
+    logits = logits.float()
+    if temperature <= GREEDY_TEMPERATURE:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        values, indices = logits.topk(top_k, dim=-1)
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, indices, values)
+    if top_p < 1.0:
+        probs, order = softmax(logits, dim=-1).sort(dim=-1, descending=True)
+        mass_before = probs.cumsum(dim=-1) - probs
+        # A token is dropped when the tokens ranked above it already reach top_p; the first
+        # token never is.
+        drop_sorted = mass_before >= top_p
+        drop_sorted[..., 0] = False
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class _DecodeStep:
+    """One-token forward through the cache: (B,) ids -> (B, V) logits.
+
+    On CUDA the forward is captured in a CUDA graph over static input/output buffers; elsewhere
+    (or if capture fails) it runs eagerly. The cache length advances inside the step either way.
+    """
+
+    def __init__(self, model: TransformerLM, cache: KVCache) -> None:
+        self.model = model
+        self.cache = cache
+        self.graph: torch.cuda.CUDAGraph | None = None
+        device = cache.length.device
+        self.static_ids = torch.zeros(cache.batch_size, 1, dtype=torch.long, device=device)
+        if device.type == "cuda":
+            self._capture()
+
+    def _forward(self) -> torch.Tensor:
+        return self.model(self.static_ids, kv_cache=self.cache)[:, -1]
+
+    def _capture(self) -> None:
+        start = self.cache.length.clone()
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm up kernels and allocator outside the graph
+                    self._forward()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.static_logits = self._forward()
+            self.graph = graph
+        except RuntimeError:
+            self.graph = None  # fall back to eager decoding
+        # Warm-up wrote garbage beyond `start`; it is masked out and overwritten before use.
+        self.cache.length.copy_(start)
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        self.static_ids.copy_(ids.view(-1, 1))
+        if self.graph is None:
+            return self._forward()
+        self.graph.replay()
+        return self.static_logits
+
+
+@torch.no_grad()
+def _logits_last(model: TransformerLM, seq: torch.Tensor) -> torch.Tensor:
+    return model(seq[:, -model.context_length :])[:, -1]
+
+
+@torch.no_grad()
+def generate(
+    model: TransformerLM,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.8,
+    top_p: float = 0.9,
+    top_k: int = 0,
+    num_samples: int = 1,
+    eos_id: int | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Yield, per step, the next token id of each sample: a (num_samples,) int64 tensor.
+
+    Samples that already emitted `eos_id` keep yielding it; generation stops once every sample
+    has, or after max_new_tokens. A prompt longer than the context keeps its last tokens.
+    """
+    if not prompt_ids:
+        raise ValueError("generate needs a non-empty prompt")
+    device = next(model.parameters()).device
+    ctx = model.context_length
+    was_training = model.training
+    model.eval()
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+    prompt = torch.tensor(prompt_ids[-ctx:], dtype=torch.long, device=device)
+    seq = prompt.unsqueeze(0).repeat(num_samples, 1)  # (B, T)
+    done = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    step = None
+    try:
+        if use_cache:
+            cache = model.make_kv_cache(num_samples)
+            logits = model(seq, kv_cache=cache)[:, -1]
+        else:
+            logits = _logits_last(model, seq)
+        for _ in range(max_new_tokens):
+            ids = sample_next(
+                logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+            )
+            if eos_id is not None:
+                ids = torch.where(done, torch.full_like(ids, eos_id), ids)
+                done |= ids == eos_id
+            yield ids
+            if eos_id is not None and bool(done.all()):
+                return
+            seq = torch.cat([seq, ids.unsqueeze(1)], dim=1)
+            if use_cache and seq.shape[1] <= ctx:
+                if step is None:
+                    step = _DecodeStep(model, cache)
+                logits = step(ids)
+            else:
+                logits = _logits_last(model, seq)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,97 @@
+"""Causal multi-head self-attention with optional RoPE and a static KV cache."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (fast path only: F.scaled_dot_product_attention)
+from torch import nn
+
+from bpelm.nn.functional import scaled_dot_product_attention
+from bpelm.nn.kv_cache import LayerKVCache
+from bpelm.nn.layers import Linear
+from bpelm.nn.rope import RotaryPositionalEmbedding
+
+ATTENTION_IMPLS = ("auto", "reference", "sdpa")
+
+
+def use_sdpa(attention: str, x: torch.Tensor) -> bool:
+    """'auto' picks PyTorch's fused kernel on CUDA and the reference math elsewhere."""
+    if attention == "auto":
+        return x.is_cuda
+    return attention == "sdpa"
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Causal self-attention over x (..., T, d_model).
+
+    `attention`: "reference" (our own softmax(QK^T/sqrt(d))V), "sdpa" (PyTorch's fused kernel,
+    the same math) or "auto" (sdpa on CUDA). With `kv_cache`, the new keys/values are written at
+    `token_positions` (1-D; default 0..T-1) and queries attend over the whole cache, masked to
+    positions <= their own; the caller advances the cache length.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        max_seq_len: int | None = None,
+        theta: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        attention: str = "reference",
+    ) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+        if attention not in ATTENTION_IMPLS:
+            raise ValueError(f"attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.d_head = d_model // num_heads
+        self.attention = attention
+        self.q_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.k_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.v_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.rope: RotaryPositionalEmbedding | None = None
+        if theta is not None:
+            if max_seq_len is None:
+                raise ValueError("RoPE (theta given) needs max_seq_len")
+            self.rope = RotaryPositionalEmbedding(theta, self.d_head, max_seq_len, device=device)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        # (..., T, d_model) -> (..., H, T, d_head)
+        return t.unflatten(-1, (self.num_heads, self.d_head)).transpose(-3, -2)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        token_positions: torch.Tensor | None = None,
+        kv_cache: LayerKVCache | None = None,
+    ) -> torch.Tensor:
+        seq = x.shape[-2]
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        if self.rope is not None:
+            # Positions (..., T) gain a head axis to broadcast over (..., H, T, d_head).
+            pos = None if token_positions is None else token_positions.unsqueeze(-2)
+            q, k = self.rope(q, pos), self.rope(k, pos)
+        sdpa = use_sdpa(self.attention, x)
+        if kv_cache is None:
+            if sdpa:
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                causal = torch.ones(seq, seq, dtype=torch.bool, device=x.device).tril()
+                out = scaled_dot_product_attention(q, k, v, causal)
+        else:
+            if token_positions is None:
+                token_positions = torch.arange(seq, device=x.device)
+            k_all, v_all = kv_cache.update(k, v, token_positions)
+            key_pos = torch.arange(k_all.shape[-2], device=x.device)
+            mask = key_pos.unsqueeze(0) <= token_positions.unsqueeze(-1)  # (T, max_len)
+            q = q.to(k_all.dtype)
+            if sdpa:
+                out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+            else:
+                out = scaled_dot_product_attention(q, k_all, v_all, mask)
+        # (..., H, T, d_head) -> (..., T, d_model)
+        return self.output_proj(out.transpose(-3, -2).flatten(-2))

@@ -1,0 +1,147 @@
+"""AdamW (decoupled weight decay), the cosine learning-rate schedule and gradient clipping."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+
+class AdamW(torch.optim.Optimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), bias-corrected.
+
+    Per step t, for each parameter p with gradient g:
+        p <- p * (1 - lr * weight_decay)
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    which is the update torch.optim.AdamW makes. `foreach` (default: on when every parameter is
+    on CUDA) does it with torch._foreach_* kernels over whole groups; otherwise one parameter at a
+    time. Put 1-D parameters (norm gains) in a group with weight_decay=0 to exempt them.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        *,
+        foreach: bool | None = None,
+    ) -> None:
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"invalid betas {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"invalid eps {eps} or weight_decay {weight_decay}")
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+        if foreach is None:
+            foreach = all(p.is_cuda for g in self.param_groups for p in g["params"])
+        self.foreach = foreach
+
+    def _state_for(self, p: torch.Tensor) -> dict[str, Any]:
+        state = self.state[p]
+        if not state:
+            # `step` is a plain int: bias corrections are then host floats, with no device sync.
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            if self.foreach:
+                self._step_foreach(group)
+            else:
+                self._step_loop(group)
+        return loss
+
+    def _step_loop(self, group: dict[str, Any]) -> None:
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("AdamW does not support sparse gradients")
+            state = self._state_for(p)
+            state["step"] += 1
+            t = state["step"]
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            p.mul_(1 - lr * wd)
+            m.lerp_(p.grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
+            p.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
+
+    def _step_foreach(self, group: dict[str, Any]) -> None:
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        # foreach kernels want one device and dtype per list; the bias correction wants one step.
+        buckets: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("AdamW does not support sparse gradients")
+            state = self._state_for(p)
+            state["step"] += 1
+            buckets[(p.device, p.dtype, state["step"])].append(p)
+        for (_, _, t), params in buckets.items():
+            grads = [p.grad for p in params]
+            ms = [self.state[p]["exp_avg"] for p in params]
+            vs = [self.state[p]["exp_avg_sq"] for p in params]
+            if wd != 0:
+                torch._foreach_mul_(params, 1 - lr * wd)
+            torch._foreach_lerp_(ms, grads, 1 - beta1)
+            torch._foreach_mul_(vs, beta2)
+            torch._foreach_addcmul_(vs, grads, grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, math.sqrt(1 - beta2**t))
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(params, ms, denom, value=-lr / (1 - beta1**t))
+
+
+def cosine_lr_schedule(
+    it: int, max_lr: float, min_lr: float, warmup_iters: int, cosine_cycle_iters: int
+) -> float:
+    """Linear warmup from 0 to max_lr over warmup_iters, cosine decay to min_lr at
+    cosine_cycle_iters, min_lr afterwards."""
+    if it < warmup_iters:
+        return it / warmup_iters * max_lr
+    if it >= cosine_cycle_iters:
+        return min_lr
+    progress = (it - warmup_iters) / (cosine_cycle_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
+@torch.no_grad()
+def clip_grad_norm(
+    params: Iterable[torch.Tensor], max_l2_norm: float, eps: float = 1e-6
+) -> torch.Tensor:
+    """Scale all gradients in place by max_l2_norm / (norm + eps) when their global L2 norm
+    exceeds max_l2_norm. Returns the norm before clipping as a 0-d tensor (no host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    device = grads[0].device
+    norms = torch._foreach_norm(grads)
+    total = torch.linalg.vector_norm(torch.stack([n.to(device, torch.float32) for n in norms]))
+    scale = torch.where(total > max_l2_norm, max_l2_norm / (total + eps), torch.ones_like(total))
+    # Per-dtype lists: _foreach_mul_ with a tensor scalar wants the lists on the scalar's device.
+    by_dtype: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
+    for g in grads:
+        by_dtype[(g.device, g.dtype)].append(g)
+    for (dev, dtype), gs in by_dtype.items():
+        torch._foreach_mul_(gs, scale.to(dev, dtype))
+    return total

@@ -16,8 +16,8 @@ use super::Encoder;
 use crate::corpus::{chunk_ranges, Corpus};
 use crate::error::{BpeError, Result};
 
-/// About how many bytes of text each parallel task encodes.
-const CHUNK_BYTES: usize = 1 << 20;
+/// About how many bytes of text each parallel task encodes, by default.
+pub const CHUNK_BYTES: usize = 1 << 20;
 /// Bytes reserved for the `.npy` header, patched with the final shape at the end.
 const NPY_HEADER_LEN: usize = 128;
 
@@ -62,17 +62,43 @@ pub struct EncodeFileStats {
     pub bytes: u64,
 }
 
+/// How `encode_file` works.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeFileOptions {
+    pub dtype: Dtype,
+    /// `None`: all cores.
+    pub num_threads: Option<usize>,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// About how many bytes of text each parallel task encodes.
+    pub chunk_bytes: usize,
+}
+
+impl Default for EncodeFileOptions {
+    fn default() -> Self {
+        EncodeFileOptions {
+            dtype: Dtype::U32,
+            num_threads: None,
+            progress: false,
+            chunk_bytes: CHUNK_BYTES,
+        }
+    }
+}
+
 /// Encodes the UTF-8 file `input` into `output`: a `.npy` array or raw little-endian `.bin`
-/// of `dtype`, written atomically. `num_threads` `None` uses all cores; `progress` draws a
-/// bar on stderr.
+/// of `options.dtype`, written atomically.
 pub fn encode_file(
     encoder: &Encoder,
     input: &Path,
     output: &Path,
-    dtype: Dtype,
-    num_threads: Option<usize>,
-    progress: bool,
+    options: &EncodeFileOptions,
 ) -> Result<EncodeFileStats> {
+    let EncodeFileOptions {
+        dtype,
+        num_threads,
+        progress,
+        chunk_bytes,
+    } = *options;
     let vocab_size = encoder.vocab().len();
     if dtype == Dtype::U16 && vocab_size > 1 << 16 {
         return Err(BpeError::InvalidArgument(format!(
@@ -91,7 +117,7 @@ pub fn encode_file(
     };
     let corpus = Corpus::open(input)?;
     let text = corpus.text();
-    let ranges = chunk_ranges(text, encoder.special_tokens(), CHUNK_BYTES);
+    let ranges = chunk_ranges(text, encoder.special_tokens(), chunk_bytes.max(1));
 
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

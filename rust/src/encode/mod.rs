@@ -19,7 +19,7 @@ use crate::special::{Segment, SpecialTokens};
 use crate::vocab::Vocab;
 use crate::TokenId;
 
-pub use file::{encode_file, Dtype, EncodeFileStats};
+pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);

@@ -207,7 +207,10 @@ def sample_text(
     prompt_ids = tokenizer.encode(prompt)
     if not prompt_ids:
         raise CliError("the prompt encodes to no tokens; give a non-empty --prompt")
-    eos = tokenizer.token_to_id(SPECIAL)
+    try:
+        eos: int | None = tokenizer.token_to_id(SPECIAL)
+    except KeyError:
+        eos = None  # a vocabulary without <|endoftext|>: stop only at max_new_tokens
     vocab_size = tokenizer.vocab_size
     ids: list[list[int]] = [[] for _ in range(num_samples)]
     done = [False] * num_samples

@@ -463,10 +463,9 @@ def train(
         nonlocal pending, last_train_loss, window_t, window_steps
         if not pending:
             return
-        fetched = torch.stack(
-            [torch.stack([lo.float(), gn.float()]) for _, lo, gn, _, _ in pending]
-        )
-        values = fetched.tolist()  # the one synchronization per log interval
+        losses = torch.stack([loss for _, loss, _, _, _ in pending]).float()
+        norms = torch.stack([norm.to(losses.device) for _, _, norm, _, _ in pending]).float()
+        values = torch.stack([losses, norms], dim=1).tolist()  # the one sync per interval
         now = elapsed()
         rate = window_steps * tokens_per_step / max(now - window_t, 1e-9)
         mfu = rate * flops_per_token / peak if peak else None

@@ -7,9 +7,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from bpelm.nn import (
     Embedding,
     Linear,
@@ -22,6 +19,8 @@ from bpelm.nn import (
     silu,
     softmax,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 shapes = st.lists(st.integers(1, 6), min_size=1, max_size=4)
 

@@ -70,7 +70,11 @@ class MultiHeadSelfAttention(nn.Module):
         kv_cache: LayerKVCache | None = None,
     ) -> torch.Tensor:
         seq = x.shape[-2]
-        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        q, k, v = (
+            self._heads(self.q_proj(x)),
+            self._heads(self.k_proj(x)),
+            self._heads(self.v_proj(x)),
+        )
         if self.rope is not None:
             # Positions (..., T) gain a head axis to broadcast over (..., H, T, d_head).
             pos = None if token_positions is None else token_positions.unsqueeze(-2)

@@ -208,4 +208,6 @@ class TransformerLM(nn.Module):
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> Any:
         """Also accepts keys saved from a torch.compile'd model (`_orig_mod.` prefix)."""
-        return super().load_state_dict(strip_compiled_prefix(state_dict), strict=strict, assign=assign)
+        return super().load_state_dict(
+            strip_compiled_prefix(state_dict), strict=strict, assign=assign
+        )

@@ -149,19 +149,9 @@ def test_train_resume_generate_eval(corpus: Path, tmp_path: Path, capsys) -> Non
     assert [r["step"] for r in rows if "train_loss" in r] == [1, 2]
     assert (run_dir / "loss.png").exists() and (run_dir / "ckpt_0000002.pt").exists()
 
-    # Resume the run in place for one more step.
+    # Resume the run in place for one more step; the config comes from the run's config.json.
     rc, out, err = run(
-        [
-            "train",
-            "--config",
-            str(config),
-            "--out",
-            str(run_dir),
-            "--resume",
-            "--set",
-            "max_steps=3",
-            "--quiet",
-        ],
+        ["train", "--resume", str(run_dir), "--set", "max_steps=3", "--quiet"],
         capsys,
     )
     assert rc == 0, err

@@ -388,8 +388,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # Parser
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one and the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     p = argparse.ArgumentParser(
         prog="bpelm",
         description="Byte-level BPE tokenizer (Rust core) and a small Transformer LM.",
@@ -498,13 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="tokenizer directory (default: the one recorded in training)",
     )
-    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--max-new-tokens", type=int, default=256, help="tokens to generate at most")
     g.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
     g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (1 disables)")
     g.add_argument("--top-k", type=int, default=0, help="keep the k likeliest tokens (0 disables)")
-    g.add_argument("--num-samples", type=int, default=1)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="auto")
+    g.add_argument("--num-samples", type=int, default=1, help="samples drawn as one batch")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same text)")
+    g.add_argument("--device", default="auto", help="cuda, cpu, mps or auto")
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser(
@@ -518,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="token array (.npy or .bin)")
     e.add_argument("--batches", type=int, default=None, help="at most this many batches (all)")
     e.add_argument("--batch-size", type=int, default=None, help="(default: the training batch)")
-    e.add_argument("--device", default="auto")
+    e.add_argument("--device", default="auto", help="cuda, cpu, mps or auto")
     e.set_defaults(func=cmd_eval)
 
     from bpelm.demo import add_demo_arguments

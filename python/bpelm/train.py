@@ -423,7 +423,7 @@ def train(
     forward = torch.compile(model) if compiled else model
     ctx = model_cfg.context_length
     tokens_per_step = cfg.batch_size * ctx
-    flops_per_token = float(model.flops_per_token(model_cfg.context_length))
+    flops_per_token = float(model.flops_per_token(ctx))
     peak = peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     params = [p for p in model.parameters() if p.requires_grad]
     clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
@@ -436,7 +436,6 @@ def train(
 
     metrics = MetricsLog(out_dir / "metrics.jsonl")
     trackers = _Trackers(cfg, out_dir, config, log)
-    cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     pending: list[tuple[int, torch.Tensor, torch.Tensor, float, float]] = []
     last_train_loss: float | None = None
     last_val: float | None = None
@@ -492,27 +491,28 @@ def train(
         pending = []
         window_t, window_steps = elapsed(), 0
 
-    def evaluate() -> float | None:
-        if val_data is None:
-            return None
-        return sampled_val_loss(
+    def evaluate() -> None:
+        """Validation loss as its own metrics row (train fields absent); best.pt on a record."""
+        nonlocal last_val, best_val
+        assert val_data is not None
+        last_val = sampled_val_loss(
             model,
             val_data,
             batches=cfg.eval_batches,
             batch_size=cfg.batch_size,
-            context_length=model_cfg.context_length,
+            context_length=ctx,
             seed=cfg.seed,
             device=device,
             amp=amp,
         )
-
-    def log_val(val: float | None) -> None:
-        """A validation loss gets its own row for its step (train fields absent)."""
-        if val is not None:
-            row = {"step": step, "tokens": step * tokens_per_step, "time_s": round(elapsed(), 4)}
-            row["val_loss"] = val
-            metrics.write([row])
-            trackers.log([row])
+        row = {"step": step, "tokens": step * tokens_per_step, "time_s": round(elapsed(), 4)}
+        row["val_loss"] = last_val
+        metrics.write([row])
+        trackers.log([row])
+        if last_val < best_val:
+            best_val = last_val
+            save(out_dir / "best.pt")
+        log(f"step {step}: val loss {last_val:.4f}")
 
     def save(path: Path) -> None:
         # save_checkpoint writes a temporary file and renames it: never a torn checkpoint.
@@ -541,9 +541,7 @@ def train(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(
-                train_data, cfg.batch_size, model_cfg.context_length, "cpu", rng=data_rng
-            )
+            x, y = get_batch(train_data, cfg.batch_size, ctx, "cpu", rng=data_rng)
             x, y = to_device(x, device), to_device(y, device)
             with autocast_context(device, amp):
                 loss = lm_loss(forward, x, y)
@@ -562,30 +560,25 @@ def train(
             if step % cfg.log_every == 0 or do_eval or last:
                 flush()
             if do_eval:
-                last_val = evaluate()
-                log_val(last_val)
-                if last_val is not None and last_val < best_val:
-                    best_val = last_val
-                    save(out_dir / "best.pt")
+                evaluate()
                 plot_metrics(out_dir / "metrics.jsonl", out_dir / "loss.png")
-                log(f"step {step}: val loss {last_val:.4f}")
             if step % cfg.checkpoint_every == 0 or last:
                 last_ckpt = save_periodic()
             if do_eval or step % cfg.checkpoint_every == 0:
                 window_t, window_steps = elapsed(), 0  # keep eval/saving out of tokens/s
+    except KeyboardInterrupt:
+        flush()
+        log(f"interrupted at step {step}; `--resume` continues from the last checkpoint")
+        raise
     finally:
         if bar is not None:
             bar.close()
 
     flush()
     if step > 0 and (last_ckpt is None or not last_ckpt.name.endswith(f"{step:07d}.pt")):
-        # Stopped by the time budget (or between checkpoints): evaluate and save the end state.
+        # Stopped by the time budget (or resumed at the end): evaluate and save the end state.
         if val_data is not None:
-            last_val = evaluate()
-            log_val(last_val)
-            if last_val is not None and last_val < best_val:
-                best_val = last_val
-                save(out_dir / "best.pt")
+            evaluate()
         last_ckpt = save_periodic()
     metrics.close()
     trackers.close()

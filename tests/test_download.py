@@ -136,3 +136,14 @@ def test_gzipped_files_are_decompressed(tmp_path: Path, server: RangeServer) -> 
 def test_missing_remote_file_names_the_url(tmp_path: Path, server: RangeServer) -> None:
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_dataset("owt", tmp_path, base_url=server.url, progress=False, log=lambda _: None)
+
+
+def test_a_resolver_that_never_answers_fails_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine without network can leave name lookups hanging; simulate that without any DNS.
+    monkeypatch.setattr("bpelm.download.socket.getaddrinfo", lambda *a, **k: time.sleep(60))
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="no answer resolving huggingface.co within 0.5 s"):
+        download_dataset("tinystories", tmp_path, timeout=0.5, progress=False, log=lambda _: None)
+    assert time.monotonic() - t0 < 30

@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="mirror to fetch from instead of the dataset's public URL (also $BPELM_DOWNLOAD_BASE)",
     )
-    d.add_argument("--timeout", type=float, default=10.0, help="connect/read timeout, seconds")
+    d.add_argument("--timeout", type=float, default=5.0, help="connect/read timeout, seconds")
     d.set_defaults(func=cmd_download)
 
     t = sub.add_parser("tokenizer", help="train a tokenizer or encode a corpus with one")

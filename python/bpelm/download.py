@@ -11,7 +11,9 @@ import hashlib
 import os
 import shutil
 import socket
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +58,40 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _offline_error(url: str, reason: object) -> DownloadError:
+    return DownloadError(
+        f"{url}: cannot connect ({reason}). Is this machine offline? Download the file "
+        f"elsewhere and place it in the output directory, or set ${BASE_URL_ENV} "
+        "(--base-url) to a reachable mirror."
+    )
+
+
+def _resolve(url: str, timeout: float) -> None:
+    """Look the host up in a daemon thread: a resolver that never answers (a machine without
+    network) would otherwise block far longer than the socket timeout."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    outcome: list[BaseException | None] = []
+
+    def lookup() -> None:
+        try:
+            socket.getaddrinfo(host, port)
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=lookup, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise _offline_error(url, f"no answer resolving {host} within {timeout:g} s")
+    if outcome[0] is not None:
+        raise _offline_error(url, f"cannot resolve {host}: {outcome[0]}")
+
+
 def _open(url: str, start: int, timeout: float):
+    _resolve(url, timeout)
     request = urllib.request.Request(url, headers={"User-Agent": "bpelm-download"})
     if start:
         request.add_header("Range", f"bytes={start}-")
@@ -67,15 +102,10 @@ def _open(url: str, start: int, timeout: float):
             return None
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise DownloadError(
-            f"{url}: cannot connect ({reason}). Is this machine offline? Download the file "
-            f"elsewhere and place it in the output directory, or set ${BASE_URL_ENV} "
-            "(--base-url) to a reachable mirror."
-        ) from None
+        raise _offline_error(url, getattr(e, "reason", e)) from None
 
 
-def fetch(url: str, dest: Path, *, timeout: float = 10.0, progress: bool = True) -> Path:
+def fetch(url: str, dest: Path, *, timeout: float = 5.0, progress: bool = True) -> Path:
     """Download `url` to `dest`, continuing a previous partial `dest.part` with an HTTP
     Range request; the finished file is renamed into place."""
     from tqdm.auto import tqdm
@@ -152,7 +182,7 @@ def download_dataset(
     out_dir: Path,
     *,
     base_url: str | None = None,
-    timeout: float = 10.0,
+    timeout: float = 5.0,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[Path]:

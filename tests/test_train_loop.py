@@ -162,3 +162,10 @@ def test_vocabulary_mismatch_is_reported(tmp_path: Path, token_files) -> None:
     model = dataclasses.replace(model, vocab_size=16)
     with pytest.raises(ValueError, match="vocab_size"):
         train(model, cfg, tmp_path, progress=False, log=lambda _: None)
+
+
+def test_a_fresh_run_refuses_a_directory_with_checkpoints(tmp_path: Path, token_files) -> None:
+    model, cfg = tiny(token_files, max_steps=1)
+    train(model, cfg, tmp_path, progress=False, log=lambda _: None)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(model, cfg, tmp_path, progress=False, log=lambda _: None)

@@ -372,6 +372,11 @@ def train(
     from bpelm.optim import clip_grad_norm
 
     out_dir = Path(out_dir)
+    if resume is None and checkpoint_paths(out_dir):
+        raise FileExistsError(
+            f"{out_dir} already holds checkpoints of another run: pass --resume to continue "
+            "it, or choose another --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.dtype, device)
@@ -411,6 +416,8 @@ def train(
         best_val = float(extra.get("best_val_loss") or math.inf)
         truncate_metrics(out_dir / "metrics.jsonl", step)
         log(f"resumed from {ckpt} at step {step}")
+    else:
+        (out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
 
     config = config_dict(model_cfg, cfg)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -169,3 +169,32 @@ def test_a_fresh_run_refuses_a_directory_with_checkpoints(tmp_path: Path, token_
     train(model, cfg, tmp_path, progress=False, log=lambda _: None)
     with pytest.raises(FileExistsError, match="--resume"):
         train(model, cfg, tmp_path, progress=False, log=lambda _: None)
+
+
+def test_losses_are_fetched_once_per_log_interval(
+    tmp_path: Path, token_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop must not wait on the device every step: count the host transfers that
+    bpelm/train.py itself makes (.item() / .tolist() on tensors)."""
+    import sys
+
+    import torch
+
+    calls = {"item": 0, "tolist": 0}
+
+    def counting(name: str):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            if sys._getframe(1).f_code.co_filename.endswith(str(Path("bpelm", "train.py"))):
+                calls[name] += 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+    model, cfg = tiny(token_files, max_steps=12, log_every=4, val_data="", checkpoint_every=100)
+    train(model, cfg, tmp_path, progress=False, log=lambda _: None)
+    assert calls == {"item": 0, "tolist": 3}  # steps 4, 8 and 12
+    assert len(train_rows(tmp_path)) == 12

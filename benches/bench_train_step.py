@@ -25,19 +25,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the plain PyTorch baseline only)
+import torch.nn.functional as F  # the plain PyTorch baseline only
+from bpelm.generate import generate
+from bpelm.nn import TransformerLM, cross_entropy
+from bpelm.optim import AdamW, clip_grad_norm
 from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "python"))
-
-from bpelm.generate import generate  # noqa: E402
-from bpelm.nn import TransformerLM, cross_entropy  # noqa: E402
-from bpelm.optim import AdamW, clip_grad_norm  # noqa: E402
 
 PEAK_BF16 = 989.5e12  # H100 SXM, dense bf16 tensor core
 PEAK_FP32 = 67e12  # H100 SXM, fp32 non-tensor
@@ -104,7 +103,18 @@ class TorchLM(nn.Module):
 
 
 # ---------------------------------------------------------------- modes
-def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Callable[..., Any]:
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Mode:
+    build: Callable[[torch.device], tuple[nn.Module, torch.optim.Optimizer, LossFn]]
+    bf16: bool  # run forward under bf16 autocast
+    clip: Callable[[list[torch.Tensor]], torch.Tensor]
+    optimizer: str
+
+
+def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Mode:
     def build(device: torch.device) -> tuple[nn.Module, Any, Callable[..., torch.Tensor]]:
         model = TransformerLM(**MODEL, attention=attention, device=device)  # type: ignore[arg-type]
         opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1, foreach=foreach)
@@ -116,13 +126,14 @@ def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Cal
             loss_fn = torch.compile(loss_fn, fullgraph=True)
         return model, opt, loss_fn
 
-    build.bf16 = bf16  # type: ignore[attr-defined]
-    build.clip = lambda ps: clip_grad_norm(ps, 1.0)  # type: ignore[attr-defined]
-    build.optimizer = "bpelm AdamW " + ("foreach" if foreach else "per-param loop")  # type: ignore[attr-defined]
-    return build
+    def clip(ps: list[torch.Tensor]) -> torch.Tensor:
+        return clip_grad_norm(ps, 1.0)
+
+    kind = "foreach" if foreach else "per-param loop"
+    return Mode(build, bf16, clip, f"bpelm AdamW {kind}")
 
 
-def torch_mode(bf16: bool, compile_: bool) -> Callable[..., Any]:
+def torch_mode(bf16: bool, compile_: bool) -> Mode:
     def build(device: torch.device) -> tuple[nn.Module, Any, Callable[..., torch.Tensor]]:
         model = TorchLM(MODEL).to(device)
         fused = device.type == "cuda"
@@ -135,13 +146,13 @@ def torch_mode(bf16: bool, compile_: bool) -> Callable[..., Any]:
             loss_fn = torch.compile(loss_fn, fullgraph=True)
         return model, opt, loss_fn
 
-    build.bf16 = bf16  # type: ignore[attr-defined]
-    build.clip = lambda ps: torch.nn.utils.clip_grad_norm_(ps, 1.0)  # type: ignore[attr-defined]
-    build.optimizer = "torch.optim.AdamW(fused=True on CUDA)"  # type: ignore[attr-defined]
-    return build
+    def clip(ps: list[torch.Tensor]) -> torch.Tensor:
+        return torch.nn.utils.clip_grad_norm_(ps, 1.0)
+
+    return Mode(build, bf16, clip, "torch.optim.AdamW(fused=True on CUDA)")
 
 
-MODES: dict[str, Callable[..., Any]] = {
+MODES: dict[str, Mode] = {
     "bpelm fp32 reference": bpelm_mode("reference", bf16=False, compile_=False, foreach=False),
     "bpelm bf16 autocast": bpelm_mode("reference", bf16=True, compile_=False, foreach=True),
     "bpelm bf16+sdpa": bpelm_mode("sdpa", bf16=True, compile_=False, foreach=True),
@@ -159,24 +170,22 @@ def sync(device: torch.device) -> None:
 def run_mode(
     name: str, device: torch.device, batch: int, steps: int, warmup: int
 ) -> dict[str, Any]:
-    build = MODES[name]
+    mode = MODES[name]
     torch.manual_seed(0)
-    model, opt, loss_fn = build(device)
+    model, opt, loss_fn = mode.build(device)
     params = list(model.parameters())
     ctx = MODEL["context_length"]
     x = torch.randint(0, MODEL["vocab_size"], (batch, ctx), device=device)
     y = torch.randint(0, MODEL["vocab_size"], (batch, ctx), device=device)
     amp = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if build.bf16  # type: ignore[attr-defined]
-        else contextlib.nullcontext()
+        torch.autocast(device.type, dtype=torch.bfloat16) if mode.bf16 else contextlib.nullcontext()
     )
 
     def step() -> torch.Tensor:
         with amp:
             loss = loss_fn(x, y)
         loss.backward()
-        build.clip(params)  # type: ignore[attr-defined]
+        mode.clip(params)
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss
@@ -196,10 +205,10 @@ def run_mode(
     tokens_per_s = batch * ctx * steps / elapsed
     ref = TransformerLM(**MODEL, device="meta")  # type: ignore[arg-type]
     flops = ref.flops_per_token()
-    peak = PEAK_BF16 if build.bf16 else PEAK_FP32  # type: ignore[attr-defined]
+    peak = PEAK_BF16 if mode.bf16 else PEAK_FP32
     result = {
         "mode": name,
-        "optimizer": build.optimizer,  # type: ignore[attr-defined]
+        "optimizer": mode.optimizer,
         "steps": steps,
         "warmup_steps": warmup,
         "warmup_s": warmup_s,
@@ -207,7 +216,7 @@ def run_mode(
         "tokens_per_s": tokens_per_s,
         "flops_per_token": flops,
         "peak_flops": peak,
-        "peak_name": "bf16 dense 989.5 TFLOP/s" if build.bf16 else "fp32 non-tensor 67 TFLOP/s",  # type: ignore[attr-defined]
+        "peak_name": "bf16 dense 989.5 TFLOP/s" if mode.bf16 else "fp32 non-tensor 67 TFLOP/s",
         "mfu": flops * tokens_per_s / peak,
         "final_loss": float(loss.detach()),
         "max_memory_gib": (
@@ -218,7 +227,7 @@ def run_mode(
 
 
 def run_decode(
-    device: torch.device, batch: int, new_tokens: int, use_cache: bool
+    device: torch.device, batch: int, new_tokens: int, use_cache: bool, compile_step: bool = False
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     model = TransformerLM(**MODEL, device=device)  # type: ignore[arg-type]
@@ -237,19 +246,21 @@ def run_decode(
             num_samples=batch,
             seed=0,
             use_cache=use_cache,
+            compile_step=compile_step,
         ):
             n += 1
         sync(device)
         assert n == new_tokens
         return time.perf_counter() - t0
 
-    once()  # warm kernels (the graph capture per call is part of the timed run below)
+    once()  # warm kernels / compile (each call's graph capture is part of the timed run)
     elapsed = once()
     return {
         "batch": batch,
         "new_tokens": new_tokens,
         "prompt_tokens": len(prompt),
         "kv_cache": use_cache,
+        "compiled_step": compile_step,
         "seconds": elapsed,
         "tokens_per_s": batch * new_tokens / elapsed,
         "steps_per_s": new_tokens / elapsed,
@@ -315,9 +326,15 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     decode = []
+    if device.type == "cuda":
+        print("decode: kv-cache steps replay a CUDA graph (a warning above says if capture failed)")
     if args.decode_tokens > 0:
         for batch in args.decode_batches:
             decode.append(run_decode(device, batch, args.decode_tokens, use_cache=True))
+            if not args.skip_compile:
+                decode.append(
+                    run_decode(device, batch, args.decode_tokens, use_cache=True, compile_step=True)
+                )
         decode.append(run_decode(device, 1, args.decode_tokens, use_cache=False))
 
     print()
@@ -331,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"{'decode':<10} {'batch':>5} {'new tokens':>10} {'tokens/s':>12} {'steps/s':>9}")
         for d in decode:
-            label = "kv-cache" if d["kv_cache"] else "recompute"
+            label = "recompute"
+            if d["kv_cache"]:
+                label = "kv+compile" if d["compiled_step"] else "kv-cache"
             print(
                 f"{label:<10} {d['batch']:>5} {d['new_tokens']:>10}"
                 f" {d['tokens_per_s']:>12,.0f} {d['steps_per_s']:>9,.1f}"

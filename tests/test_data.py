@@ -75,6 +75,8 @@ def test_bad_device_and_short_dataset() -> None:
         get_batch(data, 2, 100, "cpu")
     x, _ = get_batch(data, 2, 99, "cpu")  # exactly long enough: one valid start
     assert torch.equal(x[0], torch.arange(99))
+    x, y = get_batch(list(range(30)), 3, 5, "cpu")  # plain sequences work too
+    assert torch.equal(x + 1, y)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -140,3 +140,24 @@ def test_long_prompt_is_truncated_and_model_mode_restored() -> None:
     assert torch.is_grad_enabled()
     with pytest.raises(ValueError):
         list(generate(model, [], max_new_tokens=2))
+    with pytest.raises(ValueError, match="vocabulary"):
+        list(generate(model, [1, 40], max_new_tokens=2))
+
+
+def test_compiled_decode_step_traces_whole_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_step=True: the cached step traces as one graph (fullgraph) and is reused across
+    calls. Dynamo's "eager" backend keeps this fast; inductor codegen is the bench's business."""
+    from bpelm import generate as gen
+    from torch._dynamo.utils import counters
+
+    compiled = torch.compile(gen._decode_forward, backend="eager", fullgraph=True, dynamic=False)
+    monkeypatch.setattr(gen, "_compiled_decode_forward", lambda: compiled)
+    torch._dynamo.reset()
+    counters.clear()
+    model = small_model(context_length=16)
+    kw = {"max_new_tokens": 8, "temperature": 0.0, "num_samples": 2}
+    for _ in range(2):  # a second call, with a new cache, must not recompile
+        out = torch.stack(list(generate(model, [5, 6, 7], compile_step=True, **kw)))
+        full = torch.stack(list(generate(model, [5, 6, 7], use_cache=False, **kw)))
+        assert torch.equal(out, full)
+    assert counters["stats"]["unique_graphs"] == 1

@@ -12,12 +12,28 @@ from torch import nn
 
 from bpelm.nn.transformer import strip_compiled_prefix
 
+__all__ = ["load_checkpoint", "read_checkpoint_extra", "save_checkpoint"]
+
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     """The module under torch.compile's wrapper, so keys carry no `_orig_mod.`."""
     return getattr(model, "_orig_mod", model)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; not every platform can open a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -31,6 +47,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

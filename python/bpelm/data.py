@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+__all__ = ["get_batch", "load_tokens"]
+
 _default_rng = np.random.default_rng()
 
 
@@ -49,7 +51,9 @@ def get_batch(
     with a non-blocking copy.
     """
     dev = _parse_device(device)
-    n = len(dataset)  # type: ignore[arg-type]
+    if not isinstance(dataset, np.ndarray):  # np.memmap is an ndarray: left as is
+        dataset = np.asarray(dataset)
+    n = len(dataset)
     if n < context_length + 1:
         raise ValueError(
             f"dataset has {n} tokens; a batch needs at least context_length + 1 = "
@@ -58,10 +62,9 @@ def get_batch(
     rng = _default_rng if rng is None else rng
     starts = rng.integers(0, n - context_length, size=batch_size)
     window = starts[:, None] + np.arange(context_length + 1)
-    tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))  # type: ignore[index]
-    x, y = tokens[:, :-1], tokens[:, 1:]
+    tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))
     if dev.type == "cuda":
-        x = x.contiguous().pin_memory().to(dev, non_blocking=True)
-        y = y.contiguous().pin_memory().to(dev, non_blocking=True)
-        return x, y
-    return x.contiguous().to(dev), y.contiguous().to(dev)
+        # One pinned (B, T+1) buffer, one async copy; x and y are views of it on the device.
+        tokens = tokens.pin_memory().to(dev, non_blocking=True)
+        return tokens[:, :-1], tokens[:, 1:]
+    return tokens[:, :-1].contiguous().to(dev), tokens[:, 1:].contiguous().to(dev)

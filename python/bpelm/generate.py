@@ -10,13 +10,17 @@ tokens without it: exactly what the uncached path does, token for token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import warnings
+from collections.abc import Callable, Iterator
 
 import torch
 
 from bpelm.nn.functional import softmax
 from bpelm.nn.kv_cache import KVCache
 from bpelm.nn.transformer import TransformerLM
+
+__all__ = ["generate", "sample_next"]
 
 GREEDY_TEMPERATURE = 1e-5
 
@@ -58,20 +62,24 @@ class _DecodeStep:
     """One-token forward through the cache: (B,) ids -> (B, V) logits.
 
     On CUDA the forward is captured in a CUDA graph over static input/output buffers; elsewhere
-    (or if capture fails) it runs eagerly. The cache length advances inside the step either way.
+    (or if capture fails) it runs eagerly. With `compile_step` the forward is first compiled
+    (fullgraph, static shapes), which fuses its many small kernels; the graph then replays the
+    fused ones. The cache length advances inside the step either way.
     """
 
-    def __init__(self, model: TransformerLM, cache: KVCache) -> None:
+    def __init__(self, model: TransformerLM, cache: KVCache, compile_step: bool = False) -> None:
         self.model = model
         self.cache = cache
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.compile_step = compile_step
         device = cache.length.device
         self.static_ids = torch.zeros(cache.batch_size, 1, dtype=torch.long, device=device)
         if device.type == "cuda":
             self._capture()
 
-    def _forward(self) -> torch.Tensor:
-        return self.model(self.static_ids, kv_cache=self.cache)[:, -1]
+    def forward(self) -> torch.Tensor:
+        fn = _compiled_decode_forward() if self.compile_step else _decode_forward
+        return fn(self.model, self.static_ids, self.cache)
 
     def _capture(self) -> None:
         start = self.cache.length.clone()
@@ -79,24 +87,37 @@ class _DecodeStep:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                for _ in range(2):  # warm up kernels and allocator outside the graph
-                    self._forward()
+                for _ in range(2):  # compile, warm up kernels and allocator outside the graph
+                    self.forward()
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                self.static_logits = self._forward()
+                self.static_logits = self.forward()
             self.graph = graph
-        except RuntimeError:
-            self.graph = None  # fall back to eager decoding
+        except RuntimeError as exc:
+            warnings.warn(f"CUDA graph capture failed, decoding eagerly: {exc}", stacklevel=2)
+            self.graph = None
+            self.compile_step = False  # the failure may have been the compile itself
         # Warm-up wrote garbage beyond `start`; it is masked out and overwritten before use.
         self.cache.length.copy_(start)
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
         self.static_ids.copy_(ids.view(-1, 1))
         if self.graph is None:
-            return self._forward()
+            return self.forward()
         self.graph.replay()
         return self.static_logits
+
+
+def _decode_forward(model: TransformerLM, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    return model(ids, kv_cache=cache)[:, -1]
+
+
+@functools.cache
+def _compiled_decode_forward() -> Callable[[TransformerLM, torch.Tensor, KVCache], torch.Tensor]:
+    # One compiled function for the process: guards are on shapes and dtypes, so later calls with
+    # a new cache (or another model of the same shape) reuse the compiled code.
+    return torch.compile(_decode_forward, fullgraph=True, dynamic=False)
 
 
 @torch.no_grad()
@@ -117,14 +138,20 @@ def generate(
     eos_id: int | None = None,
     seed: int | None = None,
     use_cache: bool = True,
+    compile_step: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield, per step, the next token id of each sample: a (num_samples,) int64 tensor.
 
     Samples that already emitted `eos_id` keep yielding it; generation stops once every sample
     has, or after max_new_tokens. A prompt longer than the context keeps its last tokens.
+    `compile_step` torch.compiles the cached one-token step (a one-off compile of tens of
+    seconds, worth it for long or repeated generation).
     """
     if not prompt_ids:
         raise ValueError("generate needs a non-empty prompt")
+    bad = [t for t in prompt_ids if not 0 <= t < model.vocab_size]
+    if bad:
+        raise ValueError(f"prompt ids {bad[:5]} are outside the vocabulary [0, {model.vocab_size})")
     device = next(model.parameters()).device
     ctx = model.context_length
     was_training = model.training
@@ -156,7 +183,7 @@ def generate(
             seq = torch.cat([seq, ids.unsqueeze(1)], dim=1)
             if use_cache and seq.shape[1] <= ctx:
                 if step is None:
-                    step = _DecodeStep(model, cache)
+                    step = _DecodeStep(model, cache, compile_step)
                 logits = step(ids)
             else:
                 logits = _logits_last(model, seq)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+__all__ = ["AdamW", "clip_grad_norm", "cosine_lr_schedule"]
+
 
 class AdamW(torch.optim.Optimizer):
     """Adam with decoupled weight decay (Loshchilov & Hutter), bias-corrected.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (fast path only: F.scaled_dot_product_attention)
+import torch.nn.functional as F  # fast path only: F.scaled_dot_product_attention
 from torch import nn
 
 from bpelm.nn.functional import scaled_dot_product_attention

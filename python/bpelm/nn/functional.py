@@ -34,15 +34,16 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     Computed in at least float32 whatever the logits' dtype (bf16 under autocast), as
     logsumexp(logits) - logits[target], so logits scaled by 1000 stay finite.
     """
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     target_logit = logits.gather(-1, targets.unsqueeze(-1).long()).squeeze(-1)
     return (logsumexp(logits, dim=-1) - target_logit).mean()
 
 
 def scaled_dot_product_attention(
-    Q: torch.Tensor,  # noqa: N803 (the usual math names)
-    K: torch.Tensor,  # noqa: N803
-    V: torch.Tensor,  # noqa: N803
+    Q: torch.Tensor,
+    K: torch.Tensor,
+    V: torch.Tensor,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """softmax(Q K^T / sqrt(d_k)) V over any leading dims.

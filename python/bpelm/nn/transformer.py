@@ -85,7 +85,7 @@ class TransformerLM(nn.Module):
 
     Ablations (all off by default): norm="none" (identity norms), norm_position="post",
     position="nope" (no RoPE), ffn="silu" (ungated; pass d_ff = 4 d_model), tie_embeddings
-    (lm_head.weight is token_embeddings.weight). `attention`: "auto" (PyTorch's fused SDPA on
+    (one matrix, lm_head's, initialised as lm_head). `attention`: "auto" (PyTorch's fused SDPA on
     CUDA, our reference math elsewhere), "reference" or "sdpa".
     """
 
@@ -119,6 +119,23 @@ class TransformerLM(nn.Module):
         self.num_heads = num_heads
         self.d_ff = d_ff
         self.tie_embeddings = tie_embeddings
+        # Constructor arguments (less device/dtype): TransformerLM(**model.config) rebuilds it,
+        # and checkpoints can store it as plain data.
+        self.config: dict[str, Any] = {
+            "vocab_size": vocab_size,
+            "context_length": context_length,
+            "d_model": d_model,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "d_ff": d_ff,
+            "rope_theta": rope_theta,
+            "norm": norm,
+            "norm_position": norm_position,
+            "position": position,
+            "ffn": ffn,
+            "tie_embeddings": tie_embeddings,
+            "attention": attention,
+        }
         theta = rope_theta if position == "rope" else None
         self.token_embeddings = Embedding(vocab_size, d_model, device=device, dtype=dtype)
         self.layers = nn.ModuleList(
@@ -142,7 +159,9 @@ class TransformerLM(nn.Module):
         )
         self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
         if tie_embeddings:
-            self.lm_head.weight = self.token_embeddings.weight
+            # The shared matrix keeps lm_head's initialisation: with the embedding's std 1, the
+            # initial logits would have std ~sqrt(d_model) and the first losses would explode.
+            self.token_embeddings.weight = self.lm_head.weight
 
     def forward(
         self,

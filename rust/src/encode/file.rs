@@ -224,6 +224,7 @@ fn npy_header(dtype: Dtype, len: u64) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

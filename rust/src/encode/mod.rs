@@ -138,6 +138,10 @@ impl Encoder {
         texts: &[&str],
         num_threads: Option<usize>,
     ) -> Result<Vec<Vec<TokenId>>> {
+        // One thread: stay on this one, whose cache is already warm, rather than start a pool.
+        if num_threads == Some(1) || texts.len() <= 1 {
+            return Ok(texts.iter().map(|t| self.encode(t)).collect());
+        }
         crate::parallel::with_threads(num_threads, || {
             texts.par_iter().map(|t| self.encode(t)).collect()
         })
@@ -163,6 +167,7 @@ impl Encoder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -60,9 +60,8 @@ def _shared_data(name: str) -> Path | None:
 
 
 def _materialize(src: Path, dest: Path) -> Path:
-    """A plain-text copy of `src` at `dest` (decompressing .xz), reused when already there."""
-    if dest.exists() and dest.stat().st_mtime >= src.stat().st_mtime:
-        return dest
+    """A plain-text copy of `src` at `dest`, decompressing .xz (rewritten every run: a few
+    seconds, and never stale)."""
     tmp = dest.with_name(dest.name + ".tmp")
     opener = lzma.open if src.suffix == ".xz" else open
     with opener(src, "rb") as fin, open(tmp, "wb") as fout:
@@ -73,12 +72,22 @@ def _materialize(src: Path, dest: Path) -> Path:
 
 
 def _split_sample(src: Path, train: Path, val: Path, val_fraction: float = 0.1) -> None:
-    """Hold out the last documents of a single corpus for validation."""
-    docs = [d for d in src.read_text(encoding="utf-8").split(SPECIAL) if d.strip()]
-    n_val = max(1, int(len(docs) * val_fraction))
-    sep = f"\n{SPECIAL}\n"
-    train.write_text(sep.join(d.strip() for d in docs[:-n_val]) + sep, encoding="utf-8")
-    val.write_text(sep.join(d.strip() for d in docs[-n_val:]) + sep, encoding="utf-8")
+    """Hold out the end of a single corpus for validation: its last documents, or for a text
+    with few <|endoftext|> separators, its last lines."""
+    text = src.read_text(encoding="utf-8")
+    docs = [d.strip() for d in text.split(SPECIAL) if d.strip()]
+    if len(docs) >= 10:
+        n_val = max(1, int(len(docs) * val_fraction))
+        sep = f"\n{SPECIAL}\n"
+        train_text, val_text = sep.join(docs[:-n_val]) + sep, sep.join(docs[-n_val:]) + sep
+    else:
+        cut = text.find("\n", int(len(text) * (1 - val_fraction)))
+        cut = int(len(text) * (1 - val_fraction)) if cut < 0 else cut + 1
+        train_text, val_text = text[:cut], text[cut:]
+    if not train_text.strip() or not val_text.strip():
+        raise ValueError(f"{src}: too little text to hold out a validation part")
+    train.write_text(train_text, encoding="utf-8")
+    val.write_text(val_text, encoding="utf-8")
 
 
 def prepare_corpus(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str]:
@@ -88,11 +97,11 @@ def prepare_corpus(args: argparse.Namespace, work: Path) -> tuple[Path, Path, st
         src = Path(args.data)
         if not src.exists():
             raise FileNotFoundError(f"{src}: --data file not found")
-        _materialize(src, train_txt)
         if args.val_data:
+            _materialize(src, train_txt)
             _materialize(Path(args.val_data), val_txt)
         else:
-            _split_sample(train_txt, train_txt, val_txt)
+            _split_sample(_materialize(src, work / "given.txt"), train_txt, val_txt)
         return train_txt, val_txt, str(src)
     books = _shared_data("books_train.txt.xz")
     books_val = _shared_data("books_valid.txt.xz")

@@ -536,7 +536,14 @@ def train(
     t_start = time.perf_counter()
     window_t, window_steps = elapsed_before, 0
     bar = (
-        tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+        tqdm(
+            total=cfg.max_steps,
+            initial=step,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30,  # a log file gets a line per 30 s
+        )
         if progress
         else None
     )

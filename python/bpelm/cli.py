@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 SPECIAL = "<|endoftext|>"
-_OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+OPENERS: dict[str, Callable[..., IO[bytes]]] = {
     ".gz": gzip.open,
     ".xz": lzma.open,
     ".bz2": bz2.open,
@@ -42,7 +42,7 @@ def _existing(path: str | os.PathLike[str], what: str) -> Path:
 def plain_text(path: Path, scratch_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
     """`path` itself, or for .gz/.xz/.bz2 a decompressed copy in `scratch_dir` that is
     removed afterwards (streamed, so memory stays flat)."""
-    opener = _OPENERS.get(path.suffix)
+    opener = OPENERS.get(path.suffix)
     if opener is None:
         yield path
         return

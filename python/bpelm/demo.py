@@ -9,7 +9,6 @@ small original text shipped in `bpelm/data/sample.txt`.
 from __future__ import annotations
 
 import argparse
-import lzma
 import os
 import platform
 import time
@@ -60,10 +59,12 @@ def _shared_data(name: str) -> Path | None:
 
 
 def _materialize(src: Path, dest: Path) -> Path:
-    """A plain-text copy of `src` at `dest`, decompressing .xz (rewritten every run: a few
-    seconds, and never stale)."""
+    """A plain-text copy of `src` at `dest`, decompressing .gz/.xz/.bz2 (rewritten every run:
+    a few seconds, and never stale)."""
     tmp = dest.with_name(dest.name + ".tmp")
-    opener = lzma.open if src.suffix == ".xz" else open
+    from bpelm.cli import OPENERS
+
+    opener = OPENERS.get(src.suffix, open)
     with opener(src, "rb") as fin, open(tmp, "wb") as fout:
         while chunk := fin.read(1 << 22):
             fout.write(chunk)

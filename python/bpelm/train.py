@@ -133,8 +133,7 @@ def sampled_val_loss(
     model.eval()
     total = torch.zeros((), device=device, dtype=torch.float32)
     for _ in range(batches):
-        x, y = get_batch(data, batch_size, context_length, "cpu", rng=rng)
-        x, y = to_device(x, device), to_device(y, device)
+        x, y = get_batch(data, batch_size, context_length, device, rng=rng)
         with autocast_context(device, amp):
             total += lm_loss(model, x, y).float()
     model.train(was_training)
@@ -555,8 +554,8 @@ def train(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(train_data, cfg.batch_size, ctx, "cpu", rng=data_rng)
-            x, y = to_device(x, device), to_device(y, device)
+            # On CUDA get_batch copies through pinned memory without blocking.
+            x, y = get_batch(train_data, cfg.batch_size, ctx, device, rng=data_rng)
             with autocast_context(device, amp):
                 loss = lm_loss(forward, x, y)
             loss.backward()

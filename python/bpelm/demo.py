@@ -25,8 +25,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         default=None,
-        help="training text (plain or .xz); default ../shared/data/books_train.txt.xz when "
-        "present, else the bundled sample",
+        help="training text (plain, .gz, .xz or .bz2); default "
+        "../shared/data/books_train.txt.xz when present, else the bundled sample",
     )
     p.add_argument("--val-data", default=None, help="validation text (default: matching file)")
     p.add_argument(

@@ -197,6 +197,8 @@ def test_bad_arguments():
         tok.encode(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="texts\\[1\\]"):
         tok.encode_batch(["a", 1])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="single str"):
+        tok.encode_batch("abc")
     with pytest.raises(KeyError):
         tok.token_to_id("not a token")
 

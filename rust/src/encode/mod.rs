@@ -7,6 +7,7 @@
 mod bpe;
 mod cache;
 pub mod file;
+mod pool;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,7 +143,7 @@ impl Encoder {
         if num_threads == Some(1) || texts.len() <= 1 {
             return Ok(texts.iter().map(|t| self.encode(t)).collect());
         }
-        crate::parallel::with_threads(num_threads, || {
+        pool::in_pool(num_threads, || {
             texts.par_iter().map(|t| self.encode(t)).collect()
         })
     }

@@ -1,0 +1,292 @@
+"""Run configuration: the model's shape and everything about training, from one TOML file.
+
+A config file has two tables, `[model]` (fields of `ModelConfig`) and `[train]` (fields of
+`TrainConfig`). Command-line overrides use `--set key=value`, where the key is `model.NAME`,
+`train.NAME`, or a bare `NAME` that belongs to exactly one of the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Union
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.9/3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key or file."""
+
+
+@dataclass
+class ModelConfig:
+    """The arguments of `bpelm.nn.TransformerLM`, minus device and dtype."""
+
+    # Number of token ids; must be at least the tokenizer's vocabulary size.
+    vocab_size: int = 10_000
+    # Longest sequence the model sees (RoPE tables and batches are this long).
+    context_length: int = 256
+    # Width of the residual stream.
+    d_model: int = 512
+    # Number of Transformer blocks.
+    num_layers: int = 4
+    # Attention heads per block; d_model must divide evenly.
+    num_heads: int = 16
+    # Hidden width of the feed-forward network (about 8/3 * d_model for SwiGLU).
+    d_ff: int = 1344
+    # RoPE base frequency.
+    rope_theta: float = 10_000.0
+    # "rmsnorm" or "none" (ablation).
+    norm: str = "rmsnorm"
+    # "pre" or "post" normalization.
+    norm_position: str = "pre"
+    # Positional scheme: "rope" or "nope" (no positional information).
+    position: str = "rope"
+    # Feed-forward kind: "swiglu" or "silu" (ungated; use d_ff = 4 * d_model).
+    ffn: str = "swiglu"
+    # Share the input embedding with the output projection.
+    tie_embeddings: bool = False
+    # Attention kernel: "auto" (fused SDPA on CUDA), "reference" or "sdpa".
+    attention: str = "auto"
+
+
+@dataclass
+class TrainConfig:
+    """Data, optimizer, schedule and run settings."""
+
+    # --- data ---
+    # Token array (.npy or raw .bin of uint16/uint32) to train on, memory-mapped.
+    train_data: str = ""
+    # Token array for validation loss.
+    val_data: str = ""
+    # Tokenizer directory (vocab.json, merges.txt), stored in checkpoints for `bpelm generate`.
+    tokenizer: str = ""
+    # --- optimization ---
+    # Sequences per step.
+    batch_size: int = 128
+    # Optimizer steps; the cosine schedule decays over exactly this many.
+    max_steps: int = 10_000
+    # Peak learning rate, reached after warmup.
+    max_lr: float = 2e-3
+    # Final learning rate, at the end of the cosine decay.
+    min_lr: float = 2e-4
+    # Linear warmup steps.
+    warmup_steps: int = 200
+    # AdamW betas.
+    beta1: float = 0.9
+    beta2: float = 0.95
+    # AdamW epsilon.
+    eps: float = 1e-8
+    # Decoupled weight decay, applied to matrices only (not norms or biases).
+    weight_decay: float = 0.1
+    # Clip the global gradient L2 norm to this; 0 disables clipping.
+    grad_clip: float = 1.0
+    # --- evaluation, logging, checkpoints ---
+    # Evaluate validation loss every this many steps (and at the end).
+    eval_every: int = 500
+    # Validation batches per evaluation, drawn from a fixed seed so every eval sees the same.
+    eval_batches: int = 20
+    # Fetch losses from the device and write metrics rows every this many steps.
+    log_every: int = 10
+    # Save a checkpoint every this many steps (and at the end).
+    checkpoint_every: int = 1000
+    # Periodic checkpoints to keep besides best.pt.
+    keep_last: int = 2
+    # --- run ---
+    # Seed for parameters, data sampling and validation batches.
+    seed: int = 0
+    # "auto" (CUDA when available), "cuda", "cuda:N", "cpu" or "mps".
+    device: str = "auto"
+    # Autocast dtype: "auto" (bfloat16 on CUDA, none on CPU), "bfloat16", "float16", "float32".
+    dtype: str = "auto"
+    # torch.compile the model: "auto" (on for CUDA only), true or false.
+    # (get_type_hints evaluates field annotations: `X | Y` would not parse on Python 3.9.)
+    compile: Union[bool, str] = "auto"  # noqa: UP007
+    # Stop after this many minutes; the LR decay follows wall-clock so it still finishes. 0: off.
+    max_minutes: float = 0.0
+    # Weights & Biases project to log to (needs `wandb` installed); empty: off.
+    wandb_project: str = ""
+    # Also write TensorBoard event files (needs `tensorboard` installed).
+    tensorboard: bool = False
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if args:
+        return " or ".join(_type_name(a) for a in args if a is not type(None))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(key: str, tp: Any, value: Any) -> Any:
+    """`value` as field type `tp`, or a ConfigError naming `key`."""
+    if typing.get_origin(tp) is Union:
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _check_value(key, arg, value)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _parse_text(key: str, tp: Any, text: str) -> Any:
+    """A command-line string converted to field type `tp`."""
+    candidates = typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,)
+    for arg in candidates:
+        if arg is bool:
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+        elif arg is int:
+            try:
+                return int(text.replace("_", ""))
+            except ValueError:
+                pass
+        elif arg is float:
+            try:
+                return float(text.replace("_", ""))
+            except ValueError:
+                pass
+        elif arg is str:
+            return text
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {text!r}")
+
+
+def _resolve_key(key: str) -> tuple[str, str]:
+    """`model.x`, `train.x` or a bare `x` -> (section, field); unknown keys raise."""
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section {section!r} in {key!r} (model, train)")
+        if name not in _field_types(SECTIONS[section]):
+            raise ConfigError(f"unknown config key {key!r}")
+        return section, name
+    owners = [s for s, cls in SECTIONS.items() if key in _field_types(cls)]
+    if not owners:
+        raise ConfigError(f"unknown config key {key!r}")
+    if len(owners) > 1:  # pragma: no cover - no field names are shared today
+        raise ConfigError(
+            f"config key {key!r} is ambiguous: write one of "
+            + ", ".join(f"{s}.{key}" for s in owners)
+        )
+    return owners[0], key
+
+
+def build_config(
+    data: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config"
+) -> tuple[ModelConfig, TrainConfig]:
+    """Configs from a parsed TOML mapping plus `key=value` overrides."""
+    values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for section, table in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown table [{section}] (expected [model], [train])")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: {section} must be a table")
+        types = _field_types(SECTIONS[section])
+        for name, value in table.items():
+            key = f"{section}.{name}"
+            if name not in types:
+                raise ConfigError(f"{source}: unknown config key {key!r}")
+            values[section][name] = _check_value(f"{source}: {key}", types[name], value)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        section, name = _resolve_key(key.strip())
+        tp = _field_types(SECTIONS[section])[name]
+        values[section][name] = _parse_text(f"--set {key.strip()}", tp, text.strip())
+    model = ModelConfig(**values["model"])
+    train = TrainConfig(**values["train"])
+    validate(model, train)
+    return model, train
+
+
+def load_config(
+    path: str | Path | None, overrides: list[str] | None = None
+) -> tuple[ModelConfig, TrainConfig]:
+    """Parse a TOML config file (or only defaults when `path` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    return build_config(data, overrides, source=source)
+
+
+def validate(model: ModelConfig, train: TrainConfig) -> None:
+    """Reject values that would only fail later, deep inside training."""
+    positive = {
+        "model.vocab_size": model.vocab_size,
+        "model.context_length": model.context_length,
+        "model.d_model": model.d_model,
+        "model.num_layers": model.num_layers,
+        "model.num_heads": model.num_heads,
+        "model.d_ff": model.d_ff,
+        "train.batch_size": train.batch_size,
+        "train.max_steps": train.max_steps,
+        "train.eval_every": train.eval_every,
+        "train.eval_batches": train.eval_batches,
+        "train.log_every": train.log_every,
+        "train.checkpoint_every": train.checkpoint_every,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
+    if model.d_model % model.num_heads:
+        raise ConfigError(
+            f"model.d_model ({model.d_model}) must be divisible by model.num_heads "
+            f"({model.num_heads})"
+        )
+    if train.min_lr > train.max_lr:
+        raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.max_lr ({train.max_lr})")
+    if train.warmup_steps < 0 or train.keep_last < 0 or train.max_minutes < 0:
+        raise ConfigError("train.warmup_steps, train.keep_last and train.max_minutes must be >= 0")
+    if isinstance(train.compile, str) and train.compile != "auto":
+        raise ConfigError(f'train.compile: expected true, false or "auto", got {train.compile!r}')
+
+
+def config_dict(model: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
+    """Both configs as plain dicts (for config.json and checkpoints)."""
+    return {"model": dataclasses.asdict(model), "train": dataclasses.asdict(train)}
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """A ModelConfig from a stored dict, ignoring keys newer versions may add."""
+    known = {f.name for f in fields(ModelConfig)}
+    return ModelConfig(**{k: v for k, v in data.items() if k in known})

@@ -20,9 +20,9 @@ const MAX_ENTRIES: usize = 1 << 19;
 /// byte), which hashes and compares without touching memory elsewhere.
 const INLINE_KEY: usize = 15;
 
-/// Slots of the direct-mapped front cache (4096 slots, 128 KiB: stays in L2, where the
+/// Slots of the direct-mapped front cache (16384 slots, 512 KiB: near the core, where the
 /// large map does not; most pretokens are among a few thousand frequent words).
-const FRONT_BITS: u32 = 12;
+const FRONT_BITS: u32 = 14;
 
 pub(crate) struct WordCache {
     owner: u64,

@@ -157,10 +157,14 @@ def worker(job: dict) -> dict:
         )
     elif kind == "file":
         src, dst = Path(job["path"]), Path(job["dst"])
+        t = time.perf_counter()
+        run = C.file_encoder(job["contender"], assets)
+        out["load_s"] = time.perf_counter() - t
+        out["peak_rss_mb_after_load"] = rss_mb()
         times = []
         for _ in range(job["repeats"]):
             t0 = time.perf_counter()
-            n = C.encode_file_with(job["contender"], assets, src, dst, job["threads"])
+            n = run(src, dst, job["threads"])
             times.append(time.perf_counter() - t0)
         out.update(bytes=src.stat().st_size, times=times, n_tokens=n)
         dst.unlink(missing_ok=True)

@@ -296,24 +296,33 @@ ENCODERS: dict[str, Callable[[], Encoder]] = {
 # ---- file encoders (corpus file -> .npy uint16) -----------------------------------------
 
 
-def encode_file_with(name: str, assets: Gpt2Assets, src: Path, dst: Path, threads: int) -> int:
-    """Encodes a corpus file to a uint16 .npy with `name`'s whole-file API; returns #tokens.
+def file_encoder(name: str, assets: Gpt2Assets) -> Callable[[Path, Path, int], int]:
+    """`name`'s whole-file API as `f(src, dst, threads) -> #tokens`, writing a uint16 .npy.
 
-    bpelm streams the file; tokie and gigatoken return the whole corpus's ids in memory,
-    which are then saved (their peak RSS shows that).
+    Loading happens here, outside the timed call. bpelm streams the file; tokie and gigatoken
+    return the whole corpus's ids in memory, which are then saved (peak RSS shows that).
+    Neither of those two puts an <|endoftext|> id between documents.
     """
     if name == "bpelm":
         from bpelm.tokenizer import Tokenizer, encode_file
 
         tok = Tokenizer.from_files(assets.vocab_json, assets.merges_txt, special_tokens=[EOT])
-        return int(encode_file(tok, src, dst, dtype="uint16", num_threads=threads))
+
+        def run(src: Path, dst: Path, threads: int) -> int:
+            return int(encode_file(tok, src, dst, dtype="uint16", num_threads=threads))
+
+        return run
     if name == "tokie":
         import tokie
 
         tok = tokie.Tokenizer.from_json(str(assets.tokenizer_json))
-        ids, _offsets = tok.encode_files([str(src)], separator=EOT.encode())
-        np.save(dst, ids.astype(np.uint16))
-        return len(ids)
+
+        def run(src: Path, dst: Path, threads: int) -> int:
+            ids, _offsets = tok.encode_files([str(src)], separator=EOT.encode())
+            np.save(dst, ids.astype(np.uint16))
+            return len(ids)
+
+        return run
     if name == "gigatoken":
         import awkward as ak
         import gigatoken
@@ -321,10 +330,14 @@ def encode_file_with(name: str, assets: Gpt2Assets, src: Path, dst: Path, thread
         tok = gigatoken.Tokenizer.from_tiktoken(
             assets.tiktoken_file, pretokenizer="gpt2", special_tokens={EOT: EOT_ID}
         )
-        out = tok.encode_files(gigatoken.TextFileSource([src], separator=EOT), parallel=threads > 1)
-        ids = np.asarray(ak.flatten(out))
-        np.save(dst, ids.astype(np.uint16))
-        return len(ids)
+
+        def run(src: Path, dst: Path, threads: int) -> int:
+            source = gigatoken.TextFileSource([src], separator=EOT)
+            ids = np.asarray(ak.flatten(tok.encode_files(source, parallel=threads > 1)))
+            np.save(dst, ids.astype(np.uint16))
+            return len(ids)
+
+        return run
     raise ValueError(f"no whole-file encoder for {name}")
 
 

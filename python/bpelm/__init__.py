@@ -5,5 +5,6 @@ imported on demand so that `import bpelm` does not pay for importing torch.
 """
 
 from bpelm._core import __version__
+from bpelm.tokenizer import Tokenizer, encode_file
 
-__all__ = ["__version__"]
+__all__ = ["Tokenizer", "__version__", "encode_file"]

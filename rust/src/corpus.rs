@@ -44,7 +44,11 @@ pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Op
 /// a cut cannot change pretokenization or special-token matching: just before a special
 /// token, or between a `\n` and a non-whitespace character, never inside any occurrence of a
 /// special token. The ranges cover the text exactly, in order.
-pub fn chunk_ranges(text: &str, specials: &SpecialTokens, target_bytes: usize) -> Vec<Range<usize>> {
+pub fn chunk_ranges(
+    text: &str,
+    specials: &SpecialTokens,
+    target_bytes: usize,
+) -> Vec<Range<usize>> {
     let _ = (specials, target_bytes);
     std::iter::once(0..text.len()).collect()
 }

@@ -1,3 +1,588 @@
 //! Vocabularies and merges: building ranks, reading and writing GPT-2 style files.
 //!
-//! OWNER: encoder helper.
+//! A `Vocab` holds the token bytes by id and the merges in rank order, and derives once the
+//! lookups the encoder needs: bytes -> id and (left id, right id) -> (rank, merged id).
+//!
+//! GPT-2's files spell token bytes as text through its "bytes to unicode" table: printable
+//! Latin-1 bytes stand for themselves and the other 68 bytes for the code points 256.. in order.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::de::{self, MapAccess, Visitor};
+use serde::Deserializer as _;
+
+use crate::error::{BpeError, Result};
+use crate::TokenId;
+
+/// Token bytes by id, merges by rank, and the lookups derived from them.
+#[derive(Debug, Clone)]
+pub struct Vocab {
+    tokens: Vec<Vec<u8>>,
+    /// `(left, right, merged)` ids, in rank order.
+    merges: Vec<[TokenId; 3]>,
+    byte_ids: [TokenId; 256],
+    ids: FxHashMap<Vec<u8>, TokenId>,
+    /// `left << 32 | right` -> `rank << 32 | merged`.
+    pair_ranks: FxHashMap<u64, u64>,
+}
+
+#[inline]
+pub(crate) fn pair_key(left: TokenId, right: TokenId) -> u64 {
+    (u64::from(left) << 32) | u64::from(right)
+}
+
+impl Vocab {
+    /// Builds a vocabulary from token bytes by id (dense ids `0..n`) and merges in rank order.
+    /// Every single byte must be a token, token bytes must be distinct, and each merge's
+    /// parts and their concatenation must be tokens.
+    pub fn new(tokens: Vec<Vec<u8>>, merges: &[(Vec<u8>, Vec<u8>)]) -> Result<Self> {
+        let ids = index_tokens(&tokens, |id, _| {
+            BpeError::InvalidArgument(format!(
+                "token id {id} repeats the bytes of an earlier token"
+            ))
+        })?;
+        let byte_ids = byte_ids(&ids).map_err(BpeError::InvalidArgument)?;
+        let mut vocab = Vocab {
+            tokens,
+            merges: Vec::with_capacity(merges.len()),
+            byte_ids,
+            ids,
+            pair_ranks: FxHashMap::default(),
+        };
+        for (rank, (left, right)) in merges.iter().enumerate() {
+            vocab
+                .push_merge(left, right)
+                .map_err(|message| BpeError::InvalidArgument(format!("merge {rank}: {message}")))?;
+        }
+        Ok(vocab)
+    }
+
+    /// Builds a vocabulary from an id -> bytes map, whose ids must be exactly `0..n`.
+    pub fn from_id_map(
+        entries: impl IntoIterator<Item = (TokenId, Vec<u8>)>,
+        merges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Self> {
+        let mut slots: Vec<Option<Vec<u8>>> = Vec::new();
+        for (id, bytes) in entries {
+            let i = id as usize;
+            if i >= slots.len() {
+                slots.resize(i + 1, None);
+            }
+            if slots[i].replace(bytes).is_some() {
+                return Err(BpeError::InvalidArgument(format!(
+                    "token id {id} appears twice"
+                )));
+            }
+        }
+        let tokens = dense(slots).map_err(BpeError::InvalidArgument)?;
+        Vocab::new(tokens, merges)
+    }
+
+    /// Appends the merge `left + right` as the next rank; the message says what is wrong.
+    fn push_merge(&mut self, left: &[u8], right: &[u8]) -> std::result::Result<(), String> {
+        let id_of = |part: &[u8]| {
+            self.ids
+                .get(part)
+                .copied()
+                .ok_or_else(|| format!("{} is not in the vocabulary", show_bytes(part)))
+        };
+        let l = id_of(left)?;
+        let r = id_of(right)?;
+        let joined = [left, right].concat();
+        let m = id_of(&joined)?;
+        let rank = self.merges.len() as u64;
+        if self
+            .pair_ranks
+            .insert(pair_key(l, r), (rank << 32) | u64::from(m))
+            .is_some()
+        {
+            return Err(format!(
+                "the pair {} {} repeats an earlier merge",
+                show_bytes(left),
+                show_bytes(right)
+            ));
+        }
+        self.merges.push([l, r, m]);
+        Ok(())
+    }
+
+    /// Adds `bytes` as a new token (unless present) and returns its id.
+    pub fn add_token(&mut self, bytes: &[u8]) -> TokenId {
+        if let Some(&id) = self.ids.get(bytes) {
+            return id;
+        }
+        let id = self.tokens.len() as TokenId;
+        self.tokens.push(bytes.to_vec());
+        self.ids.insert(bytes.to_vec(), id);
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The bytes of token `id`, if it exists.
+    pub fn token(&self, id: TokenId) -> Option<&[u8]> {
+        self.tokens.get(id as usize).map(Vec::as_slice)
+    }
+
+    pub fn tokens(&self) -> &[Vec<u8>] {
+        &self.tokens
+    }
+
+    /// The id of the token with these bytes.
+    #[inline]
+    pub fn id(&self, bytes: &[u8]) -> Option<TokenId> {
+        self.ids.get(bytes).copied()
+    }
+
+    #[inline]
+    pub fn byte_id(&self, byte: u8) -> TokenId {
+        self.byte_ids[byte as usize]
+    }
+
+    /// `(rank, merged id)` of the merge of `left` then `right`.
+    #[inline]
+    pub fn merge_of(&self, left: TokenId, right: TokenId) -> Option<(u32, TokenId)> {
+        self.pair_ranks
+            .get(&pair_key(left, right))
+            .map(|&v| ((v >> 32) as u32, v as u32))
+    }
+
+    pub fn num_merges(&self) -> usize {
+        self.merges.len()
+    }
+
+    /// The merges in rank order as `(left bytes, right bytes)`.
+    pub fn merges(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.merges.iter().map(|&[l, r, _]| {
+            (
+                self.tokens[l as usize].as_slice(),
+                self.tokens[r as usize].as_slice(),
+            )
+        })
+    }
+
+    /// Reads GPT-2's `vocab.json` and `merges.txt`.
+    pub fn read_gpt2(vocab_path: &Path, merges_path: &Path) -> Result<Self> {
+        let tokens = read_vocab_json(vocab_path)?;
+        let vocab_name = vocab_path.display().to_string();
+        let ids = index_tokens(&tokens, |id, _| BpeError::BadFile {
+            path: vocab_name.clone(),
+            line: 1,
+            message: format!("token id {id} repeats the bytes of an earlier token"),
+        })?;
+        let byte_ids = byte_ids(&ids).map_err(|message| BpeError::BadFile {
+            path: vocab_name.clone(),
+            line: 1,
+            message,
+        })?;
+        let mut vocab = Vocab {
+            tokens,
+            merges: Vec::new(),
+            byte_ids,
+            ids,
+            pair_ranks: FxHashMap::default(),
+        };
+        let text =
+            std::fs::read_to_string(merges_path).map_err(|e| BpeError::io(merges_path, e))?;
+        let decoder = ByteDecoder::new();
+        let bad = |line: usize, message: String| BpeError::BadFile {
+            path: merges_path.display().to_string(),
+            line,
+            message,
+        };
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            if line.is_empty() || (i == 0 && line.starts_with("#version")) {
+                continue;
+            }
+            let parts: Vec<&str> = line.split(' ').collect();
+            if parts.len() != 2 || parts[0].is_empty() || parts[1].is_empty() {
+                return Err(bad(
+                    line_no,
+                    format!("expected two tokens separated by one space, found {line:?}"),
+                ));
+            }
+            let left = decoder.decode(parts[0]).map_err(|m| bad(line_no, m))?;
+            let right = decoder.decode(parts[1]).map_err(|m| bad(line_no, m))?;
+            vocab
+                .push_merge(&left, &right)
+                .map_err(|m| bad(line_no, m))?;
+        }
+        Ok(vocab)
+    }
+
+    /// Writes GPT-2 style `vocab.json` (one entry a line, in id order) and `merges.txt`
+    /// (a `#version` line, then one merge a line). Each file is written atomically.
+    pub fn write_gpt2(&self, vocab_path: &Path, merges_path: &Path) -> Result<()> {
+        let encoder = ByteEncoder::new();
+        let mut json = String::with_capacity(self.tokens.len() * 16);
+        json.push_str("{\n");
+        for (id, bytes) in self.tokens.iter().enumerate() {
+            let key = serde_json::to_string(&encoder.encode(bytes))
+                .map_err(|e| BpeError::InvalidArgument(e.to_string()))?;
+            let sep = if id + 1 < self.tokens.len() { "," } else { "" };
+            json.push_str(&format!("  {key}: {id}{sep}\n"));
+        }
+        json.push_str("}\n");
+        let mut merges = String::with_capacity(self.merges.len() * 12);
+        merges.push_str("#version: 0.2\n");
+        for (l, r) in self.merges() {
+            merges.push_str(&encoder.encode(l));
+            merges.push(' ');
+            merges.push_str(&encoder.encode(r));
+            merges.push('\n');
+        }
+        write_atomic(vocab_path, json.as_bytes())?;
+        write_atomic(merges_path, merges.as_bytes())
+    }
+}
+
+/// Maps token bytes to ids, calling `dup(id, bytes)` for the error on a repeat.
+fn index_tokens(
+    tokens: &[Vec<u8>],
+    dup: impl Fn(usize, &[u8]) -> BpeError,
+) -> Result<FxHashMap<Vec<u8>, TokenId>> {
+    let mut ids = FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+    if tokens.len() > u32::MAX as usize {
+        return Err(BpeError::InvalidArgument("too many tokens".into()));
+    }
+    for (id, bytes) in tokens.iter().enumerate() {
+        if ids.insert(bytes.clone(), id as TokenId).is_some() {
+            return Err(dup(id, bytes));
+        }
+    }
+    Ok(ids)
+}
+
+fn byte_ids(ids: &FxHashMap<Vec<u8>, TokenId>) -> std::result::Result<[TokenId; 256], String> {
+    let mut out = [0; 256];
+    for (b, slot) in out.iter_mut().enumerate() {
+        *slot = *ids.get(&[b as u8][..]).ok_or_else(|| {
+            format!("the single byte {b:#04x} is not a token; byte-level BPE needs all 256")
+        })?;
+    }
+    Ok(out)
+}
+
+fn dense(slots: Vec<Option<Vec<u8>>>) -> std::result::Result<Vec<Vec<u8>>, String> {
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(id, s)| {
+            s.ok_or_else(|| format!("token ids must be 0..n without gaps; id {id} is missing"))
+        })
+        .collect()
+}
+
+/// Bytes as a readable literal for error messages.
+fn show_bytes(bytes: &[u8]) -> String {
+    format!("b\"{}\"", bytes.escape_ascii())
+}
+
+/// Reads `vocab.json`: a JSON object from GPT-2-spelled token to id.
+fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| BpeError::io(path, e))?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let parsed = de
+        .deserialize_map(VocabVisitor {
+            decoder: ByteDecoder::new(),
+        })
+        .and_then(|slots| {
+            de.end()?;
+            Ok(slots)
+        });
+    let bad = |line: usize, message: String| BpeError::BadFile {
+        path: path.display().to_string(),
+        line,
+        message,
+    };
+    let slots = parsed.map_err(|e| {
+        let full = e.to_string();
+        let message = match full.rfind(" at line ") {
+            Some(i) => full[..i].to_string(),
+            None => full,
+        };
+        bad(e.line().max(1), message)
+    })?;
+    let last_line = text.lines().count().max(1);
+    dense(slots).map_err(|m| bad(last_line, m))
+}
+
+/// Collects a JSON object of token -> id into slots by id, checking each entry as it comes
+/// (serde_json then reports the line of the entry at fault).
+struct VocabVisitor {
+    decoder: ByteDecoder,
+}
+
+impl<'de> Visitor<'de> for VocabVisitor {
+    type Value = Vec<Option<Vec<u8>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object mapping tokens to integer ids")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut slots: Vec<Option<Vec<u8>>> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            // Checked before reading the id so that the error points at the key's line.
+            let bytes = self.decoder.decode(&key).map_err(de::Error::custom)?;
+            let id: u32 = map.next_value()?;
+            let i = id as usize;
+            if i >= slots.len() {
+                slots.resize(i + 1, None);
+            }
+            if slots[i].replace(bytes).is_some() {
+                return Err(de::Error::custom(format!("token id {id} appears twice")));
+            }
+        }
+        Ok(slots)
+    }
+}
+
+/// GPT-2's printable stand-ins: the byte values that spell themselves.
+fn is_self_spelled(b: u8) -> bool {
+    matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF)
+}
+
+/// Bytes -> GPT-2's text spelling.
+struct ByteEncoder {
+    chars: [char; 256],
+}
+
+impl ByteEncoder {
+    fn new() -> Self {
+        let mut chars = ['\0'; 256];
+        let mut next = 256u32;
+        for (b, c) in chars.iter_mut().enumerate() {
+            let code = if is_self_spelled(b as u8) {
+                b as u32
+            } else {
+                next += 1;
+                next - 1
+            };
+            // Every code point here is below 0x144, so always a valid char.
+            *c = char::from_u32(code).unwrap_or('\u{FFFD}');
+        }
+        ByteEncoder { chars }
+    }
+
+    fn encode(&self, bytes: &[u8]) -> String {
+        bytes.iter().map(|&b| self.chars[b as usize]).collect()
+    }
+}
+
+/// GPT-2's text spelling -> bytes.
+struct ByteDecoder {
+    /// Byte for each code point below 0x144, or `None`.
+    bytes: Vec<Option<u8>>,
+}
+
+impl ByteDecoder {
+    fn new() -> Self {
+        let encoder = ByteEncoder::new();
+        let mut bytes = vec![None; 0x144];
+        for (b, &c) in encoder.chars.iter().enumerate() {
+            bytes[c as usize] = Some(b as u8);
+        }
+        ByteDecoder { bytes }
+    }
+
+    fn decode(&self, text: &str) -> std::result::Result<Vec<u8>, String> {
+        text.chars()
+            .map(|c| {
+                self.bytes
+                    .get(c as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| {
+                        format!(
+                            "the token {text:?} holds {c:?}, which GPT-2's byte map does not use"
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same folder and a rename, so
+/// readers never see a half-written file.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| BpeError::io(dir, e))?;
+    tmp.write_all(data)
+        .map_err(|e| BpeError::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| BpeError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| BpeError::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_vocab() -> Vec<Vec<u8>> {
+        (0..=255u8).map(|b| vec![b]).collect()
+    }
+
+    fn tmpdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn byte_map_round_trips_every_byte() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let spelled = ByteEncoder::new().encode(&all);
+        assert_eq!(spelled.chars().count(), 256);
+        assert!(!spelled.contains(' '));
+        assert_eq!(ByteDecoder::new().decode(&spelled).unwrap(), all);
+        assert_eq!(ByteEncoder::new().encode(b" the\n"), "\u{120}the\u{10a}");
+    }
+
+    #[test]
+    fn merges_get_ranks_and_merged_ids() {
+        let mut tokens = bytes_vocab();
+        tokens.push(b"ab".to_vec());
+        tokens.push(b"abc".to_vec());
+        let merges = vec![
+            (b"a".to_vec(), b"b".to_vec()),
+            (b"ab".to_vec(), b"c".to_vec()),
+        ];
+        let v = Vocab::new(tokens, &merges).unwrap();
+        assert_eq!(v.merge_of(97, 98), Some((0, 256)));
+        assert_eq!(v.merge_of(256, 99), Some((1, 257)));
+        assert_eq!(v.merge_of(98, 97), None);
+        assert_eq!(v.id(b"abc"), Some(257));
+        assert_eq!(
+            v.merges().collect::<Vec<_>>(),
+            vec![(&b"a"[..], &b"b"[..]), (&b"ab"[..], &b"c"[..])]
+        );
+    }
+
+    #[test]
+    fn bad_vocabularies_are_refused() {
+        let merges = vec![(b"a".to_vec(), b"b".to_vec())];
+        let err = Vocab::new(bytes_vocab(), &merges).unwrap_err().to_string();
+        assert!(err.contains("merge 0") && err.contains("ab"), "{err}");
+        let mut dup = bytes_vocab();
+        dup.push(b"a".to_vec());
+        assert!(Vocab::new(dup, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("256"));
+        let short: Vec<Vec<u8>> = (0..200u8).map(|b| vec![b]).collect();
+        assert!(Vocab::new(short, &[]).is_err());
+        let gap = (0..=255u8).map(|b| (u32::from(b) + u32::from(b > 10), vec![b]));
+        assert!(Vocab::from_id_map(gap, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("11"));
+    }
+
+    #[test]
+    fn gpt2_files_round_trip() {
+        let mut tokens = bytes_vocab();
+        tokens.push(b" t".to_vec());
+        tokens.push(b" th".to_vec());
+        tokens.push(b"<|endoftext|>".to_vec());
+        let merges = vec![
+            (b" ".to_vec(), b"t".to_vec()),
+            (b" t".to_vec(), b"h".to_vec()),
+        ];
+        let v = Vocab::new(tokens, &merges).unwrap();
+        let dir = tmpdir();
+        let (vp, mp) = (dir.path().join("vocab.json"), dir.path().join("merges.txt"));
+        v.write_gpt2(&vp, &mp).unwrap();
+        let back = Vocab::read_gpt2(&vp, &mp).unwrap();
+        assert_eq!(back.tokens(), v.tokens());
+        assert_eq!(
+            back.merges().collect::<Vec<_>>(),
+            v.merges().collect::<Vec<_>>()
+        );
+        let merges_text = std::fs::read_to_string(&mp).unwrap();
+        assert_eq!(merges_text, "#version: 0.2\n\u{120} t\n\u{120}t h\n");
+    }
+
+    fn write_pair(
+        dir: &Path,
+        vocab: &str,
+        merges: &str,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (vp, mp) = (dir.join("vocab.json"), dir.join("merges.txt"));
+        std::fs::write(&vp, vocab).unwrap();
+        std::fs::write(&mp, merges).unwrap();
+        (vp, mp)
+    }
+
+    fn base_json(extra: &[&str]) -> String {
+        let enc = ByteEncoder::new();
+        let mut entries: Vec<String> = (0..=255u8)
+            .map(|b| format!("{}: {b}", serde_json::to_string(&enc.encode(&[b])).unwrap()))
+            .collect();
+        entries.extend(extra.iter().map(|s| s.to_string()));
+        format!("{{\n{}\n}}\n", entries.join(",\n"))
+    }
+
+    fn bad_file_line(err: BpeError) -> (usize, String) {
+        match err {
+            BpeError::BadFile { line, message, .. } => (line, message),
+            other => panic!("expected BadFile, got {other}"),
+        }
+    }
+
+    #[test]
+    fn malformed_files_name_the_line() {
+        let dir = tmpdir();
+        // Merge line 3 has three parts.
+        let (vp, mp) = write_pair(
+            dir.path(),
+            &base_json(&["\"ab\": 256"]),
+            "#version: 0.2\na b\na b c\n",
+        );
+        let (line, msg) = bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err());
+        assert_eq!(line, 3, "{msg}");
+        // Merge line 2 joins to a token missing from the vocabulary.
+        let (vp, mp) = write_pair(dir.path(), &base_json(&[]), "#version: 0.2\nx y\n");
+        let (line, msg) = bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err());
+        assert_eq!(line, 2);
+        assert!(msg.contains("xy"), "{msg}");
+        // A merge naming a character outside the byte map.
+        let (vp, mp) = write_pair(dir.path(), &base_json(&[]), "a \u{4e2d}\n");
+        assert_eq!(bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err()).0, 1);
+        // Bad JSON on line 258 (after the 256 byte entries on lines 2..=257).
+        let (vp, mp) = write_pair(dir.path(), &base_json(&["\"ab\" 256"]), "");
+        assert_eq!(
+            bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err()).0,
+            258
+        );
+        // A vocabulary token outside the byte map, on line 258.
+        let (vp, mp) = write_pair(dir.path(), &base_json(&["\"a b\": 256"]), "");
+        let (line, msg) = bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err());
+        assert_eq!(line, 258, "{msg}");
+        // A repeated id.
+        let (vp, mp) = write_pair(dir.path(), &base_json(&["\"ab\": 5"]), "");
+        assert!(bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err())
+            .1
+            .contains("id 5"));
+        // A missing file is an Io error naming it.
+        let missing = dir.path().join("nope.json");
+        let err = Vocab::read_gpt2(&missing, &mp).unwrap_err();
+        assert!(matches!(err, BpeError::Io { .. }) && err.to_string().contains("nope.json"));
+    }
+}

@@ -1,8 +1,247 @@
-//! Bindings for the encode part of the core.
+//! Bindings for the encode part of the core: `CoreTokenizer` and `encode_file`.
+//!
+//! Thin wrappers: arguments are checked and converted here, the work runs in the core with
+//! the GIL released, and `BpeError` becomes a Python exception through `From`.
 
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+
+use crate::corpus::safe_split_before;
+use crate::encode::file::CHUNK_BYTES;
+use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder};
+use crate::vocab::Vocab;
+use crate::TokenId;
+
+/// The Rust tokenizer behind `bpelm.Tokenizer`.
+#[pyclass(frozen, name = "CoreTokenizer", module = "bpelm._core")]
+pub struct PyCoreTokenizer {
+    inner: Encoder,
+}
+
+fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    obj.cast::<PyBytes>()
+        .map(|b| b.as_bytes().to_vec())
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be bytes, not {}", type_name(obj))))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// `bytes` holding `ids` as native-endian u32, writable (a `bytearray`) for `np.frombuffer`.
+fn ids_to_bytearray<'py>(py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyByteArray>> {
+    PyByteArray::new_with(py, ids.len() * 4, |buf| {
+        for (dst, id) in buf.chunks_exact_mut(4).zip(ids) {
+            dst.copy_from_slice(&id.to_ne_bytes());
+        }
+        Ok(())
+    })
+}
+
+#[pymethods]
+impl PyCoreTokenizer {
+    /// `vocab`: dict[int, bytes] with ids 0..n; `merges`: list of (bytes, bytes) in rank
+    /// order; special tokens missing from the vocabulary are appended.
+    #[new]
+    #[pyo3(signature = (vocab, merges, special_tokens))]
+    fn new(
+        py: Python<'_>,
+        vocab: &Bound<'_, PyDict>,
+        merges: &Bound<'_, PyList>,
+        special_tokens: Vec<String>,
+    ) -> PyResult<Self> {
+        let mut entries = Vec::with_capacity(vocab.len());
+        for (k, v) in vocab.iter() {
+            let id: TokenId = k.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "vocab keys must be token ids (int from 0 to 2**32-1), got {}",
+                    k.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?;
+            entries.push((id, bytes_of(&v, &format!("vocab[{id}]"))?));
+        }
+        let mut pairs = Vec::with_capacity(merges.len());
+        for (i, item) in merges.iter().enumerate() {
+            let tuple = item
+                .cast::<PyTuple>()
+                .ok()
+                .filter(|t| t.len() == 2)
+                .ok_or_else(|| {
+                    PyTypeError::new_err(format!("merges[{i}] must be a (bytes, bytes) tuple"))
+                })?;
+            let what = format!("merges[{i}]");
+            pairs.push((
+                bytes_of(&tuple.get_item(0)?, &what)?,
+                bytes_of(&tuple.get_item(1)?, &what)?,
+            ));
+        }
+        let inner = py.detach(|| {
+            Vocab::from_id_map(entries, &pairs).and_then(|v| Encoder::new(v, &special_tokens))
+        })?;
+        Ok(PyCoreTokenizer { inner })
+    }
+
+    /// Loads GPT-2 style `vocab.json` + `merges.txt`.
+    #[staticmethod]
+    #[pyo3(signature = (vocab_path, merges_path, special_tokens))]
+    fn from_files(
+        py: Python<'_>,
+        vocab_path: PathBuf,
+        merges_path: PathBuf,
+        special_tokens: Vec<String>,
+    ) -> PyResult<Self> {
+        let inner =
+            py.detach(|| Encoder::from_files(&vocab_path, &merges_path, &special_tokens))?;
+        Ok(PyCoreTokenizer { inner })
+    }
+
+    /// Writes GPT-2 style `vocab.json` + `merges.txt`, each atomically.
+    fn save(&self, py: Python<'_>, vocab_path: PathBuf, merges_path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.inner.save(&vocab_path, &merges_path))?;
+        Ok(())
+    }
+
+    /// The tokens of `text` as a list of ints.
+    fn encode<'py>(&self, py: Python<'py>, text: PyBackedStr) -> PyResult<Bound<'py, PyList>> {
+        let s: &str = &text;
+        let ids = py.detach(|| self.inner.encode(s));
+        PyList::new(py, ids)
+    }
+
+    /// The tokens of `text` as native-endian uint32 in a bytearray (wrap with `np.frombuffer`).
+    fn encode_to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        text: PyBackedStr,
+    ) -> PyResult<Bound<'py, PyByteArray>> {
+        let s: &str = &text;
+        let ids = py.detach(|| self.inner.encode(s));
+        ids_to_bytearray(py, &ids)
+    }
+
+    /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
+    #[pyo3(signature = (texts, num_threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<TokenId>>> {
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        Ok(py.detach(|| self.inner.encode_batch(&refs, num_threads))?)
+    }
+
+    /// Encodes the longest prefix of `text` that no later text can change, leaving at least
+    /// the last `max special token length` bytes. Returns `(tokens, characters consumed)`;
+    /// `encode_iterable` keeps the rest for the next round.
+    fn encode_prefix<'py>(
+        &self,
+        py: Python<'py>,
+        text: PyBackedStr,
+    ) -> PyResult<(Bound<'py, PyList>, usize)> {
+        let s: &str = &text;
+        let (ids, chars) = py.detach(|| {
+            let specials = self.inner.special_tokens();
+            let margin = specials.tokens().iter().map(String::len).max().unwrap_or(0) + 1;
+            let mut pos = s.len().saturating_sub(margin);
+            while !s.is_char_boundary(pos) {
+                pos -= 1;
+            }
+            match safe_split_before(s, specials, pos) {
+                Some(cut) if cut > 0 => {
+                    let head = &s[..cut];
+                    (self.inner.encode(head), head.chars().count())
+                }
+                _ => (Vec::new(), 0),
+            }
+        });
+        Ok((PyList::new(py, ids)?, chars))
+    }
+
+    /// The bytes of `ids`, concatenated. Unknown id: KeyError naming it.
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<TokenId>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.decode_bytes(&ids))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The vocabulary as dict[int, bytes].
+    fn vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (id, bytes) in self.inner.vocab().tokens().iter().enumerate() {
+            d.set_item(id, PyBytes::new(py, bytes))?;
+        }
+        Ok(d)
+    }
+
+    /// The merges in rank order as list[tuple[bytes, bytes]].
+    fn merges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items: Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> = self
+            .inner
+            .vocab()
+            .merges()
+            .map(|(l, r)| (PyBytes::new(py, l), PyBytes::new(py, r)))
+            .collect();
+        PyList::new(py, items)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab().len()
+    }
+
+    #[getter]
+    fn special_tokens(&self) -> Vec<String> {
+        self.inner.special_tokens().tokens().to_vec()
+    }
+
+    #[getter]
+    fn special_ids(&self) -> Vec<TokenId> {
+        self.inner.special_ids().to_vec()
+    }
+
+    /// The id of the token with these bytes, or None.
+    fn token_id(&self, token: &[u8]) -> Option<TokenId> {
+        self.inner.vocab().id(token)
+    }
+}
+
+/// Encodes a UTF-8 file into a `.npy` or `.bin` token array; returns `(tokens, bytes)`.
+#[pyfunction(name = "encode_file")]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (tokenizer, input_path, output_path, dtype="uint16", num_threads=None, progress=false, chunk_bytes=CHUNK_BYTES))]
+fn py_encode_file(
+    py: Python<'_>,
+    tokenizer: &PyCoreTokenizer,
+    input_path: PathBuf,
+    output_path: PathBuf,
+    dtype: &str,
+    num_threads: Option<usize>,
+    progress: bool,
+    chunk_bytes: usize,
+) -> PyResult<(u64, u64)> {
+    let options = EncodeFileOptions {
+        dtype: Dtype::parse(dtype).map_err(|e| PyValueError::new_err(e.to_string()))?,
+        num_threads,
+        progress,
+        chunk_bytes,
+    };
+    let stats = py.detach(|| encode_file(&tokenizer.inner, &input_path, &output_path, &options))?;
+    Ok((stats.tokens, stats.bytes))
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = m;
+    m.add_class::<PyCoreTokenizer>()?;
+    m.add_function(wrap_pyfunction!(py_encode_file, m)?)?;
     Ok(())
 }

@@ -1,0 +1,237 @@
+"""The byte-level BPE tokenizer: encode, decode, save and load, encode files to arrays.
+
+`Tokenizer` is a thin policy layer over the Rust `CoreTokenizer` (argument checks, the
+metadata file, streaming); the work itself runs in Rust with the GIL released.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from bpelm import _core
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# The metadata file written beside vocab.json: bpelm's version and the special tokens.
+METADATA_NAME = "bpelm.json"
+# encode_iterable encodes and drops its buffer once it holds this many characters.
+_FLUSH_CHARS = 1 << 20
+
+
+def _check_specials(special_tokens: Sequence[str] | None) -> list[str]:
+    if special_tokens is None:
+        return []
+    if isinstance(special_tokens, (str, bytes)):
+        raise TypeError("special_tokens must be a list of str, not a single string")
+    specials = list(special_tokens)
+    for s in specials:
+        if not isinstance(s, str):
+            raise TypeError(f"special tokens must be str, not {type(s).__name__}: {s!r}")
+    return specials
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer: `vocab` maps ids 0..n-1 to token bytes, `merges` lists
+    (left, right) byte pairs in rank order, and special tokens are always encoded as
+    themselves (longest match first); those missing from `vocab` get the next ids."""
+
+    def __init__(
+        self,
+        vocab: dict[int, bytes],
+        merges: list[tuple[bytes, bytes]],
+        special_tokens: list[str] | None = None,
+    ) -> None:
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict[int, bytes], not {type(vocab).__name__}")
+        merges = [tuple(m) if isinstance(m, list) else m for m in merges]
+        self._core = _core.CoreTokenizer(vocab, merges, _check_specials(special_tokens))
+
+    @classmethod
+    def _wrap(cls, core: _core.CoreTokenizer) -> Tokenizer:
+        tok = cls.__new__(cls)
+        tok._core = core
+        return tok
+
+    @classmethod
+    def from_files(
+        cls,
+        vocab_path: PathLike,
+        merges_path: PathLike,
+        special_tokens: list[str] | None = None,
+    ) -> Tokenizer:
+        """Loads GPT-2 style `vocab.json` + `merges.txt`. Without `special_tokens`, they are
+        read from a `bpelm.json` beside `vocab.json` when there is one."""
+        if special_tokens is None:
+            meta = Path(vocab_path).parent / METADATA_NAME
+            if meta.exists():
+                try:
+                    special_tokens = json.loads(meta.read_text(encoding="utf-8"))["special_tokens"]
+                except (ValueError, KeyError, TypeError) as e:
+                    raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
+        specials = _check_specials(special_tokens)
+        return cls._wrap(
+            _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), specials)
+        )
+
+    def save(self, vocab_path: PathLike, merges_path: PathLike) -> None:
+        """Writes `vocab.json`, `merges.txt` and the `bpelm.json` metadata beside them."""
+        self._core.save(os.fspath(vocab_path), os.fspath(merges_path))
+        meta = {"bpelm_version": _core.__version__, "special_tokens": self.special_tokens}
+        path = Path(vocab_path).parent / METADATA_NAME
+        tmp = path.with_name(f".{METADATA_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        """The token ids of `text`."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, not {type(text).__name__}")
+        return self._core.encode(text)
+
+    def encode_to_array(self, text: str) -> np.ndarray:
+        """The token ids of `text` as a uint32 array (no Python ints created)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode_to_array takes a str, not {type(text).__name__}")
+        return np.frombuffer(self._core.encode_to_bytes(text), dtype=np.uint32)
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int | None = None) -> list[list[int]]:
+        """Encodes each text in parallel (all cores by default), keeping the order."""
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be a positive int or None, not {num_threads!r}")
+        return self._core.encode_batch(texts, num_threads)
+
+    def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
+        """Streams the token ids of the concatenated strings of `iterable` (e.g. a file's
+        lines). Memory is bounded by the buffer, not the input: the buffer is encoded up to
+        the last place where later text cannot change the tokens, and the rest kept."""
+        pieces: list[str] = []
+        size = 0
+        threshold = _FLUSH_CHARS
+        for i, piece in enumerate(iterable):
+            if not isinstance(piece, str):
+                raise TypeError(f"item {i} of the iterable must be str, not {type(piece).__name__}")
+            pieces.append(piece)
+            size += len(piece)
+            if size < threshold:
+                continue
+            buffer = "".join(pieces)
+            ids, consumed = self._core.encode_prefix(buffer)
+            yield from ids
+            rest = buffer[consumed:]
+            pieces, size = [rest], len(rest)
+            # No safe cut in a long run of text: wait for more before trying again.
+            threshold = _FLUSH_CHARS if consumed else 2 * size
+        yield from self._core.encode("".join(pieces))
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The concatenated bytes of `ids`. An id outside the vocabulary: KeyError."""
+        if isinstance(ids, np.ndarray):
+            ids = ids.tolist()
+        elif not isinstance(ids, list):
+            ids = list(ids)
+        try:
+            return self._core.decode_bytes(ids)
+        except (OverflowError, TypeError):
+            self._raise_bad_id(ids)
+            raise
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of `ids`; byte sequences that are not UTF-8 become U+FFFD."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def _raise_bad_id(self, ids: list) -> None:
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"token ids must be int, not {type(i).__name__}: {i!r}")
+            if not 0 <= i < self.vocab_size:
+                raise KeyError(
+                    f"token id {i} is out of range for a vocabulary of {self.vocab_size} tokens"
+                )
+
+    # -- the vocabulary ---------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self._core.vocab_size
+
+    @property
+    def special_tokens(self) -> list[str]:
+        return self._core.special_tokens
+
+    @property
+    def vocab(self) -> dict[int, bytes]:
+        """A copy of the vocabulary, id -> bytes."""
+        return self._core.vocab()
+
+    @property
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """A copy of the merges in rank order."""
+        return self._core.merges()
+
+    def token_to_id(self, token: str | bytes) -> int:
+        """The id of a token given as its text (e.g. "<|endoftext|>") or bytes; KeyError if
+        it is not in the vocabulary."""
+        if isinstance(token, str):
+            raw = token.encode("utf-8")
+        elif isinstance(token, bytes):
+            raw = token
+        else:
+            raise TypeError(f"token must be str or bytes, not {type(token).__name__}")
+        found = self._core.token_id(raw)
+        if found is None:
+            raise KeyError(f"{token!r} is not a token of this vocabulary")
+        return found
+
+    @property
+    def eot_id(self) -> int | None:
+        """The id of "<|endoftext|>" when it is a special token, else None."""
+        specials = self.special_tokens
+        if "<|endoftext|>" in specials:
+            return self._core.special_ids[specials.index("<|endoftext|>")]
+        return None
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self.special_tokens!r})"
+
+
+def encode_file(
+    tokenizer: Tokenizer,
+    input_path: PathLike,
+    output_path: PathLike,
+    *,
+    dtype: str = "uint16",
+    num_threads: int | None = None,
+    progress: bool = False,
+) -> int:
+    """Encodes the UTF-8 file `input_path` into `output_path` (`.npy`, loadable with
+    `np.load`, or raw little-endian `.bin`) with bounded memory; returns the token count.
+    The output appears only when complete."""
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"tokenizer must be a bpelm Tokenizer, not {type(tokenizer).__name__}")
+    if dtype not in ("uint16", "uint32"):
+        raise ValueError(f'dtype must be "uint16" or "uint32", not {dtype!r}')
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive int or None, not {num_threads!r}")
+    tokens, _ = _core.encode_file(
+        tokenizer._core,
+        os.fspath(input_path),
+        os.fspath(output_path),
+        dtype,
+        num_threads,
+        bool(progress),
+    )
+    return tokens

@@ -1,3 +1,0 @@
-//! Encoding and decoding with a trained vocabulary.
-//!
-//! OWNER: encoder helper.

@@ -1,0 +1,254 @@
+//! Encoding a whole file to a token array on disk (`.npy` or raw `.bin`).
+//!
+//! The input is memory-mapped and cut into chunks at places where a cut cannot change the
+//! tokens; a bounded batch of chunks is encoded in parallel and appended in order, so
+//! memory stays flat however large the file. The output is written to a temporary file
+//! beside the target and renamed into place only when complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use super::Encoder;
+use crate::corpus::{chunk_ranges, Corpus};
+use crate::error::{BpeError, Result};
+
+/// About how many bytes of text each parallel task encodes, by default.
+pub const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes reserved for the `.npy` header, patched with the final shape at the end.
+const NPY_HEADER_LEN: usize = 128;
+
+/// Element type of the output array (little-endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    U16,
+    U32,
+}
+
+impl Dtype {
+    /// Parses `"uint16"` or `"uint32"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "uint16" | "u16" => Ok(Dtype::U16),
+            "uint32" | "u32" => Ok(Dtype::U32),
+            other => Err(BpeError::InvalidArgument(format!(
+                "dtype must be \"uint16\" or \"uint32\", not {other:?}"
+            ))),
+        }
+    }
+
+    fn width(self) -> usize {
+        match self {
+            Dtype::U16 => 2,
+            Dtype::U32 => 4,
+        }
+    }
+
+    fn npy_descr(self) -> &'static str {
+        match self {
+            Dtype::U16 => "<u2",
+            Dtype::U32 => "<u4",
+        }
+    }
+}
+
+/// What `encode_file` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeFileStats {
+    pub tokens: u64,
+    pub bytes: u64,
+}
+
+/// How `encode_file` works.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeFileOptions {
+    pub dtype: Dtype,
+    /// `None`: all cores.
+    pub num_threads: Option<usize>,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// About how many bytes of text each parallel task encodes.
+    pub chunk_bytes: usize,
+}
+
+impl Default for EncodeFileOptions {
+    fn default() -> Self {
+        EncodeFileOptions {
+            dtype: Dtype::U32,
+            num_threads: None,
+            progress: false,
+            chunk_bytes: CHUNK_BYTES,
+        }
+    }
+}
+
+/// Encodes the UTF-8 file `input` into `output`: a `.npy` array or raw little-endian `.bin`
+/// of `options.dtype`, written atomically.
+pub fn encode_file(
+    encoder: &Encoder,
+    input: &Path,
+    output: &Path,
+    options: &EncodeFileOptions,
+) -> Result<EncodeFileStats> {
+    let EncodeFileOptions {
+        dtype,
+        num_threads,
+        progress,
+        chunk_bytes,
+    } = *options;
+    let vocab_size = encoder.vocab().len();
+    if dtype == Dtype::U16 && vocab_size > 1 << 16 {
+        return Err(BpeError::InvalidArgument(format!(
+            "uint16 holds ids below 65536 but the vocabulary has {vocab_size} tokens; use uint32"
+        )));
+    }
+    let npy = match output.extension().and_then(|e| e.to_str()) {
+        Some("npy") => true,
+        Some("bin") => false,
+        _ => {
+            return Err(BpeError::InvalidArgument(format!(
+                "{}: the output must end in .npy or .bin",
+                output.display()
+            )))
+        }
+    };
+    let corpus = Corpus::open(input)?;
+    let text = corpus.text();
+    let ranges = chunk_ranges(text, encoder.special_tokens(), chunk_bytes.max(1));
+
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!(
+        ".{}.",
+        output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    );
+    // Dropped (and so deleted) on any early return.
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| BpeError::io(dir, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let io_err = |e| BpeError::io(&tmp_path, e);
+    let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    if npy {
+        writer.write_all(&[b' '; NPY_HEADER_LEN]).map_err(io_err)?;
+    }
+
+    let bar = if progress {
+        let bar =
+            ProgressBar::with_draw_target(Some(text.len() as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("encoding");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let width = dtype.width();
+    let tokens = crate::parallel::with_threads(num_threads, || -> Result<u64> {
+        let in_flight = 2 * rayon::current_num_threads();
+        let mut tokens = 0u64;
+        for group in ranges.chunks(in_flight.max(1)) {
+            let encoded: Vec<Vec<u8>> = group
+                .par_iter()
+                .map(|range| to_le_bytes(&encoder.encode(&text[range.clone()]), dtype))
+                .collect();
+            for bytes in &encoded {
+                writer.write_all(bytes).map_err(io_err)?;
+                tokens += (bytes.len() / width) as u64;
+            }
+            bar.inc(group.iter().map(|r| r.len() as u64).sum());
+        }
+        Ok(tokens)
+    })??;
+    bar.finish_and_clear();
+
+    let file: &File = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+    if npy {
+        let header = npy_header(dtype, tokens)?;
+        let mut f = file;
+        f.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        f.write_all(&header).map_err(io_err)?;
+    }
+    file.sync_all().map_err(io_err)?;
+    tmp.persist(output)
+        .map_err(|e| BpeError::io(output, e.error))?;
+    Ok(EncodeFileStats {
+        tokens,
+        bytes: text.len() as u64,
+    })
+}
+
+fn to_le_bytes(ids: &[u32], dtype: Dtype) -> Vec<u8> {
+    match dtype {
+        // Ids were checked to fit when the vocabulary has at most 65536 tokens.
+        Dtype::U16 => ids
+            .iter()
+            .flat_map(|&id| (id as u16).to_le_bytes())
+            .collect(),
+        Dtype::U32 => ids.iter().flat_map(|&id| id.to_le_bytes()).collect(),
+    }
+}
+
+/// A version 1.0 `.npy` header for a 1-D array of `len` elements, exactly `NPY_HEADER_LEN`
+/// bytes long (padded with spaces, ending in a newline, as the format asks).
+fn npy_header(dtype: Dtype, len: u64) -> Result<Vec<u8>> {
+    let dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': ({len},), }}",
+        dtype.npy_descr()
+    );
+    let prefix_len = 10;
+    let body_len = NPY_HEADER_LEN - prefix_len;
+    if dict.len() + 1 > body_len {
+        return Err(BpeError::InvalidArgument(format!(
+            "array of {len} tokens is too long for .npy"
+        )));
+    }
+    let mut out = Vec::with_capacity(NPY_HEADER_LEN);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(body_len as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.resize(NPY_HEADER_LEN - 1, b' ');
+    out.push(b'\n');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_names_the_shape() {
+        let h = npy_header(Dtype::U16, 12345).unwrap();
+        assert_eq!(h.len(), NPY_HEADER_LEN);
+        assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
+        assert_eq!(
+            u16::from_le_bytes([h[8], h[9]]) as usize + 10,
+            NPY_HEADER_LEN
+        );
+        let text = String::from_utf8(h[10..].to_vec()).unwrap();
+        assert!(text.starts_with("{'descr': '<u2', 'fortran_order': False, 'shape': (12345,), }"));
+        assert!(text.ends_with(" \n"));
+        assert!(npy_header(Dtype::U32, u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn dtype_names() {
+        assert_eq!(Dtype::parse("uint16").unwrap(), Dtype::U16);
+        assert_eq!(Dtype::parse("uint32").unwrap(), Dtype::U32);
+        assert!(Dtype::parse("int64")
+            .unwrap_err()
+            .to_string()
+            .contains("int64"));
+    }
+}

@@ -1,0 +1,214 @@
+//! Encoding and decoding with a trained vocabulary.
+//!
+//! `encode` splits the text at special tokens, cuts each piece into GPT-2 pretokens and
+//! byte-pair encodes each pretoken (`bpe`), looking it up first in a per-thread cache
+//! (`cache`) and then in the vocabulary. `file` encodes whole files to `.npy` / `.bin`.
+
+mod bpe;
+mod cache;
+pub mod file;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::error::{BpeError, Result};
+use crate::pretokenize::pretokens;
+use crate::special::{Segment, SpecialTokens};
+use crate::vocab::Vocab;
+use crate::TokenId;
+
+pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
+
+/// Tells the per-thread caches of different encoders apart.
+static NEXT_UID: AtomicU64 = AtomicU64::new(0);
+
+/// A vocabulary with its special tokens, ready to encode and decode.
+#[derive(Debug)]
+pub struct Encoder {
+    vocab: Vocab,
+    specials: SpecialTokens,
+    special_ids: Vec<TokenId>,
+    uid: u64,
+}
+
+impl Encoder {
+    /// Wraps `vocab` with `special_tokens`; a special token whose bytes are not a token yet
+    /// is appended to the vocabulary with the next id.
+    pub fn new(mut vocab: Vocab, special_tokens: &[String]) -> Result<Self> {
+        for (i, s) in special_tokens.iter().enumerate() {
+            if s.is_empty() {
+                return Err(BpeError::InvalidArgument(
+                    "a special token may not be empty".into(),
+                ));
+            }
+            if special_tokens[..i].contains(s) {
+                return Err(BpeError::InvalidArgument(format!(
+                    "special token {s:?} is given twice"
+                )));
+            }
+        }
+        let specials = SpecialTokens::new(special_tokens)?;
+        let special_ids = special_tokens
+            .iter()
+            .map(|s| vocab.add_token(s.as_bytes()))
+            .collect();
+        Ok(Encoder {
+            vocab,
+            specials,
+            special_ids,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Loads GPT-2 style `vocab.json` + `merges.txt`.
+    pub fn from_files(
+        vocab_path: &Path,
+        merges_path: &Path,
+        special_tokens: &[String],
+    ) -> Result<Self> {
+        Encoder::new(Vocab::read_gpt2(vocab_path, merges_path)?, special_tokens)
+    }
+
+    /// Writes GPT-2 style `vocab.json` + `merges.txt` (special tokens included as tokens).
+    pub fn save(&self, vocab_path: &Path, merges_path: &Path) -> Result<()> {
+        self.vocab.write_gpt2(vocab_path, merges_path)
+    }
+
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.specials
+    }
+
+    /// Ids of the special tokens, in the order they were given.
+    pub fn special_ids(&self) -> &[TokenId] {
+        &self.special_ids
+    }
+
+    /// The tokens of `text`.
+    pub fn encode(&self, text: &str) -> Vec<TokenId> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 16);
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Appends the tokens of `text` to `out`.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
+        cache::with_cache(self.uid, |cache| {
+            if self.specials.is_empty() {
+                self.encode_ordinary(text, cache, out);
+                return;
+            }
+            for segment in self.specials.segments(text) {
+                match segment {
+                    Segment::Text(piece) => self.encode_ordinary(piece, cache, out),
+                    Segment::Special(i) => out.push(self.special_ids[i]),
+                }
+            }
+        })
+    }
+
+    /// Encodes text that holds no special tokens.
+    #[inline]
+    fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+        for word in pretokens(text) {
+            let word = word.as_bytes();
+            if cache.extend(word, out) {
+                continue;
+            }
+            let start = out.len();
+            match self.vocab.id(word) {
+                Some(id) => out.push(id),
+                None => bpe::encode_word(&self.vocab, word, out),
+            }
+            if word.len() <= cache::MAX_CACHED_WORD {
+                cache.insert(word, &out[start..]);
+            }
+        }
+    }
+
+    /// Encodes each text, in parallel on `num_threads` threads (`None`: all cores), keeping
+    /// the order.
+    pub fn encode_batch(
+        &self,
+        texts: &[&str],
+        num_threads: Option<usize>,
+    ) -> Result<Vec<Vec<TokenId>>> {
+        crate::parallel::with_threads(num_threads, || {
+            texts.par_iter().map(|t| self.encode(t)).collect()
+        })
+    }
+
+    /// The bytes of `ids`, concatenated.
+    pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
+        let tokens = self.vocab.tokens();
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            match tokens.get(id as usize) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => {
+                    return Err(BpeError::UnknownId {
+                        id: u64::from(id),
+                        vocab_size: tokens.len(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Encoder {
+        let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        let merges: Vec<(Vec<u8>, Vec<u8>)> = [("h", "e"), ("he", "l"), ("hel", "lo"), ("l", "o")]
+            .iter()
+            .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
+            .collect();
+        for m in ["he", "hel", "lo"] {
+            tokens.push(m.as_bytes().to_vec());
+        }
+        tokens.push(b"hello".to_vec());
+        let vocab = Vocab::new(tokens, &merges).unwrap();
+        Encoder::new(vocab, &["<|eot|>".to_string()]).unwrap()
+    }
+
+    #[test]
+    fn special_missing_from_vocab_is_appended() {
+        let e = tiny();
+        assert_eq!(e.vocab().len(), 261);
+        assert_eq!(e.special_ids(), &[260]);
+        assert_eq!(e.decode_bytes(&[260]).unwrap(), b"<|eot|>");
+    }
+
+    #[test]
+    fn decode_rejects_unknown_ids() {
+        let e = tiny();
+        let err = e.decode_bytes(&[104, 261]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BpeError::UnknownId {
+                    id: 261,
+                    vocab_size: 261
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(e.decode_bytes(&[259, 32]).unwrap(), b"hello ");
+    }
+
+    #[test]
+    fn bad_specials_are_refused() {
+        let v = tiny().vocab().clone();
+        assert!(Encoder::new(v.clone(), &[String::new()]).is_err());
+        assert!(Encoder::new(v, &["x".to_string(), "x".to_string()]).is_err());
+    }
+}

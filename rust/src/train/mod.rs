@@ -1,3 +1,125 @@
 //! Byte-level BPE training: count pretokens in parallel, then merge incrementally.
 //!
-//! OWNER: trainer helper.
+//! The rules (the same as `bpelm/_reference.py`, which the tests hold this to): the text is
+//! split on special tokens, then into GPT-2 pretokens, and no merge crosses either boundary.
+//! Each step merges the most frequent adjacent pair, counted over all pretokens with their
+//! multiplicity (overlapping occurrences each count, so `aaa` holds `(a, a)` twice); ties go
+//! to the greatest `(left_bytes, right_bytes)`. Occurrences are replaced left to right without
+//! overlap. Ids: 0..=255 are the bytes, then the merges in order, then the special tokens.
+
+mod count;
+mod merge;
+mod word;
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::corpus::Corpus;
+use crate::error::{BpeError, Result};
+use crate::special::SpecialTokens;
+use crate::TokenId;
+
+pub use merge::learn_merges;
+pub use word::Words;
+
+/// A trained tokenizer: `vocab[id]` is the bytes of token `id`; `merges[i]` made id `256 + i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trained {
+    pub vocab: Vec<Vec<u8>>,
+    pub merges: Vec<(TokenId, TokenId)>,
+}
+
+/// Trains on the UTF-8 file at `path` until the vocabulary holds `vocab_size` tokens (or no
+/// pair is left). Draws progress bars on stderr when `progress` is set.
+pub fn train_file(
+    path: &Path,
+    vocab_size: usize,
+    special_tokens: &[String],
+    progress: bool,
+) -> Result<Trained> {
+    let specials = SpecialTokens::new(special_tokens)?;
+    check_vocab_size(vocab_size, specials.len())?;
+    let corpus = Corpus::open(path)?;
+    train_text_with(corpus.text(), vocab_size, &specials, progress)
+}
+
+/// Trains on `text`, like `train_file`.
+pub fn train_text(
+    text: &str,
+    vocab_size: usize,
+    special_tokens: &[String],
+    progress: bool,
+) -> Result<Trained> {
+    let specials = SpecialTokens::new(special_tokens)?;
+    check_vocab_size(vocab_size, specials.len())?;
+    train_text_with(text, vocab_size, &specials, progress)
+}
+
+fn check_vocab_size(vocab_size: usize, n_specials: usize) -> Result<()> {
+    let min = 256 + n_specials;
+    if vocab_size < min {
+        return Err(BpeError::InvalidArgument(format!(
+            "vocab_size {vocab_size} is too small: it must be at least 256 + {n_specials} \
+             special tokens = {min}"
+        )));
+    }
+    Ok(())
+}
+
+fn train_text_with(
+    text: &str,
+    vocab_size: usize,
+    specials: &SpecialTokens,
+    progress: bool,
+) -> Result<Trained> {
+    let bar = new_bar(
+        progress,
+        text.len() as u64,
+        "counting",
+        "{binary_bytes}/{binary_total_bytes}",
+    );
+    let counts = count::count_pretokens(text, specials, &bar);
+    bar.finish();
+    if counts.len() > u32::MAX as usize {
+        return Err(BpeError::InvalidArgument(format!(
+            "{} distinct pretokens are more than this trainer indexes (2^32 - 1)",
+            counts.len()
+        )));
+    }
+    let mut words = Words::new();
+    for (token, n) in counts {
+        words.push(token.as_bytes(), n);
+    }
+
+    let n_merges = vocab_size - 256 - specials.len();
+    let bar = new_bar(progress, n_merges as u64, "merging", "{pos}/{len}");
+    let mut trained = learn_merges(words, n_merges, &bar);
+    bar.finish();
+    let special_bytes = specials.tokens().iter().map(|s| s.as_bytes().to_vec());
+    trained.vocab.extend(special_bytes);
+    Ok(trained)
+}
+
+/// Learns up to `n_merges` merges on words given directly as byte strings with counts
+/// (no pretokenization); returns the vocabulary (bytes, then merged tokens) and the merges.
+pub fn train_words<'a>(
+    words: impl IntoIterator<Item = (&'a [u8], u64)>,
+    n_merges: usize,
+) -> Trained {
+    let mut ws = Words::new();
+    for (bytes, n) in words {
+        ws.push(bytes, n);
+    }
+    learn_merges(ws, n_merges, &ProgressBar::hidden())
+}
+
+fn new_bar(progress: bool, len: u64, what: &str, counter: &str) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let template = format!("{what:>8} [{{elapsed_precise}}] {{wide_bar}} {counter} ({{eta}})");
+    let style =
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style)
+}

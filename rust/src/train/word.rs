@@ -1,0 +1,145 @@
+//! The distinct pretokens being trained on, as token sequences in one flat buffer.
+
+use crate::TokenId;
+
+/// A pair of adjacent tokens packed into one `u64` (left in the high half) for cheap hashing.
+pub type PairKey = u64;
+
+pub fn pair_key(left: TokenId, right: TokenId) -> PairKey {
+    (u64::from(left) << 32) | u64::from(right)
+}
+
+pub fn unpack_pair(key: PairKey) -> (TokenId, TokenId) {
+    ((key >> 32) as TokenId, key as TokenId)
+}
+
+/// Every distinct word with its count. Word `w` occupies `ids[start[w]..start[w] + len[w]]`;
+/// merging only ever shortens a word, so it is rewritten in place.
+#[derive(Debug, Default, Clone)]
+pub struct Words {
+    ids: Vec<TokenId>,
+    start: Vec<usize>,
+    len: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+impl Words {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a word of single-byte tokens that occurs `count` times.
+    pub fn push(&mut self, bytes: &[u8], count: u64) {
+        self.start.push(self.ids.len());
+        self.ids.extend(bytes.iter().map(|&b| TokenId::from(b)));
+        // Pretokens are slices of one file, far shorter than 4 GiB.
+        self.len.push(bytes.len() as u32);
+        self.counts.push(count);
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    pub fn count(&self, w: usize) -> u64 {
+        self.counts[w]
+    }
+
+    pub fn tokens(&self, w: usize) -> &[TokenId] {
+        let start = self.start[w];
+        &self.ids[start..start + self.len[w] as usize]
+    }
+
+    /// Replaces the non-overlapping occurrences of `(left, right)` in word `w`, scanning left
+    /// to right, by `new`. For each replaced occurrence it reports, through `delta`, how the
+    /// word's multiset of adjacent pairs changed (`-1` for a pair gone, `+1` for a pair made).
+    /// Collapsing `x left right y` into `x new y` removes `(x, left)`, `(left, right)`,
+    /// `(right, y)` and adds `(x, new)`, `(new, y)`, where `x` is the already rewritten
+    /// previous token (possibly `new` itself), so the deltas add up to exactly the difference
+    /// between recounting the word before and after.
+    pub(crate) fn merge(
+        &mut self,
+        w: usize,
+        left: TokenId,
+        right: TokenId,
+        new: TokenId,
+        mut delta: impl FnMut(PairKey, i32),
+    ) {
+        let start = self.start[w];
+        let n = self.len[w] as usize;
+        let s = &mut self.ids[start..start + n];
+        let (mut i, mut j) = (0, 0);
+        while i < n {
+            if i + 1 < n && s[i] == left && s[i + 1] == right {
+                if j > 0 {
+                    let prev = s[j - 1];
+                    delta(pair_key(prev, left), -1);
+                    delta(pair_key(prev, new), 1);
+                }
+                delta(pair_key(left, right), -1);
+                if i + 2 < n {
+                    let next = s[i + 2];
+                    delta(pair_key(right, next), -1);
+                    delta(pair_key(new, next), 1);
+                }
+                s[j] = new;
+                i += 2;
+            } else {
+                s[j] = s[i];
+                i += 1;
+            }
+            j += 1;
+        }
+        self.len[w] = j as u32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn pair_counts(tokens: &[TokenId]) -> BTreeMap<PairKey, i32> {
+        let mut m = BTreeMap::new();
+        for p in tokens.windows(2) {
+            *m.entry(pair_key(p[0], p[1])).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Merges and checks the reported deltas against recounting from scratch.
+    fn check(bytes: &[u8], left: TokenId, right: TokenId, expect: &[TokenId]) {
+        let mut words = Words::new();
+        words.push(bytes, 1);
+        let mut counts = pair_counts(words.tokens(0));
+        words.merge(0, left, right, 999, |p, d| {
+            *counts.entry(p).or_insert(0) += d
+        });
+        assert_eq!(words.tokens(0), expect);
+        counts.retain(|_, c| *c != 0);
+        assert_eq!(counts, pair_counts(expect));
+    }
+
+    #[test]
+    fn merges_left_to_right_without_overlap() {
+        let (a, b) = (TokenId::from(b'a'), TokenId::from(b'b'));
+        check(b"aaa", a, a, &[999, a]);
+        check(b"aaaa", a, a, &[999, 999]);
+        check(b"abab", a, b, &[999, 999]);
+        check(b"babab", a, b, &[b, 999, 999]);
+        check(b"xaby", a, b, &[120, 999, 121]);
+        check(b"ba", a, b, &[b, a]);
+        check(b"a", a, a, &[a]);
+        check(b"", a, a, &[]);
+    }
+
+    #[test]
+    fn pair_keys_round_trip() {
+        assert_eq!(unpack_pair(pair_key(7, u32::MAX)), (7, u32::MAX));
+        assert!(pair_key(1, 0) > pair_key(0, u32::MAX));
+    }
+}

@@ -490,7 +490,12 @@ def section_train(args, runner: Runner, path: Path, names: list[str]) -> dict:
 
 def pile_estimate(encode: dict, file: dict | None, ncpu: int) -> dict:
     """825 GB at the best measured all-core rate, and extrapolated to 16 cores."""
-    rows = [r for r in encode["rows"] if "mb_per_s" in r and r["dataset"] == "web"]
+    # A contender whose ids differ from tiktoken's is not encoding GPT-2: no estimate for it.
+    rows = [
+        r
+        for r in encode["rows"]
+        if "mb_per_s" in r and r["dataset"] == "web" and r.get("ids_equal_tiktoken") is not False
+    ]
     if not rows:
         return {}
     top = max(r["threads"] for r in rows)
@@ -582,11 +587,17 @@ def plot(results: dict, path: Path) -> None:
                 for r in rows
                 if r["dataset"] == ds and r["contender"] == name
             )
+            bad = any(
+                r.get("ids_equal_tiktoken") is False
+                for r in rows
+                if r["dataset"] == ds and r["contender"] == name
+            )
             ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
                 marker="o",
-                label=name,
+                linestyle="--" if bad else "-",
+                label=name + (" (ids differ from tiktoken)" if bad else ""),
                 linewidth=2.5 if name == "bpelm" else 1.2,
             )
         ax.set_xscale("log", base=2)
@@ -640,7 +651,10 @@ def print_summary(results: dict) -> None:
                     for t in ths
                 )
                 eq = {mine[t].get("ids_equal_tiktoken") for t in mine}
-                print(f"    {name:14}{cells}  {eq}")
+                shown = (
+                    "yes" if eq == {True} else ("NO (rates not comparable)" if False in eq else "?")
+                )
+                print(f"    {name:14}{cells}  {shown}")
         for name, why in enc["skipped"].items():
             print(f"  skipped {name}: {why}")
     if results.get("pile"):
@@ -659,6 +673,35 @@ def print_summary(results: dict) -> None:
                 else ""
             )
             print(f"  {name:14} {e['minutes_measured']:8.0f} min measured{extra}")
+    if "file" in results:
+        print("\nwhole-file encode to .npy uint16 (web):")
+        for r in results["file"]["rows"]:
+            rate = f"{r['mb_per_s']:8.2f} MB/s" if "mb_per_s" in r else f"FAILED: {r.get('error')}"
+            print(f"  {r['contender']:14} {r.get('threads', '-'):>3} thr {rate}")
+        for r in results["file"]["rss"]:
+            print(
+                f"  {r['contender']:14} {r['file_mb']:7.1f} MB file: "
+                f"peak RSS {r['peak_rss_mb']:6.0f} MB {r.get('error', '')}"
+            )
+    if "patho" in results:
+        pa = results["patho"]
+        names = list(dict.fromkeys(r["contender"] for r in pa["rows"]))
+        print(f"\npathological inputs, ms per MB ({pa['size_mb']} MB, 1 thread; * = ids differ):")
+        print("  " + f"{'case':14}" + "".join(f"{n[:13]:>14}" for n in names))
+        for case in PATHO_CASES:
+            cells = []
+            for n in names:
+                r = next((x for x in pa["rows"] if x["case"] == case and x["contender"] == n), None)
+                if r is None:
+                    cells.append(f"{'-':>14}")
+                elif "ms_per_mb" in r:
+                    mark = "" if r.get("ids_equal_reference", True) else "*"
+                    cells.append(f"{r['ms_per_mb']:13.1f}{mark or ' '}")
+                elif r.get("timed_out"):
+                    cells.append(f"{'>' + format(pa['timeout_s'], 'g') + ' s':>14}")
+                else:
+                    cells.append(f"{'error':>14}")
+            print(f"  {case:14}" + "".join(cells))
     if "train" in results:
         t = results["train"]
         print(f"\ntraining on {t['path_mb']:.1f} MB, {t['threads']} threads:")

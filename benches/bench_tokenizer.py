@@ -136,6 +136,7 @@ def worker(job: dict) -> dict:
         t = time.perf_counter()
         enc.load(assets)
         out["load_s"] = time.perf_counter() - t
+        out["api"] = enc.api
         out["sample"] = verify_sample(enc, assets, docs, job["threads"])
         times, utils = [], []
         for _ in range(job["repeats"]):
@@ -787,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
     assets.build()
     info = machine_info()
     results: dict[str, Any] = {
+        "command": " ".join(["python benches/bench_tokenizer.py", *sys.argv[1:]]),
         "machine": info,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }

@@ -138,15 +138,14 @@ def worker(job: dict) -> dict:
         out["load_s"] = time.perf_counter() - t
         out["api"] = enc.api
         out["sample"] = verify_sample(enc, assets, docs, job["threads"])
-        times, utils = [], []
+        times, utils, res = [], [], None
         for _ in range(job["repeats"]):
+            res = None  # frees the previous repeat's output before the next one
             c0, t0 = cpu_seconds(), time.perf_counter()
             res = enc.encode_docs(docs, job["threads"])
             dt = time.perf_counter() - t0
             utils.append((cpu_seconds() - c0) / dt)
             times.append(dt)
-            del res
-        res = enc.encode_docs(docs, job["threads"])
         flat = enc.flat(res)
         out.update(
             bytes=n_bytes,

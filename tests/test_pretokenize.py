@@ -1,9 +1,10 @@
-"""The Rust pretokenizer against the GPT-2 pattern as the `regex` module applies it."""
+"""The Rust pretokenizer against the GPT-2 pattern as the `regex` module and tiktoken apply it."""
 
 from __future__ import annotations
 
 import pytest
 import regex
+import tiktoken
 from bpelm import _core
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -83,6 +84,24 @@ def oracle(text: str) -> list[str]:
     return GPT2_PATTERN.findall(text)
 
 
+def tiktoken_split(text: str) -> list[str]:
+    """tiktoken's own pieces of `text`, made visible: with a vocabulary holding every piece
+    of bpelm's split whole, tiktoken emits one token per piece when its split is the same,
+    and byte-level fragments where it is not."""
+    ranks = {bytes([i]): i for i in range(256)}
+    for piece in _core.pretokenize(text):
+        ranks.setdefault(piece.encode(), len(ranks))
+    enc = tiktoken.Encoding(
+        "bpelm-probe", pat_str=GPT2_PATTERN.pattern, mergeable_ranks=ranks, special_tokens={}
+    )
+    return [enc.decode_single_token_bytes(t).decode() for t in enc.encode_ordinary(text)]
+
+
+def _probe(c: str) -> str:
+    """A text in which the class of `c` decides the split."""
+    return f"a{c}a {c}{c}1 {c}\n"
+
+
 # Any Unicode scalar value outside the version gap (hypothesis already leaves out surrogates).
 any_char = st.characters(codec="utf-8").filter(lambda c: not _in_unicode_17_additions(c))
 
@@ -128,13 +147,26 @@ def test_mixed_text_matches_regex(text: str) -> None:
     assert pieces == oracle(text)
 
 
-def test_web_sample_matches_regex(web_sample: str) -> None:
+@given(st.lists(st.one_of(tricky_char, st.characters(codec="utf-8")), max_size=100).map("".join))
+@settings(max_examples=200)
+def test_matches_tiktoken(text: str) -> None:
+    # No exclusions here: tiktoken uses the same Unicode version as bpelm.
+    assert _core.pretokenize(text) == tiktoken_split(text)
+
+
+def test_code_points_match_tiktoken() -> None:
+    # Every code point below U+3400 and a sample above, each in contexts where its class
+    # decides the split (a full sweep agrees too, but takes most of a minute).
+    cps = [*range(0x3400), *range(0x3400, 0x110000, 37)]
+    chars = [chr(cp) for cp in cps if not 0xD800 <= cp < 0xE000]
+    text = "".join(_probe(c) for c in chars)
+    assert _core.pretokenize(text) == tiktoken_split(text)
+
+
+def test_web_sample_matches_regex_and_tiktoken(web_sample: str) -> None:
     assert _core.pretokenize(web_sample) == oracle(web_sample)
-
-
-def _probe(c: str) -> str:
-    """A text in which the class of `c` decides the split."""
-    return f"a{c}a {c}{c}1 {c}\n"
+    head = web_sample[:300_000]
+    assert _core.pretokenize(head) == tiktoken_split(head)
 
 
 @pytest.mark.slow

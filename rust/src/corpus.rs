@@ -1,25 +1,50 @@
 //! Whole files as text: memory-mapped, checked to be UTF-8, cut into chunks that can be
 //! processed in parallel without changing the result.
-//!
-//! OWNER: pretokenizer helper. Signatures are the contract; bodies are placeholders.
 
+use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use crate::error::{BpeError, Result};
+use crate::pretokenize::is_space;
 use crate::special::SpecialTokens;
 
 /// A memory-mapped file known to hold valid UTF-8.
 pub struct Corpus {
     path: PathBuf,
+    /// `None` for an empty file (mapping zero bytes fails on some platforms).
+    map: Option<Mmap>,
 }
 
 impl Corpus {
     /// Maps `path` and validates it as UTF-8. Errors: `Io` (names the path) and `NotUtf8`
     /// (names the path and the byte offset of the first invalid byte).
+    ///
+    /// Like every memory map, the text assumes nobody changes the file while it is open.
     pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| BpeError::io(path, e))?;
+        let len = file.metadata().map_err(|e| BpeError::io(path, e))?.len();
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only and lives as long as `Corpus`; a file truncated or
+            // rewritten by another process while mapped is outside what this API promises.
+            Some(unsafe { Mmap::map(&file) }.map_err(|e| BpeError::io(path, e))?)
+        };
+        if let Some(map) = &map {
+            if let Some(offset) = first_invalid_utf8(map) {
+                return Err(BpeError::NotUtf8 {
+                    path: path.display().to_string(),
+                    offset: offset as u64,
+                });
+            }
+        }
         Ok(Corpus {
             path: path.to_path_buf(),
+            map,
         })
     }
 
@@ -28,27 +53,321 @@ impl Corpus {
     }
 
     pub fn text(&self) -> &str {
-        unimplemented!("corpus mapping not written yet")
+        match &self.map {
+            // SAFETY: `open` checked that the whole map is UTF-8, and the map is read-only.
+            Some(map) => unsafe { std::str::from_utf8_unchecked(map) },
+            None => "",
+        }
+    }
+}
+
+/// Bytes per block of the parallel UTF-8 check.
+const UTF8_BLOCK: usize = 1 << 20;
+
+/// The offset of the first byte where `bytes` stops being valid UTF-8, or `None`.
+///
+/// Blocks are checked in parallel. Each block boundary is moved forward past at most three
+/// continuation bytes, so it never splits a valid character; then the blocks are valid
+/// exactly when the whole is, and the first error of the first bad block is the first error
+/// of the whole.
+pub fn first_invalid_utf8(bytes: &[u8]) -> Option<usize> {
+    let is_continuation = |i: usize| bytes.get(i).is_some_and(|&b| b & 0xC0 == 0x80);
+    let mut bounds: Vec<usize> = (0..bytes.len().div_ceil(UTF8_BLOCK))
+        .map(|k| {
+            let mut b = k * UTF8_BLOCK;
+            let mut steps = 0;
+            while steps < 3 && is_continuation(b) {
+                b += 1;
+                steps += 1;
+            }
+            b
+        })
+        .collect();
+    bounds.push(bytes.len());
+    bounds
+        .par_windows(2)
+        .filter_map(
+            |w| match std::str::from_utf8(&bytes[w[0]..w[1].max(w[0])]) {
+                Ok(_) => None,
+                Err(e) => Some(w[0] + e.valid_up_to()),
+            },
+        )
+        .min()
+}
+
+/// The char starting at byte `i` of `text` (a char boundary), if any.
+fn char_at(text: &str, i: usize) -> Option<char> {
+    text.get(i..)?.chars().next()
+}
+
+/// Whether a cut at byte `pos` leaves pretokens and special-token matches unchanged on both
+/// sides, whatever text follows `text`:
+/// * `0 < pos < text.len()` and no occurrence (or, at the end, started occurrence) of a
+///   special token strictly contains `pos`; and
+/// * a special token starts at `pos`, or `pos` follows a `\n` that follows a non-whitespace
+///   character (or starts the text) and precedes a non-whitespace character.
+///
+/// Why the character before the `\n` matters: in `"a \nb"` the pretokens are `"a"`, `" "`,
+/// `"\n"`, `"b"`, but `"a \n"` alone ends in the whitespace run `" \n"`.
+pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pos: usize) -> bool {
+    let bytes = text.as_bytes();
+    if pos == 0 || pos >= bytes.len() || !text.is_char_boundary(pos) {
+        return false;
+    }
+    if specials.straddles(text, pos) {
+        return false;
+    }
+    if specials.starts_at(text, pos) {
+        return true;
+    }
+    if bytes[pos - 1] != b'\n' || char_at(text, pos).is_none_or(is_space) {
+        return false;
+    }
+    match text[..pos - 1].chars().next_back() {
+        None => true,
+        Some(c) => !is_space(c),
     }
 }
 
 /// The greatest cut position `p` with `0 < p <= pos` that is safe in the sense of
 /// `chunk_ranges` (same pretokens and special-token matches on both sides as without the cut),
 /// or `None` when there is none. `encode_iterable` uses it to flush a buffer.
+///
+/// The cut stays safe whatever text is appended to `text` later: a cut is never made inside a
+/// special token that `text` ends with the beginning of, and never at `text.len()`.
+/// The search looks back from `pos` only at `\n` bytes and first bytes of special tokens.
 pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Option<usize> {
-    let _ = (text, specials, pos);
-    None
+    let bytes = text.as_bytes();
+    if bytes.len() < 2 || pos == 0 {
+        return None;
+    }
+    let limit = pos.min(bytes.len() - 1);
+    let firsts = specials.first_bytes();
+    let wanted = |b: u8| b == b'\n' || firsts.binary_search(&b).is_ok();
+    // Candidates at index i: p = i + 1 after a '\n', p = i before a special token's first byte.
+    let check = |i: usize| -> Option<usize> {
+        if bytes[i] == b'\n' && i < limit && is_safe_cut(text, specials, i + 1) {
+            return Some(i + 1);
+        }
+        if i > 0 && firsts.binary_search(&bytes[i]).is_ok() && is_safe_cut(text, specials, i) {
+            return Some(i);
+        }
+        None
+    };
+    let haystack = &bytes[..=limit];
+    match firsts {
+        [] => memchr::memrchr_iter(b'\n', haystack).find_map(check),
+        [a] => memchr::memrchr2_iter(b'\n', *a, haystack).find_map(check),
+        [a, b] => memchr::memrchr3_iter(b'\n', *a, *b, haystack).find_map(check),
+        _ => (0..=limit)
+            .rev()
+            .filter(|&i| wanted(bytes[i]))
+            .find_map(check),
+    }
 }
 
-/// Cuts `text` into consecutive ranges of about `target_bytes` each, only at places where
-/// a cut cannot change pretokenization or special-token matching: just before a special
-/// token, or between a `\n` and a non-whitespace character, never inside any occurrence of a
-/// special token. The ranges cover the text exactly, in order.
+/// The first safe cut at or after `from`, searching forward; the next special-token
+/// occurrence is remembered between calls so the text is scanned about once in all.
+struct CutFinder<'a> {
+    text: &'a str,
+    specials: &'a SpecialTokens,
+    /// Start of the first special-token occurrence at or after `special_from`, if any.
+    next_special: Option<usize>,
+    special_from: usize,
+}
+
+impl<'a> CutFinder<'a> {
+    fn new(text: &'a str, specials: &'a SpecialTokens) -> Self {
+        CutFinder {
+            text,
+            specials,
+            next_special: None,
+            special_from: usize::MAX,
+        }
+    }
+
+    fn special_at_or_after(&mut self, from: usize) -> Option<usize> {
+        if self.specials.is_empty() {
+            return None;
+        }
+        // The remembered answer holds for any `from` between its search start and its match.
+        let fresh = self.special_from <= from && self.next_special.is_none_or(|s| s >= from);
+        if !fresh {
+            self.next_special = self.specials.find_from(self.text, from).map(|m| m.0);
+            self.special_from = from;
+        }
+        self.next_special
+    }
+
+    fn first_safe_cut(&mut self, mut from: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        while from < bytes.len() {
+            let after_newline = memchr::memchr(b'\n', &bytes[from.max(1) - 1..])
+                .map(|i| from.max(1) + i)
+                .filter(|&p| p < bytes.len());
+            let special = self.special_at_or_after(from);
+            let candidate = match (after_newline, special) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b)?,
+            };
+            if is_safe_cut(self.text, self.specials, candidate) {
+                return Some(candidate);
+            }
+            from = candidate + 1;
+        }
+        None
+    }
+}
+
+/// Cuts `text` into consecutive ranges of at least `target_bytes` each (except the last),
+/// only at places where a cut cannot change pretokenization or special-token matching (see
+/// `is_safe_cut`): just before a special token, or between a `\n` and a non-whitespace
+/// character, never inside any occurrence of a special token. Each cut is the first safe
+/// place at or after the target, so a long stretch without one makes a long chunk. The
+/// ranges cover the text exactly, in order; an empty text gives the one range `0..0`.
 pub fn chunk_ranges(
     text: &str,
     specials: &SpecialTokens,
     target_bytes: usize,
 ) -> Vec<Range<usize>> {
-    let _ = (specials, target_bytes);
-    std::iter::once(0..text.len()).collect()
+    let n = text.len();
+    let target = target_bytes.max(1);
+    let mut finder = CutFinder::new(text, specials);
+    let mut ranges = Vec::with_capacity(n / target + 1);
+    let mut start = 0;
+    while start < n {
+        let want = start.saturating_add(target);
+        let end = if want >= n {
+            n
+        } else {
+            finder.first_safe_cut(want).unwrap_or(n)
+        };
+        ranges.push(start..end);
+        start = end;
+    }
+    if ranges.is_empty() {
+        ranges.push(0..0);
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pretokenize::pretokenize;
+    use crate::special::Segment;
+
+    fn set(tokens: &[&str]) -> SpecialTokens {
+        let tokens: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
+        SpecialTokens::new(&tokens).expect("valid special tokens")
+    }
+
+    /// Pretokens and specials of `text`, as the encoder sees them.
+    fn units<'a>(text: &'a str, specials: &'a SpecialTokens) -> Vec<Segment<'a>> {
+        let mut out = Vec::new();
+        for seg in specials.segments(text) {
+            match seg {
+                Segment::Text(t) => out.extend(pretokenize(t).into_iter().map(Segment::Text)),
+                s => out.push(s),
+            }
+        }
+        out
+    }
+
+    fn check_chunks(text: &str, specials: &SpecialTokens, target: usize) -> Vec<Range<usize>> {
+        let ranges = chunk_ranges(text, specials, target);
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(text.len()));
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(w[0].start < w[0].end);
+            assert!(is_safe_cut(text, specials, w[0].end), "cut at {}", w[0].end);
+        }
+        let pieces: Vec<Segment> = ranges
+            .iter()
+            .flat_map(|r| units(&text[r.clone()], specials))
+            .collect();
+        assert_eq!(pieces, units(text, specials), "{text:?} {ranges:?}");
+        ranges
+    }
+
+    #[test]
+    fn cuts_after_newlines_before_text() {
+        let s = SpecialTokens::default();
+        let text = "one\ntwo\nthree\n  four\n\nfive";
+        let ranges = check_chunks(text, &s, 1);
+        let cuts: Vec<usize> = ranges.iter().map(|r| r.end).collect();
+        assert_eq!(cuts, [4, 8, text.len()]);
+        assert_eq!(check_chunks(text, &s, 1000).len(), 1);
+        assert_eq!(chunk_ranges("", &s, 10), vec![0..0; 1]);
+    }
+
+    #[test]
+    fn cuts_before_specials_never_inside() {
+        let s = set(&["<|endoftext|>", "<|endoftext|><|endoftext|>"]);
+        let doc = "Once upon a time.\n";
+        let text = format!("{doc}<|endoftext|>{doc}<|endoftext|><|endoftext|>{doc}");
+        for target in [1, 5, 17, 18, 19, 30, 100] {
+            check_chunks(&text, &s, target);
+        }
+        // Inside the double token is no cut, though a single one starts there.
+        assert!(!is_safe_cut(
+            &text,
+            &s,
+            text.find("><|").expect("double") + 1
+        ));
+    }
+
+    #[test]
+    fn safe_split_before_finds_the_last_safe_cut() {
+        let s = set(&["<|eot|>"]);
+        let text = "ab\ncd <|eot|>\n x\nyz<|e";
+        assert_eq!(safe_split_before(text, &s, text.len()), Some(17));
+        assert_eq!(safe_split_before(text, &s, 16), Some(6));
+        assert_eq!(safe_split_before(text, &s, 5), Some(3));
+        assert_eq!(safe_split_before(text, &s, 2), None);
+        // A cut is never inside a token the text ends with the start of.
+        assert_eq!(safe_split_before("ab\n<|eo", &s, 5), Some(3));
+        assert_eq!(
+            safe_split_before("a\nb", &SpecialTokens::default(), 3),
+            Some(2)
+        );
+        assert_eq!(safe_split_before("a\n", &SpecialTokens::default(), 2), None);
+        // Many distinct first bytes take the slow path.
+        let many = set(&["<a>", "[b]", "{c}", "(d)"]);
+        assert_eq!(safe_split_before("xx[b]yy(d)zz", &many, 9), Some(7));
+    }
+
+    #[test]
+    fn whitespace_before_the_newline_blocks_the_cut() {
+        let s = SpecialTokens::default();
+        for text in ["a \nb", "a\n\nb", "a\u{a0}\nb", "a\n b", "a\n\tb"] {
+            assert_eq!(check_chunks(text, &s, 1).len(), 1, "{text:?}");
+        }
+        check_chunks("\nb\u{3000}\nc", &s, 1);
+    }
+
+    #[test]
+    fn utf8_check_reports_the_first_bad_byte() {
+        assert_eq!(first_invalid_utf8(b""), None);
+        assert_eq!(first_invalid_utf8("héllo 中 😀".as_bytes()), None);
+        assert_eq!(first_invalid_utf8(b"ab\xffcd"), Some(2));
+        assert_eq!(first_invalid_utf8(b"ab\xe4\xb8"), Some(2));
+        // Around block boundaries: a valid multi-byte char straddling one, and bad bytes.
+        for shift in 0..5 {
+            let mut v = vec![b'a'; UTF8_BLOCK - shift];
+            v.extend_from_slice("😀中é".as_bytes());
+            v.extend(std::iter::repeat_n(b'b', UTF8_BLOCK));
+            assert_eq!(first_invalid_utf8(&v), None, "shift {shift}");
+            let bad = v.len() - 10;
+            v[bad] = 0x80;
+            assert_eq!(first_invalid_utf8(&v), Some(bad));
+            v[UTF8_BLOCK - shift + 1] = b'x'; // breaks the emoji
+            assert_eq!(
+                first_invalid_utf8(&v),
+                Some(UTF8_BLOCK - shift),
+                "shift {shift}"
+            );
+        }
+    }
 }

@@ -4,6 +4,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString};
 
+use std::path::PathBuf;
+
+use crate::corpus::{self, Corpus};
 use crate::pretokenize::for_each_pretoken;
 use crate::special::{Segment, SpecialTokens};
 
@@ -43,8 +46,44 @@ fn split_special<'py>(
     Ok(out)
 }
 
+/// `text` cut into ranges of about `target_bytes` (byte offsets into its UTF-8 encoding) at
+/// places where cutting changes neither pretokens nor special-token matches.
+#[pyfunction]
+fn chunk_ranges(
+    py: Python<'_>,
+    text: &str,
+    special_tokens: Vec<String>,
+    target_bytes: usize,
+) -> PyResult<Vec<(usize, usize)>> {
+    let specials = SpecialTokens::new(&special_tokens)?;
+    let ranges = py.detach(|| corpus::chunk_ranges(text, &specials, target_bytes));
+    Ok(ranges.into_iter().map(|r| (r.start, r.end)).collect())
+}
+
+/// The greatest safe cut (a byte offset) in `0 < p <= pos`, or None.
+#[pyfunction]
+fn safe_split_before(
+    text: &str,
+    special_tokens: Vec<String>,
+    pos: usize,
+) -> PyResult<Option<usize>> {
+    let specials = SpecialTokens::new(&special_tokens)?;
+    Ok(corpus::safe_split_before(text, &specials, pos))
+}
+
+/// The text of a UTF-8 file, read the way training and encoding read files (memory-mapped
+/// and checked); for tests of the error messages.
+#[pyfunction]
+fn read_corpus(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    let text = py.detach(|| Corpus::open(&path).map(|c| c.text().to_owned()))?;
+    Ok(text)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
     m.add_function(wrap_pyfunction!(split_special, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(safe_split_before, m)?)?;
+    m.add_function(wrap_pyfunction!(read_corpus, m)?)?;
     Ok(())
 }

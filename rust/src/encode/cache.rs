@@ -13,50 +13,107 @@ use crate::TokenId;
 
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).
 pub(crate) const MAX_CACHED_WORD: usize = 64;
-/// Entries kept before the cache is cleared.
-const MAX_ENTRIES: usize = 1 << 17;
+/// Entries kept before the cache is cleared (a web text of 20 MB has about 150k distinct
+/// pretokens; about 24 bytes an entry for short words).
+const MAX_ENTRIES: usize = 1 << 19;
+/// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
+/// byte), which hashes and compares without touching memory elsewhere.
+const INLINE_KEY: usize = 15;
+
+/// Slots of the direct-mapped front cache (16 KiB slots, 512 KiB: stays in L2, where the
+/// large map does not; most pretokens are among a few thousand frequent words).
+const FRONT_BITS: u32 = 14;
 
 pub(crate) struct WordCache {
     owner: u64,
+    /// Direct-mapped `(key, value)` by hash of the key, for short words; key 0 is empty
+    /// (a key always holds a non-zero length byte).
+    front: Vec<(u128, u64)>,
     /// Value: `x << 8 | n` with `n` tokens; `x` is the token itself when `n == 1`, else the
     /// start of the tokens in `arena`.
-    map: FxHashMap<Box<[u8]>, u64>,
+    short: FxHashMap<u128, u64>,
+    long: FxHashMap<Box<[u8]>, u64>,
     arena: Vec<TokenId>,
+}
+
+#[inline]
+fn inline_key(word: &[u8]) -> u128 {
+    let mut buf = [0u8; 16];
+    buf[..word.len()].copy_from_slice(word);
+    buf[15] = word.len() as u8;
+    u128::from_le_bytes(buf)
+}
+
+#[inline]
+fn front_slot(key: u128) -> usize {
+    let mixed = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FRONT_BITS)) as usize
+}
+
+#[inline]
+fn push_value(v: u64, arena: &[TokenId], out: &mut Vec<TokenId>) {
+    let n = (v & 0xFF) as usize;
+    let x = (v >> 8) as usize;
+    if n == 1 {
+        out.push(x as TokenId);
+    } else {
+        out.extend_from_slice(&arena[x..x + n]);
+    }
 }
 
 impl WordCache {
     fn new() -> Self {
         WordCache {
             owner: u64::MAX,
-            map: FxHashMap::default(),
+            front: vec![(0, 0); 1 << FRONT_BITS],
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
             arena: Vec::new(),
         }
     }
 
+    fn clear(&mut self) {
+        self.front.iter_mut().for_each(|slot| *slot = (0, 0));
+        self.short.clear();
+        self.long.clear();
+        self.arena.clear();
+    }
+
     /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
     #[inline]
-    pub(crate) fn extend(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
-        match self.map.get(word) {
-            Some(&v) => {
-                let n = (v & 0xFF) as usize;
-                let x = (v >> 8) as usize;
-                if n == 1 {
-                    out.push(x as TokenId);
-                } else {
-                    out.extend_from_slice(&self.arena[x..x + n]);
-                }
-                true
+    pub(crate) fn extend(&mut self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+        if word.len() <= INLINE_KEY {
+            let key = inline_key(word);
+            let slot = front_slot(key);
+            let (k, v) = self.front[slot];
+            if k == key {
+                push_value(v, &self.arena, out);
+                return true;
             }
-            None => false,
+            match self.short.get(&key) {
+                Some(&v) => {
+                    self.front[slot] = (key, v);
+                    push_value(v, &self.arena, out);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            match self.long.get(word) {
+                Some(&v) => {
+                    push_value(v, &self.arena, out);
+                    true
+                }
+                None => false,
+            }
         }
     }
 
     /// Remembers that `word` encodes to `tokens` (1 to `MAX_CACHED_WORD` of them).
     #[inline]
     pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId]) {
-        if self.map.len() >= MAX_ENTRIES {
-            self.map.clear();
-            self.arena.clear();
+        if self.short.len() + self.long.len() >= MAX_ENTRIES {
+            self.clear();
         }
         let v = if tokens.len() == 1 {
             (u64::from(tokens[0]) << 8) | 1
@@ -65,7 +122,13 @@ impl WordCache {
             self.arena.extend_from_slice(tokens);
             (start << 8) | tokens.len() as u64
         };
-        self.map.insert(word.into(), v);
+        if word.len() <= INLINE_KEY {
+            let key = inline_key(word);
+            self.front[front_slot(key)] = (key, v);
+            self.short.insert(key, v);
+        } else {
+            self.long.insert(word.into(), v);
+        }
     }
 }
 
@@ -78,8 +141,7 @@ pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> 
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => {
             if cache.owner != owner {
-                cache.map.clear();
-                cache.arena.clear();
+                cache.clear();
                 cache.owner = owner;
             }
             f(&mut cache)

@@ -6,12 +6,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from bpelm import _core, train_bpe
+from bpelm._reference import learn_merges, train_bpe_reference
 from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bpelm import _core, train_bpe
-from bpelm._reference import learn_merges, train_bpe_reference
 
 EOT = "<|endoftext|>"
 
@@ -69,7 +68,12 @@ def test_matches_reference_on_generated_text(parts: list[str], extra: int) -> No
     assert_same_as_reference(text, 257 + extra, [EOT])
 
 
-@given(text=st.text(max_size=200), extra=st.integers(min_value=0, max_value=20))
+# Unassigned code points are left out: the `regex` module's Unicode tables are newer than the
+# scanner's, and code points assigned since (e.g. U+3D000, a letter to `regex`) would differ.
+assigned_text = st.text(st.characters(exclude_categories=["Cn", "Cs"]), max_size=200)
+
+
+@given(text=assigned_text, extra=st.integers(min_value=0, max_value=20))
 @settings(max_examples=100, deadline=None)
 def test_matches_reference_on_arbitrary_text(text: str, extra: int) -> None:
     assert_same_as_reference(text, 256 + extra, [])
@@ -80,9 +84,13 @@ def test_matches_reference_on_tinystories() -> None:
     assert_same_as_reference(text, 500, [EOT])
 
 
+def test_matches_reference_on_web_text(web_sample: str) -> None:
+    assert_same_as_reference(web_sample[:300_000], 800, [EOT])
+
+
 @pytest.mark.slow
 def test_matches_reference_on_books(books_sample: str) -> None:
-    assert_same_as_reference(books_sample[:300_000], 700, [EOT])
+    assert_same_as_reference(books_sample[:1_000_000], 2000, [EOT])
 
 
 # ----------------------------------------------------------------------------- the rules

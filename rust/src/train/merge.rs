@@ -163,6 +163,7 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
     let mut heap = PairHeap::from_vec(initial, &token_bytes);
 
     let mut merges = Vec::with_capacity(n_merges);
+    let mut step = Neighbours::default();
     let mut new_pairs: Vec<PairKey> = Vec::new();
     while merges.len() < n_merges {
         let Some(best) = pop_current(&mut heap, &counts, &token_bytes) else {
@@ -174,27 +175,45 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
         bytes.extend_from_slice(&token_bytes[right as usize]);
         token_bytes.push(bytes);
         merges.push((left, right));
+        step.grow(token_bytes.len());
 
-        // Counts change in place. Pairs with the new token are all born in this step: the
-        // first word to make one registers it for the heap.
+        // Tally the replaced occurrences by their neighbours, per neighbour token (dense
+        // arrays, no hashing per occurrence); the pair counts are updated once per neighbour.
         let affected = index.remove(&best).unwrap_or_default();
-        for &w in &affected {
+        for (k, &w) in affected.iter().enumerate() {
+            if let Some(&ahead) = affected.get(k + 16) {
+                words.prefetch_meta(ahead as usize);
+            }
+            if let Some(&ahead) = affected.get(k + 8) {
+                words.prefetch_tokens(ahead as usize);
+            }
             let count = words.count(w as usize) as i64;
-            words.merge(w as usize, left, right, new, |pair, d| {
-                *counts.entry(pair).or_insert(0) += i64::from(d) * count;
-                if d > 0 {
-                    let ws = index.entry(pair).or_default();
-                    if ws.is_empty() {
-                        new_pairs.push(pair);
-                    }
-                    if ws.last() != Some(&w) {
-                        ws.push(w);
-                    }
+            words.merge(w as usize, left, right, new, |prev, next| {
+                if let Some(p) = prev {
+                    step.before.add(p, count, w);
+                }
+                if let Some(x) = next {
+                    step.after.add(x, count, w);
                 }
             });
         }
         counts.remove(&best);
-        // Pairs of old tokens were only lowered, which `pop_current` notices lazily.
+        // (p, left) becomes (p, new) and (right, x) becomes (new, x). The new pairs are all
+        // born in this step; pairs of old tokens were only lowered (`pop_current` notices).
+        for (p, n, ws) in step.before.drain() {
+            lower(&mut counts, &mut index, pair_key(p, left), n);
+            let pair = pair_key(p, new);
+            *counts.entry(pair).or_insert(0) += n;
+            index.insert(pair, ws);
+            new_pairs.push(pair);
+        }
+        for (x, n, ws) in step.after.drain() {
+            lower(&mut counts, &mut index, pair_key(right, x), n);
+            let pair = pair_key(new, x);
+            *counts.entry(pair).or_insert(0) += n;
+            index.insert(pair, ws);
+            new_pairs.push(pair);
+        }
         for pair in new_pairs.drain(..) {
             match counts.get(&pair) {
                 Some(&count) if count > 0 => heap.push(Candidate { count, pair }, &token_bytes),
@@ -209,6 +228,71 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
     Trained {
         vocab: token_bytes,
         merges,
+    }
+}
+
+/// Lowers a pair's count by `n`, forgetting the pair once it is gone. The count of `(new,
+/// left)` can dip below zero for a moment (lowered before it is raised), so only exactly zero
+/// means gone.
+fn lower(
+    counts: &mut FxHashMap<PairKey, i64>,
+    index: &mut FxHashMap<PairKey, Vec<u32>>,
+    pair: PairKey,
+    n: i64,
+) {
+    let c = counts.entry(pair).or_insert(0);
+    *c -= n;
+    if *c == 0 {
+        counts.remove(&pair);
+        index.remove(&pair);
+    }
+}
+
+/// Per-step tallies of the tokens found just before (or just after) the replaced
+/// occurrences: total word count and the words, indexed densely by token id.
+#[derive(Default)]
+struct Tally {
+    count: Vec<i64>,
+    words: Vec<Vec<u32>>,
+    touched: Vec<TokenId>,
+}
+
+impl Tally {
+    fn grow(&mut self, n_tokens: usize) {
+        self.count.resize(n_tokens, 0);
+        self.words.resize_with(n_tokens, Vec::new);
+    }
+
+    fn add(&mut self, token: TokenId, count: i64, w: u32) {
+        let t = token as usize;
+        if self.words[t].is_empty() {
+            self.touched.push(token);
+        }
+        self.count[t] += count;
+        if self.words[t].last() != Some(&w) {
+            self.words[t].push(w);
+        }
+    }
+
+    /// Each touched token with its total and its words, leaving the tally empty.
+    fn drain(&mut self) -> impl Iterator<Item = (TokenId, i64, Vec<u32>)> + '_ {
+        self.touched.drain(..).map(|t| {
+            let n = std::mem::take(&mut self.count[t as usize]);
+            (t, n, std::mem::take(&mut self.words[t as usize]))
+        })
+    }
+}
+
+#[derive(Default)]
+struct Neighbours {
+    before: Tally,
+    after: Tally,
+}
+
+impl Neighbours {
+    fn grow(&mut self, n_tokens: usize) {
+        self.before.grow(n_tokens);
+        self.after.grow(n_tokens);
     }
 }
 

@@ -79,17 +79,13 @@ fn train_text_with(
         "counting",
         "{binary_bytes}/{binary_total_bytes}",
     );
-    let counts = count::count_pretokens(text, specials, &bar);
+    let words = count::count_words(text, specials, &bar);
     bar.finish();
-    if counts.len() > u32::MAX as usize {
+    if words.len() > u32::MAX as usize {
         return Err(BpeError::InvalidArgument(format!(
             "{} distinct pretokens are more than this trainer indexes (2^32 - 1)",
-            counts.len()
+            words.len()
         )));
-    }
-    let mut words = Words::new();
-    for (token, n) in counts {
-        words.push(token.as_bytes(), n);
     }
 
     let n_merges = vocab_size - 256 - specials.len();

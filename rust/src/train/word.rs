@@ -54,38 +54,42 @@ impl Words {
         &self.ids[start..start + self.len[w] as usize]
     }
 
+    /// Asks the CPU to start loading word `w`'s bookkeeping (start, length, count). The merge
+    /// loop visits scattered words, so without this it mostly waits on cache misses.
+    pub(crate) fn prefetch_meta(&self, w: usize) {
+        prefetch(self.start.as_ptr().wrapping_add(w));
+        prefetch(self.len.as_ptr().wrapping_add(w));
+        prefetch(self.counts.as_ptr().wrapping_add(w));
+    }
+
+    /// Asks the CPU to start loading word `w`'s tokens (best after `prefetch_meta(w)`).
+    pub(crate) fn prefetch_tokens(&self, w: usize) {
+        prefetch(self.ids.as_ptr().wrapping_add(self.start[w]));
+    }
+
     /// Replaces the non-overlapping occurrences of `(left, right)` in word `w`, scanning left
-    /// to right, by `new`. For each replaced occurrence it reports, through `delta`, how the
-    /// word's multiset of adjacent pairs changed (`-1` for a pair gone, `+1` for a pair made).
-    /// Collapsing `x left right y` into `x new y` removes `(x, left)`, `(left, right)`,
-    /// `(right, y)` and adds `(x, new)`, `(new, y)`, where `x` is the already rewritten
-    /// previous token (possibly `new` itself), so the deltas add up to exactly the difference
-    /// between recounting the word before and after.
+    /// to right, by `new`, and calls `seen(prev, next)` for each replaced occurrence with the
+    /// tokens beside it. Collapsing `prev left right next` into `prev new next` removes the
+    /// pairs `(prev, left)`, `(left, right)`, `(right, next)` and adds `(prev, new)`,
+    /// `(new, next)`; `prev` is the already rewritten token (possibly `new` itself), so these
+    /// changes add up to exactly the difference between counting the word's adjacent pairs
+    /// before and after.
     pub(crate) fn merge(
         &mut self,
         w: usize,
         left: TokenId,
         right: TokenId,
         new: TokenId,
-        mut delta: impl FnMut(PairKey, i32),
+        mut seen: impl FnMut(Option<TokenId>, Option<TokenId>),
     ) {
         let start = self.start[w];
         let n = self.len[w] as usize;
         let s = &mut self.ids[start..start + n];
-        let (mut i, mut j) = (0, 0);
+        let (mut i, mut j) = (0usize, 0usize);
         while i < n {
             if i + 1 < n && s[i] == left && s[i + 1] == right {
-                if j > 0 {
-                    let prev = s[j - 1];
-                    delta(pair_key(prev, left), -1);
-                    delta(pair_key(prev, new), 1);
-                }
-                delta(pair_key(left, right), -1);
-                if i + 2 < n {
-                    let next = s[i + 2];
-                    delta(pair_key(right, next), -1);
-                    delta(pair_key(new, next), 1);
-                }
+                let prev = j.checked_sub(1).map(|p| s[p]);
+                seen(prev, s.get(i + 2).copied());
                 s[j] = new;
                 i += 2;
             } else {
@@ -96,6 +100,18 @@ impl Words {
         }
         self.len[w] = j as u32;
     }
+}
+
+/// A prefetch hint; never faults, so any address is fine.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it reads nothing and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
@@ -116,8 +132,17 @@ mod tests {
         let mut words = Words::new();
         words.push(bytes, 1);
         let mut counts = pair_counts(words.tokens(0));
-        words.merge(0, left, right, 999, |p, d| {
-            *counts.entry(p).or_insert(0) += d
+        let mut add = |l, r, d| *counts.entry(pair_key(l, r)).or_insert(0) += d;
+        words.merge(0, left, right, 999, |prev, next| {
+            add(left, right, -1);
+            if let Some(p) = prev {
+                add(p, left, -1);
+                add(p, 999, 1);
+            }
+            if let Some(x) = next {
+                add(right, x, -1);
+                add(999, x, 1);
+            }
         });
         assert_eq!(words.tokens(0), expect);
         counts.retain(|_, c| *c != 0);

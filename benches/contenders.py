@@ -453,6 +453,12 @@ def merge_agreement(a: list[tuple[bytes, bytes]], b: list[tuple[bytes, bytes]]) 
         "len_a": len(a),
         "len_b": len(b),
         "common_prefix": prefix,
+        "first_difference": None
+        if prefix >= min(len(a), len(b))
+        else [
+            [x.decode("utf-8", "backslashreplace") for x in a[prefix]],
+            [x.decode("utf-8", "backslashreplace") for x in b[prefix]],
+        ],
         "set_overlap": len(sa & sb),
         "set_overlap_frac": round(len(sa & sb) / n, 4) if n else None,
     }

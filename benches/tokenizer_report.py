@@ -45,13 +45,21 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
             "MB/s of document text (1 MB = 10^6 UTF-8 bytes); `ids = tiktoken` says whether the "
             "whole output equals tiktoken's. Efficiency = rate(N) / (N x rate(1)). Each "
             "repeat is a fresh process, so word caches start cold; `warm` is a second pass over "
-            "the same text in the same process (caches full), shown for contrast only.",
+            "the same text in the same process (caches full), shown for contrast only. "
+            "`MB per CPU-s` divides by the process's CPU time instead of wall time: on a shared "
+            "machine it is closer to what one uncontended core does (1-thread rows only).",
             "",
         ]
         for ds in sorted({r["dataset"] for r in enc["rows"]}):
             lines += [f"**{ds}** ({res['sizes_mb'][ds]:.1f} MB):", ""]
             header = ["contender"] + [f"{t} thr MB/s" for t in ths]
-            header += [f"eff. {ths[-1]} thr", "warm 1 thr MB/s", "ids = tiktoken", "API"]
+            header += [
+                f"eff. {ths[-1]} thr",
+                "1 thr MB per CPU-s",
+                "warm 1 thr MB/s",
+                "ids = tiktoken",
+                "API",
+            ]
             rows = []
             for name in dict.fromkeys(r["contender"] for r in enc["rows"]):
                 mine = {
@@ -69,7 +77,13 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
                 same = "yes" if eq == {True} else ("**no**" if False in eq else "?")
                 one = mine.get(1, {})
                 warm = f"{one['warm_mb_per_s']:.1f}" if "warm_mb_per_s" in one else "-"
-                rows.append([name, *cells, eff, warm, same, top.get("api", "")])
+                per_cpu = "-"
+                if "times" in one:
+                    best = max(
+                        one["bytes"] / (t * u) / 1e6 for t, u in zip(one["times"], one["cpu_util"])
+                    )
+                    per_cpu = f"{best:.1f}"
+                rows.append([name, *cells, eff, per_cpu, warm, same, top.get("api", "")])
             lines += _table(header, rows) + [""]
         for name, why in enc.get("skipped", {}).items():
             lines.append(f"- not run: **{name}**: {why}")

@@ -612,6 +612,7 @@ def plot(results: dict, path: Path) -> None:
                 linewidth=2.5 if name == "bpelm" else 1.2,
             )
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")  # the contenders span two orders of magnitude
         ax.set_xticks(sorted({r["threads"] for r in rows}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("threads (= CPUs the process may use)")
@@ -808,6 +809,17 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
+    args.out.mkdir(parents=True, exist_ok=True)
+    tag = args.tag or tag_for(info, args.quick)
+    json_path = args.out / f"tokenizer-{tag}.json"
+
+    def save() -> None:
+        """Writes what is measured so far (after every section: a long run keeps its data)."""
+        results["machine"]["loadavg_end"] = os.getloadavg()
+        tmp_path = json_path.with_suffix(".json.tmp")
+        tmp_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        tmp_path.replace(json_path)
+
     with tempfile.TemporaryDirectory(prefix="bpelm-bench-") as tmp:
         runner = Runner(assets, Path(tmp))
         data_paths = {ds: corpus_prefix(args.data_dir, ds, args.size_mb) for ds in DATASETS}
@@ -817,14 +829,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== encode ({sizes})", flush=True)
             results["encode"] = section_encode(args, runner, data_paths, enc_names)
             results["pile"] = pile_estimate(results["encode"], None, ncpu)
+            save()
         if "file" in sections:
             print("\n== whole-file encode to .npy (uint16)", flush=True)
             small = corpus_prefix(args.data_dir, "web", max(1.0, args.size_mb / 4))
             big = data_paths["web"] if args.quick else corpus_prefix(args.data_dir, "web", None)
             results["file"] = section_file(args, runner, data_paths, enc_names, small, big)
+            save()
         if "patho" in sections:
             print(f"\n== pathological inputs ({args.patho_mb} MB, 1 thread)", flush=True)
             results["patho"] = section_patho(args, runner, enc_names)
+            save()
         if "train" in sections:
             path = corpus_prefix(args.data_dir, "web", args.train_size_mb)
             print(
@@ -832,12 +847,8 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             results["train"] = section_train(args, runner, path, names)
-    results["machine"]["loadavg_end"] = os.getloadavg()
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    tag = args.tag or tag_for(info, args.quick)
-    json_path = args.out / f"tokenizer-{tag}.json"
-    json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+            save()
+    save()
     if "encode" in results:
         plot(results, args.out / f"tokenizer-{tag}.png")
     print_summary(results)

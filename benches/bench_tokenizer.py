@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -122,10 +123,52 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class RssSampler:
+    """Peak anonymous and file-backed RSS, sampled from /proc/self/status.
+
+    ru_maxrss counts the pages of a memory-mapped input file too, which the kernel can drop at
+    will; the anonymous part is the memory a run really holds.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.peak = {"RssAnon": 0, "RssFile": 0}
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                key = line.split(":", 1)[0]
+                if key in self.peak:
+                    self.peak[key] = max(self.peak[key], int(line.split()[1]))
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> RssSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return {
+            "peak_rss_anon_mb": self.peak["RssAnon"] / 1024,
+            "peak_rss_file_mb": self.peak["RssFile"] / 1024,
+        }
+
+
 def worker(job: dict) -> dict:
     cpus = job.get("cpus")
     if cpus:
         os.sched_setaffinity(0, cpus)
+    sampler = RssSampler().start()
     assets = C.Gpt2Assets(Path(job["vocab"]), Path(job["merges"]), Path(job["assets_dir"]))
     kind = job["kind"]
     out: dict[str, Any] = {}
@@ -185,6 +228,7 @@ def worker(job: dict) -> dict:
         out["n_merges"] = len(merges)
         Path(job["merges_out"]).write_text(json.dumps([[a.hex(), b.hex()] for a, b in merges]))
     out["peak_rss_mb_self"] = rss_mb()
+    out.update(sampler.stop())
     return out
 
 
@@ -362,9 +406,9 @@ def print_encode_row(r: dict) -> None:
 
 
 def section_file(
-    args, runner: Runner, data_paths: dict[str, Path], names: list[str], small: Path, big: Path
+    args, runner: Runner, data_paths: dict[str, Path], names: list[str], sizes: list[Path]
 ) -> dict:
-    """Whole-file encoding to .npy (uint16) at each thread count, and peak RSS on two sizes."""
+    """Whole-file encoding to .npy (uint16) at each thread count, and peak RSS on a few sizes."""
     rows, rss_rows = [], []
     path = data_paths["web"]
     for name in [n for n in C.FILE_ENCODERS if n in names]:
@@ -395,7 +439,7 @@ def section_file(
                 print(f"  file   {name:14} {threads:>3} thr  FAILED: {row['error']}", flush=True)
             rows.append(row)
         threads = max(args.threads)
-        for p in (small, big):
+        for p in sizes:
             job = {
                 "kind": "file",
                 "contender": name,
@@ -406,7 +450,8 @@ def section_file(
             row = {"contender": name, "threads": threads, "file_mb": p.stat().st_size / 1e6, **r}
             print(
                 f"  rss    {name:14} {row['file_mb']:7.1f} MB file -> peak RSS "
-                f"{r['peak_rss_mb']:.0f} MB {r.get('error', '')}",
+                f"{r['peak_rss_mb']:.0f} MB (anonymous {r.get('peak_rss_anon_mb', 0):.0f} MB, "
+                f"file-backed {r.get('peak_rss_file_mb', 0):.0f} MB) {r.get('error', '')}",
                 flush=True,
             )
             rss_rows.append(row)
@@ -833,8 +878,10 @@ def main(argv: list[str] | None = None) -> int:
         if "file" in sections:
             print("\n== whole-file encode to .npy (uint16)", flush=True)
             small = corpus_prefix(args.data_dir, "web", max(1.0, args.size_mb / 4))
-            big = data_paths["web"] if args.quick else corpus_prefix(args.data_dir, "web", None)
-            results["file"] = section_file(args, runner, data_paths, enc_names, small, big)
+            sizes = [small, data_paths["web"]]
+            if not args.quick:
+                sizes.append(corpus_prefix(args.data_dir, "web", None))
+            results["file"] = section_file(args, runner, data_paths, enc_names, sizes)
             save()
         if "patho" in sections:
             print(f"\n== pathological inputs ({args.patho_mb} MB, 1 thread)", flush=True)

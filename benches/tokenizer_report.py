@@ -137,12 +137,22 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
                 r["contender"],
                 f"{r['file_mb']:.1f}",
                 f"{r['peak_rss_mb']:.0f}",
+                f"{r.get('peak_rss_anon_mb', float('nan')):.0f}",
+                f"{r.get('peak_rss_file_mb', float('nan')):.0f}",
                 f"{r.get('peak_rss_mb_after_load', float('nan')):.0f}",
                 r.get("error", ""),
             ]
             for r in fil["rss"]
         ]
-        header = ["contender", "file MB", "peak RSS MB", "RSS after load MB", "error"]
+        header = [
+            "contender",
+            "file MB",
+            "peak RSS MB (ru_maxrss)",
+            "peak anonymous MB",
+            "peak file-backed MB",
+            "RSS after load MB",
+            "error",
+        ]
         lines += ["Peak RSS against file size:", ""] + _table(header, rows) + [""]
     pa = res.get("patho")
     if pa:

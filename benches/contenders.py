@@ -258,7 +258,7 @@ class FastokensEncoder(Encoder):
 
 class BpelmEncoder(Encoder):
     name, dist = "bpelm", "bpelm"
-    api = "Tokenizer.encode_batch(num_threads=N)"
+    api = "encode_to_array per document (1 thread) / Tokenizer.encode_batch(num_threads=N)"
 
     def load(self, assets: Gpt2Assets) -> None:
         from bpelm.tokenizer import Tokenizer
@@ -266,11 +266,16 @@ class BpelmEncoder(Encoder):
         self.tok = Tokenizer.from_files(assets.vocab_json, assets.merges_txt, special_tokens=[EOT])
 
     def encode_docs(self, docs: list[str], threads: int) -> Any:
+        # At 1 thread, uint32 arrays per document skip building Python ints (about 1.6x
+        # faster here); the batch call, which fans out over threads, returns lists.
+        if threads == 1 and hasattr(self.tok, "encode_to_array"):
+            enc = self.tok.encode_to_array
+            return [enc(d) for d in docs]
         return self.tok.encode_batch(docs, num_threads=threads)
 
     def flat(self, out: Any) -> np.ndarray:
         if out and isinstance(out[0], np.ndarray):
-            return np.concatenate(out).astype(np.uint32) if out else np.zeros(0, np.uint32)
+            return np.concatenate(out).astype(np.uint32)
         return flat_from_lists(out)
 
     def encode_text(self, text: str) -> list[int]:

@@ -21,6 +21,24 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _token_check(row: dict, enc: dict | None) -> str:
+    """The file's token count against the in-memory one (bpelm adds one EOT id per separator)."""
+    mem = next(
+        (
+            r
+            for r in (enc or {}).get("rows", [])
+            if r["dataset"] == "web" and r["contender"] == row["contender"] and "n_tokens" in r
+        ),
+        None,
+    )
+    if mem is None or "n_tokens" not in row:
+        return "-"
+    diff = row["n_tokens"] - mem["n_tokens"]
+    if diff == 0:
+        return "equal"
+    return f"{diff:+d}" + (" (= separators)" if diff == mem["docs"] - 1 else "")
+
+
 def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
     m, a = res["machine"], res["args"]
     lines = [
@@ -96,6 +114,7 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
             rows.append(
                 [
                     name,
+                    e.get("via", "in-memory documents"),
                     f"{e['mb_per_s']:.1f}",
                     f"{e['minutes_measured']:.0f}",
                     f"{e.get('mb_per_s_16_extrapolated', float('nan')):.0f}",
@@ -104,6 +123,7 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
             )
         header = [
             "contender",
+            "API",
             f"MB/s, {pile['measured_threads']} thr (measured)",
             "minutes (measured)",
             "MB/s, 16 cores (extrapolated)",
@@ -127,10 +147,18 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
                 if (r["contender"], r.get("threads")) in in_mem
                 else "-",
                 f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "-",
+                _token_check(r, enc),
             ]
             for r in fil["rows"]
         ]
-        header = ["contender", "threads", "file MB/s", "in-memory MB/s (above)", "peak RSS MB"]
+        header = [
+            "contender",
+            "threads",
+            "file MB/s",
+            "in-memory MB/s (above)",
+            "peak RSS MB",
+            "tokens vs in-memory",
+        ]
         lines += _table(header, rows) + [""]
         rows = [
             [
@@ -196,11 +224,13 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
                 r["contender"],
                 f"{r['seconds']:.1f}" if "seconds" in r else f"failed: {r.get('error')}",
                 f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "-",
+                f"{r['peak_rss_anon_mb']:.0f}" if "peak_rss_anon_mb" in r else "-",
                 str(r.get("n_merges", "-")),
             ]
             for r in tr["rows"]
         ]
-        lines += _table(["vocab", "contender", "seconds", "peak RSS MB", "merges"], rows) + [""]
+        header = ["vocab", "contender", "seconds", "peak RSS MB", "peak anonymous MB", "merges"]
+        lines += _table(header, rows) + [""]
         if tr["agreement"]:
             rows = [
                 [
@@ -208,10 +238,13 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
                     f"{g['a']} vs {g['b']}",
                     str(g["common_prefix"]),
                     f"{g['set_overlap']} / {min(g['len_a'], g['len_b'])}",
+                    " vs ".join(repr(tuple(x)) for x in g["first_difference"])
+                    if g.get("first_difference")
+                    else "-",
                 ]
                 for g in tr["agreement"]
             ]
-            header = ["vocab", "merges", "common prefix", "set overlap"]
+            header = ["vocab", "merges", "common prefix", "set overlap", "first differing merge"]
             lines += _table(header, rows) + [""]
     return "\n".join(lines)
 

@@ -614,7 +614,17 @@ def machine_info() -> dict:
         "numpy",
     ]:
         versions[name] = C.version_of(name)
+    try:  # which bpelm (and harness) was measured
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
     return {
+        "git_commit": commit or None,
         "cpu_model": model,
         "cpu_count": os.cpu_count(),
         "cpus_allowed": len(os.sched_getaffinity(0)),

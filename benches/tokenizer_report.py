@@ -45,6 +45,7 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
         f"Command: `{res.get('command', '?')}`",
         "",
         f"Machine: {m['cpu_model']}, {m['cpus_allowed']} usable CPUs, Python {m['python']}; "
+        f"bpelm checkout {m.get('git_commit') or 'unknown'}; "
         f"run {m['date_utc']} UTC; load average {m['loadavg_start'][0]:.1f} at start, "
         f"{m.get('loadavg_end', [float('nan')])[0]:.1f} at end (the machine is shared: rates "
         "below include that contention).",

@@ -57,7 +57,7 @@ def test_split_special_rejects_bad_sets() -> None:
 
 
 @given(text_st, special_st)
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_split_special_matches_oracle(text: str, specials: list[str]) -> None:
     assert _core.split_special(text, specials) == split_special_oracle(text, specials)
 
@@ -139,7 +139,7 @@ def test_chunk_ranges_examples() -> None:
 
 
 @given(text_st, special_st, st.integers(min_value=1, max_value=40))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_chunks_change_nothing(text: str, specials: list[str], target: int) -> None:
     data = text.encode()
     ranges = _core.chunk_ranges(text, specials, target)
@@ -160,7 +160,7 @@ def test_chunks_change_nothing(text: str, specials: list[str], target: int) -> N
 
 
 @given(text_st, special_st, st.data())
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_safe_split_before(text: str, specials: list[str], data: st.DataObject) -> None:
     raw = text.encode()
     pos = data.draw(st.integers(min_value=0, max_value=len(raw) + 2))

@@ -190,13 +190,15 @@ def test_bad_arguments():
         Tokenizer(tiny_vocab(), TINY_MERGES, EOT)
     with pytest.raises(ValueError, match="merge 0"):
         Tokenizer(tiny_vocab(), [(b"x", b"y")])
-    with pytest.raises(ValueError, match="missing"):
+    with pytest.raises(ValueError, match="without gaps"):
         Tokenizer({i: bytes([i]) for i in range(256)} | {300: b"ab"}, [])
     tok = Tokenizer(tiny_vocab(), TINY_MERGES)
     with pytest.raises(TypeError, match="str"):
         tok.encode(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="texts\\[1\\]"):
         tok.encode_batch(["a", 1])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="single str"):
+        tok.encode_batch("abc")
     with pytest.raises(KeyError):
         tok.token_to_id("not a token")
 

@@ -104,6 +104,8 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], num_threads: int | None = None) -> list[list[int]]:
         """Encodes each text in parallel (all cores by default), keeping the order."""
+        if isinstance(texts, str):
+            raise TypeError("encode_batch takes a list of str, not a single str")
         texts = list(texts)
         for i, t in enumerate(texts):
             if not isinstance(t, str):

@@ -137,86 +137,79 @@ pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pos: usize) -> bool {
 /// special token that `text` ends with the beginning of, and never at `text.len()`.
 /// The search looks back from `pos` only at `\n` bytes and first bytes of special tokens.
 pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Option<usize> {
+    safe_split_between(text, specials, 0, pos)
+}
+
+/// Like `safe_split_before`, but only cuts `p` with `lo < p <= pos` are considered, so that a
+/// caller whose buffer grows without a safe cut does not search it all again each time. Such
+/// a caller should pass the previous buffer length minus `specials.max_len() + 4` as `lo`:
+/// a position that close to the old end may have become safe only through the new text.
+pub fn safe_split_between(
+    text: &str,
+    specials: &SpecialTokens,
+    lo: usize,
+    pos: usize,
+) -> Option<usize> {
     let bytes = text.as_bytes();
-    if bytes.len() < 2 || pos == 0 {
+    if bytes.len() < 2 || pos <= lo {
         return None;
     }
     let limit = pos.min(bytes.len() - 1);
+    if limit < lo {
+        return None;
+    }
     let firsts = specials.first_bytes();
-    let wanted = |b: u8| b == b'\n' || firsts.binary_search(&b).is_ok();
     // Candidates at index i: p = i + 1 after a '\n', p = i before a special token's first byte.
     let check = |i: usize| -> Option<usize> {
         if bytes[i] == b'\n' && i < limit && is_safe_cut(text, specials, i + 1) {
             return Some(i + 1);
         }
-        if i > 0 && firsts.binary_search(&bytes[i]).is_ok() && is_safe_cut(text, specials, i) {
+        if i > lo && firsts.binary_search(&bytes[i]).is_ok() && is_safe_cut(text, specials, i) {
             return Some(i);
         }
         None
     };
-    let haystack = &bytes[..=limit];
+    let haystack = &bytes[lo..=limit];
+    let at = |i: usize| lo + i;
     match firsts {
-        [] => memchr::memrchr_iter(b'\n', haystack).find_map(check),
-        [a] => memchr::memrchr2_iter(b'\n', *a, haystack).find_map(check),
-        [a, b] => memchr::memrchr3_iter(b'\n', *a, *b, haystack).find_map(check),
-        _ => (0..=limit)
+        [] => memchr::memrchr_iter(b'\n', haystack)
+            .map(at)
+            .find_map(check),
+        [a] => memchr::memrchr2_iter(b'\n', *a, haystack)
+            .map(at)
+            .find_map(check),
+        [a, b] => memchr::memrchr3_iter(b'\n', *a, *b, haystack)
+            .map(at)
+            .find_map(check),
+        _ => (lo..=limit)
             .rev()
-            .filter(|&i| wanted(bytes[i]))
+            .filter(|&i| bytes[i] == b'\n' || firsts.binary_search(&bytes[i]).is_ok())
             .find_map(check),
     }
 }
 
-/// The first safe cut at or after `from`, searching forward; the next special-token
-/// occurrence is remembered between calls so the text is scanned about once in all.
-struct CutFinder<'a> {
-    text: &'a str,
-    specials: &'a SpecialTokens,
-    /// Start of the first special-token occurrence at or after `special_from`, if any.
-    next_special: Option<usize>,
-    special_from: usize,
-}
-
-impl<'a> CutFinder<'a> {
-    fn new(text: &'a str, specials: &'a SpecialTokens) -> Self {
-        CutFinder {
-            text,
-            specials,
-            next_special: None,
-            special_from: usize::MAX,
+/// The first safe cut at or after `from`, searching forward. The special-token search only
+/// reaches as far as the next `\n` candidate (plus one token length), so the cost is about
+/// the distance to the cut, not to the next special token.
+fn first_safe_cut(text: &str, specials: &SpecialTokens, mut from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    while from < n {
+        let after_newline = memchr::memchr(b'\n', &bytes[from.max(1) - 1..])
+            .map(|i| from.max(1) + i)
+            .filter(|&p| p < n);
+        let window_end = after_newline.map_or(n, |p| p.saturating_add(specials.max_len()));
+        let special = specials.find_in(text, from, window_end).map(|m| m.0);
+        let candidate = match (after_newline, special) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        if is_safe_cut(text, specials, candidate) {
+            return Some(candidate);
         }
+        from = candidate + 1;
     }
-
-    fn special_at_or_after(&mut self, from: usize) -> Option<usize> {
-        if self.specials.is_empty() {
-            return None;
-        }
-        // The remembered answer holds for any `from` between its search start and its match.
-        let fresh = self.special_from <= from && self.next_special.is_none_or(|s| s >= from);
-        if !fresh {
-            self.next_special = self.specials.find_from(self.text, from).map(|m| m.0);
-            self.special_from = from;
-        }
-        self.next_special
-    }
-
-    fn first_safe_cut(&mut self, mut from: usize) -> Option<usize> {
-        let bytes = self.text.as_bytes();
-        while from < bytes.len() {
-            let after_newline = memchr::memchr(b'\n', &bytes[from.max(1) - 1..])
-                .map(|i| from.max(1) + i)
-                .filter(|&p| p < bytes.len());
-            let special = self.special_at_or_after(from);
-            let candidate = match (after_newline, special) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b)?,
-            };
-            if is_safe_cut(self.text, self.specials, candidate) {
-                return Some(candidate);
-            }
-            from = candidate + 1;
-        }
-        None
-    }
+    None
 }
 
 /// Cuts `text` into consecutive ranges of at least `target_bytes` each (except the last),
@@ -232,7 +225,6 @@ pub fn chunk_ranges(
 ) -> Vec<Range<usize>> {
     let n = text.len();
     let target = target_bytes.max(1);
-    let mut finder = CutFinder::new(text, specials);
     let mut ranges = Vec::with_capacity(n / target + 1);
     let mut start = 0;
     while start < n {
@@ -240,7 +232,7 @@ pub fn chunk_ranges(
         let end = if want >= n {
             n
         } else {
-            finder.first_safe_cut(want).unwrap_or(n)
+            first_safe_cut(text, specials, want).unwrap_or(n)
         };
         ranges.push(start..end);
         start = end;
@@ -336,6 +328,49 @@ mod tests {
         // Many distinct first bytes take the slow path.
         let many = set(&["<a>", "[b]", "{c}", "(d)"]);
         assert_eq!(safe_split_before("xx[b]yy(d)zz", &many, 9), Some(7));
+        // A lower bound: only cuts after it.
+        assert_eq!(safe_split_between(text, &s, 6, 16), None);
+        assert_eq!(safe_split_between(text, &s, 5, 16), Some(6));
+        assert_eq!(safe_split_between(text, &s, 2, 5), Some(3));
+        assert_eq!(safe_split_between("xx[b]yy(d)zz", &many, 7, 9), None);
+    }
+
+    #[test]
+    fn safe_split_between_agrees_with_a_scan_of_every_position() {
+        let s = set(&["<|eot|>", "\n<x>", "ab"]);
+        let text = "ab\n\ncd <|eot|>\nx\n<x>yz\n\n b<|e\nq<|eot|><|eot|>\nab";
+        for lo in 0..text.len() {
+            for pos in lo..text.len() + 2 {
+                let expected = (lo + 1..=pos).rev().find(|&p| is_safe_cut(text, &s, p));
+                assert_eq!(
+                    safe_split_between(text, &s, lo, pos),
+                    expected,
+                    "{lo} {pos}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pathological_inputs_are_linear() {
+        // 1 MB each, target 1 byte: a quadratic search would take minutes.
+        let n = 1 << 20;
+        let specials = set(&["<|endoftext|>", "<|endoftext|><|endoftext|>"]);
+        for text in [
+            "\n".repeat(n),
+            " ".repeat(n),
+            "a".repeat(n),
+            "a\n".repeat(n / 2),
+            " \nb".repeat(n / 3),
+            "<|endoftext|>".repeat(n / 13),
+            "<|endoftext|".repeat(n / 12),
+        ] {
+            let ranges = chunk_ranges(&text, &specials, 1);
+            assert_eq!(ranges.last().map(|r| r.end), Some(text.len()));
+            let end = text.len();
+            let p = safe_split_before(&text, &specials, end);
+            assert!(p.is_none_or(|p| is_safe_cut(&text, &specials, p)));
+        }
     }
 
     #[test]
@@ -369,5 +404,29 @@ mod tests {
                 "shift {shift}"
             );
         }
+    }
+
+    /// Cost of opening (UTF-8 check) and chunking a file; run with
+    /// `BPELM_BENCH_TEXT=file cargo test --release -- --ignored --nocapture corpus_throughput`.
+    #[test]
+    #[ignore]
+    fn corpus_throughput() {
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        let specials = set(&["<|endoftext|>"]);
+        let start = std::time::Instant::now();
+        let corpus = Corpus::open(Path::new(&path)).expect("a UTF-8 file");
+        let opened = start.elapsed().as_secs_f64();
+        let text = corpus.text();
+        let _ = chunk_ranges(text, &specials, 1 << 20); // warm-up
+        let start = std::time::Instant::now();
+        let ranges = chunk_ranges(text, &specials, 1 << 20);
+        let chunked = start.elapsed().as_secs_f64();
+        let mb = text.len() as f64 / 1e6;
+        println!(
+            "{mb:.1} MB: open + UTF-8 check {:.0} MB/s, chunk_ranges (1 MiB) {:.1} us, {} chunks",
+            mb / opened,
+            chunked * 1e6,
+            ranges.len()
+        );
     }
 }

@@ -91,11 +91,17 @@ impl SpecialTokens {
     /// The leftmost match (longest among those starting at the same place) starting at or
     /// after byte `from`: `(start, end, index)`.
     pub fn find_from(&self, text: &str, from: usize) -> Option<(usize, usize, usize)> {
+        self.find_in(text, from, text.len())
+    }
+
+    /// Like `find_from`, but only matches lying wholly within bytes `from..to`.
+    pub fn find_in(&self, text: &str, from: usize, to: usize) -> Option<(usize, usize, usize)> {
         let matcher = self.matcher.as_ref()?;
-        if from > text.len() {
+        let to = to.min(text.len());
+        if from > to {
             return None;
         }
-        let input = Input::new(text).span(from..text.len());
+        let input = Input::new(text).span(from..to);
         matcher
             .find(input)
             .map(|m| (m.start(), m.end(), m.pattern().as_usize()))

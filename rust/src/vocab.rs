@@ -65,11 +65,15 @@ impl Vocab {
         entries: impl IntoIterator<Item = (TokenId, Vec<u8>)>,
         merges: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Self> {
-        let mut slots: Vec<Option<Vec<u8>>> = Vec::new();
+        let entries: Vec<(TokenId, Vec<u8>)> = entries.into_iter().collect();
+        let mut slots: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
         for (id, bytes) in entries {
             let i = id as usize;
             if i >= slots.len() {
-                slots.resize(i + 1, None);
+                return Err(BpeError::InvalidArgument(format!(
+                    "token ids must be 0..n without gaps; id {id} is out of range for {} tokens",
+                    slots.len()
+                )));
             }
             if slots[i].replace(bytes).is_some() {
                 return Err(BpeError::InvalidArgument(format!(
@@ -317,6 +321,9 @@ fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
     dense(slots).map_err(|m| bad(last_line, m))
 }
 
+/// Ids above this in `vocab.json` are refused before any memory is set aside for them.
+const MAX_JSON_ID: usize = 1 << 26;
+
 /// Collects a JSON object of token -> id into slots by id, checking each entry as it comes
 /// (serde_json then reports the line of the entry at fault).
 struct VocabVisitor {
@@ -340,6 +347,11 @@ impl<'de> Visitor<'de> for VocabVisitor {
             let bytes = self.decoder.decode(&key).map_err(de::Error::custom)?;
             let id: u32 = map.next_value()?;
             let i = id as usize;
+            if i > MAX_JSON_ID {
+                return Err(de::Error::custom(format!(
+                    "token id {id} is implausibly large"
+                )));
+            }
             if i >= slots.len() {
                 slots.resize(i + 1, None);
             }
@@ -434,6 +446,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -489,10 +502,8 @@ mod tests {
         let short: Vec<Vec<u8>> = (0..200u8).map(|b| vec![b]).collect();
         assert!(Vocab::new(short, &[]).is_err());
         let gap = (0..=255u8).map(|b| (u32::from(b) + u32::from(b > 10), vec![b]));
-        assert!(Vocab::from_id_map(gap, &[])
-            .unwrap_err()
-            .to_string()
-            .contains("11"));
+        let err = Vocab::from_id_map(gap, &[]).unwrap_err().to_string();
+        assert!(err.contains("without gaps") && err.contains("256"), "{err}");
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn encode_long(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

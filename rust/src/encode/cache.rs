@@ -20,7 +20,7 @@ const MAX_ENTRIES: usize = 1 << 19;
 /// byte), which hashes and compares without touching memory elsewhere.
 const INLINE_KEY: usize = 15;
 
-/// Slots of the direct-mapped front cache (16 KiB slots, 512 KiB: stays in L2, where the
+/// Slots of the direct-mapped front cache (16384 slots, 512 KiB: near the core, where the
 /// large map does not; most pretokens are among a few thousand frequent words).
 const FRONT_BITS: u32 = 14;
 
@@ -37,11 +37,42 @@ pub(crate) struct WordCache {
 }
 
 #[inline]
+fn load_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(buf)
+}
+
+#[inline]
+fn load_u32(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 4];
+    buf.copy_from_slice(&bytes[..4]);
+    u64::from(u32::from_le_bytes(buf))
+}
+
+/// The bytes of a word of 1 to 15 bytes, little-endian, with its length in the top byte.
+/// Built from two overlapping fixed-size loads rather than a variable-length copy.
+#[inline]
 fn inline_key(word: &[u8]) -> u128 {
-    let mut buf = [0u8; 16];
-    buf[..word.len()].copy_from_slice(word);
-    buf[15] = word.len() as u8;
-    u128::from_le_bytes(buf)
+    let n = word.len();
+    let (lo, hi) = if n >= 8 {
+        let tail = load_u64(&word[n - 8..]);
+        (
+            load_u64(word),
+            if n == 8 { 0 } else { tail >> (8 * (16 - n)) },
+        )
+    } else if n >= 4 {
+        let tail = load_u32(&word[n - 4..]);
+        let rest = if n == 4 { 0 } else { tail >> (8 * (8 - n)) };
+        (load_u32(word) | (rest << 32), 0)
+    } else {
+        let mut x = 0u64;
+        for (i, &b) in word.iter().enumerate() {
+            x |= u64::from(b) << (8 * i);
+        }
+        (x, 0)
+    };
+    u128::from(lo) | (u128::from(hi) << 64) | ((n as u128) << 120)
 }
 
 #[inline]
@@ -153,4 +184,25 @@ pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> 
             f(&mut cache)
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_keys_are_the_bytes_and_length() {
+        let text = b"abcdefghijklmno\x00\xff";
+        for start in 0..3 {
+            for n in 1..=INLINE_KEY {
+                let word = &text[start..start + n];
+                let mut buf = [0u8; 16];
+                buf[..n].copy_from_slice(word);
+                buf[15] = n as u8;
+                assert_eq!(inline_key(word), u128::from_le_bytes(buf), "{word:?}");
+            }
+        }
+        assert_ne!(inline_key(b"a"), inline_key(b"a\0"));
+    }
 }

@@ -155,7 +155,7 @@ pub fn encode_file(
     };
 
     let width = dtype.width();
-    let tokens = crate::parallel::with_threads(num_threads, || -> Result<u64> {
+    let tokens = super::pool::in_pool(num_threads, || -> Result<u64> {
         let in_flight = 2 * rayon::current_num_threads();
         let mut tokens = 0u64;
         for group in ranges.chunks(in_flight.max(1)) {
@@ -224,6 +224,7 @@ fn npy_header(dtype: Dtype, len: u64) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

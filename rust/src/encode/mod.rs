@@ -7,6 +7,7 @@
 mod bpe;
 mod cache;
 pub mod file;
+mod pool;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,7 +139,11 @@ impl Encoder {
         texts: &[&str],
         num_threads: Option<usize>,
     ) -> Result<Vec<Vec<TokenId>>> {
-        crate::parallel::with_threads(num_threads, || {
+        // One thread: stay on this one, whose cache is already warm, rather than start a pool.
+        if num_threads == Some(1) || texts.len() <= 1 {
+            return Ok(texts.iter().map(|t| self.encode(t)).collect());
+        }
+        pool::in_pool(num_threads, || {
             texts.par_iter().map(|t| self.encode(t)).collect()
         })
     }
@@ -163,6 +168,7 @@ impl Encoder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

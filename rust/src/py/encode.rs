@@ -138,30 +138,25 @@ impl PyCoreTokenizer {
         Ok(py.detach(|| self.inner.encode_batch(&refs, num_threads))?)
     }
 
-    /// Encodes the longest prefix of `text` that no later text can change, leaving at least
-    /// the last `max special token length` bytes. Returns `(tokens, characters consumed)`;
-    /// `encode_iterable` keeps the rest for the next round.
+    /// Encodes the longest prefix of `text` that no text appended later can change.
+    /// Returns `(tokens, characters consumed)`; `encode_iterable` keeps the rest of the
+    /// buffer for the next round.
     fn encode_prefix<'py>(
         &self,
         py: Python<'py>,
         text: PyBackedStr,
     ) -> PyResult<(Bound<'py, PyList>, usize)> {
         let s: &str = &text;
-        let (ids, chars) = py.detach(|| {
-            let specials = self.inner.special_tokens();
-            let margin = specials.tokens().iter().map(String::len).max().unwrap_or(0) + 1;
-            let mut pos = s.len().saturating_sub(margin);
-            while !s.is_char_boundary(pos) {
-                pos -= 1;
-            }
-            match safe_split_before(s, specials, pos) {
-                Some(cut) if cut > 0 => {
-                    let head = &s[..cut];
-                    (self.inner.encode(head), head.chars().count())
-                }
-                _ => (Vec::new(), 0),
-            }
-        });
+        let (ids, chars) =
+            py.detach(
+                || match safe_split_before(s, self.inner.special_tokens(), s.len()) {
+                    Some(cut) => {
+                        let head = &s[..cut];
+                        (self.inner.encode(head), head.chars().count())
+                    }
+                    None => (Vec::new(), 0),
+                },
+            );
         Ok((PyList::new(py, ids)?, chars))
     }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
 import tempfile
 from pathlib import Path
 
 import pytest
-from bpelm import _core, train_bpe
+from bpelm import _core, _reference, train_bpe
 from bpelm._reference import learn_merges, train_bpe_reference
 from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
@@ -33,6 +34,13 @@ def assert_same_as_reference(
 
 
 # ---------------------------------------------------------------------------- merge loop alone
+
+
+def test_reference_examples() -> None:
+    # The reference's docstring examples are hand-computed; they check the oracle itself.
+    result = doctest.testmod(_reference)
+    assert result.attempted >= 5 and result.failed == 0
+
 
 # Few distinct bytes (one of them multi-byte in UTF-8) so that ties are everywhere.
 small_words = st.dictionaries(
@@ -189,6 +197,7 @@ def test_bad_special_tokens(tmp_path: Path, specials: list[str]) -> None:
         ({"vocab_size": "300"}, TypeError),
         ({"vocab_size": -1}, ValueError),
         ({"special_tokens": [b"<|endoftext|>"]}, TypeError),
+        ({"special_tokens": "<|endoftext|>"}, TypeError),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict, error: type) -> None:

@@ -45,6 +45,9 @@ def train_bpe(
         raise TypeError(f"input_path must be a str or os.PathLike, not {type(input_path).__name__}")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise TypeError(f"vocab_size must be an int, not {type(vocab_size).__name__}")
+    if isinstance(special_tokens, (str, bytes)):
+        # A lone string would otherwise be taken as one special token per character.
+        raise TypeError("special_tokens must be a list of str, not a single string")
     specials = [] if special_tokens is None else list(special_tokens)
     for token in specials:
         if not isinstance(token, str):

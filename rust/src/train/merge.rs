@@ -197,7 +197,6 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
                 }
             });
         }
-        counts.remove(&best);
         // (p, left) becomes (p, new) and (right, x) becomes (new, x). The new pairs are all
         // born in this step; pairs of old tokens were only lowered (`pop_current` notices).
         for (p, n, ws) in step.before.drain() {
@@ -214,6 +213,8 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
             index.insert(pair, ws);
             new_pairs.push(pair);
         }
+        // Its own count was never lowered per occurrence (every one of them is gone).
+        counts.remove(&best);
         for pair in new_pairs.drain(..) {
             match counts.get(&pair) {
                 Some(&count) if count > 0 => heap.push(Candidate { count, pair }, &token_bytes),

@@ -2,7 +2,9 @@
 //!
 //! Most text repeats a small set of pretokens, so remembering each pretoken's tokens skips
 //! the merge loop for nearly every word. Each thread keeps one cache, tagged with the
-//! encoder that filled it; using another encoder on the thread starts it afresh. The cache
+//! encoder that filled it; using another encoder on the thread starts it afresh. A fresh
+//! cache holds every short vocabulary token already (a pretoken that is a token encodes to
+//! that token), so only words needing merges are ever added. The cache
 //! is cleared when it grows past a bound, so memory stays flat on any input.
 
 use std::cell::RefCell;
@@ -14,24 +16,32 @@ use crate::TokenId;
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).
 pub(crate) const MAX_CACHED_WORD: usize = 64;
 /// Entries kept before the cache is cleared (a web text of 20 MB has about 150k distinct
-/// pretokens; about 24 bytes an entry for short words).
-const MAX_ENTRIES: usize = 1 << 19;
+/// pretokens).
+const MAX_ENTRIES: usize = 1 << 18;
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
-const INLINE_KEY: usize = 15;
+pub(crate) const INLINE_KEY: usize = 15;
+/// Slots of a fresh table; it doubles while more than half full, up to `2 * MAX_ENTRIES`.
+const MIN_SLOTS: usize = 1 << 10;
 
-/// Slots of the direct-mapped front cache (16384 slots, 512 KiB: near the core, where the
-/// large map does not; most pretokens are among a few thousand frequent words).
-const FRONT_BITS: u32 = 14;
+/// One slot of the open-addressing table: the inline key (`hi == 0`: empty, as a key always
+/// holds a non-zero length byte) and the value (see `WordCache::table`). 24 bytes.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    lo: u64,
+    hi: u64,
+    value: u64,
+}
 
 pub(crate) struct WordCache {
     owner: u64,
-    /// Direct-mapped `(key, value)` by hash of the key, for short words; key 0 is empty
-    /// (a key always holds a non-zero length byte).
-    front: Vec<(u128, u64)>,
-    /// Value: `x << 8 | n` with `n` tokens; `x` is the token itself when `n == 1`, else the
-    /// start of the tokens in `arena`.
-    short: FxHashMap<u128, u64>,
+    /// Short words, linear probing. Seeded with every vocabulary token of up to
+    /// `INLINE_KEY` bytes, so common words hit at once and the hit branch is nearly always
+    /// taken (the processor can then run ahead over the next pretokens while a slot is
+    /// still being fetched). Value: `x << 8 | n` with `n` tokens; `x` is the token itself
+    /// when `n == 1`, else the start of the tokens in `arena`.
+    table: Vec<Slot>,
+    len: usize,
     long: FxHashMap<Box<[u8]>, u64>,
     arena: Vec<TokenId>,
 }
@@ -53,7 +63,7 @@ fn load_u32(bytes: &[u8]) -> u64 {
 /// The bytes of a word of 1 to 15 bytes, little-endian, with its length in the top byte.
 /// Built from two overlapping fixed-size loads rather than a variable-length copy.
 #[inline]
-fn inline_key(word: &[u8]) -> u128 {
+pub(crate) fn inline_key(word: &[u8]) -> u128 {
     let n = word.len();
     let (lo, hi) = if n >= 8 {
         let tail = load_u64(&word[n - 8..]);
@@ -76,9 +86,13 @@ fn inline_key(word: &[u8]) -> u128 {
 }
 
 #[inline]
-fn front_slot(key: u128) -> usize {
-    let mixed = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FRONT_BITS)) as usize
+fn split_key(key: u128) -> (u64, u64) {
+    (key as u64, (key >> 64) as u64)
+}
+
+#[inline]
+fn hash(lo: u64, hi: u64) -> u64 {
+    (lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[inline]
@@ -96,38 +110,76 @@ impl WordCache {
     fn new() -> Self {
         WordCache {
             owner: u64::MAX,
-            front: vec![(0, 0); 1 << FRONT_BITS],
-            short: FxHashMap::default(),
+            table: vec![Slot::default(); MIN_SLOTS],
+            len: 0,
             long: FxHashMap::default(),
             arena: Vec::new(),
         }
     }
 
-    fn clear(&mut self) {
-        self.front.iter_mut().for_each(|slot| *slot = (0, 0));
-        self.short.clear();
+    /// Empties the cache, then puts in the `(inline key, id)` pairs of `seed`.
+    fn reset(&mut self, seed: &[(u128, TokenId)]) {
+        let mut slots = MIN_SLOTS;
+        while slots < 2 * seed.len() + 2 {
+            slots *= 2;
+        }
+        if self.len == 0 && self.table.len() == slots {
+            // Already empty at the right size (a fresh cache).
+        } else {
+            self.table.clear();
+            self.table.resize(slots, Slot::default());
+        }
+        self.len = 0;
         self.long.clear();
         self.arena.clear();
+        for &(key, id) in seed {
+            self.put(key, (u64::from(id) << 8) | 1);
+        }
+    }
+
+    /// Sets the value of `key` (which must not be in the table yet).
+    #[inline]
+    fn put(&mut self, key: u128, value: u64) {
+        let (lo, hi) = split_key(key);
+        let mask = self.table.len() - 1;
+        let mut i = (hash(lo, hi) >> 32) as usize & mask;
+        while self.table[i].hi != 0 {
+            i = (i + 1) & mask;
+        }
+        self.table[i] = Slot { lo, hi, value };
+        self.len += 1;
+    }
+
+    /// Doubles the table.
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.table);
+        self.table = vec![Slot::default(); old.len() * 2];
+        self.len = 0;
+        for slot in old.into_iter().filter(|s| s.hi != 0) {
+            self.put(
+                u128::from(slot.lo) | (u128::from(slot.hi) << 64),
+                slot.value,
+            );
+        }
     }
 
     /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
     #[inline]
-    pub(crate) fn extend(&mut self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+    pub(crate) fn extend(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
         if word.len() <= INLINE_KEY {
-            let key = inline_key(word);
-            let slot = front_slot(key);
-            let (k, v) = self.front[slot];
-            if k == key {
-                push_value(v, &self.arena, out);
-                return true;
-            }
-            match self.short.get(&key) {
-                Some(&v) => {
-                    self.front[slot] = (key, v);
-                    push_value(v, &self.arena, out);
-                    true
+            let (lo, hi) = split_key(inline_key(word));
+            let mask = self.table.len() - 1;
+            let mut i = (hash(lo, hi) >> 32) as usize & mask;
+            loop {
+                let slot = &self.table[i];
+                if slot.lo == lo && slot.hi == hi {
+                    push_value(slot.value, &self.arena, out);
+                    return true;
                 }
-                None => false,
+                if slot.hi == 0 {
+                    return false;
+                }
+                i = (i + 1) & mask;
             }
         } else {
             match self.long.get(word) {
@@ -140,11 +192,12 @@ impl WordCache {
         }
     }
 
-    /// Remembers that `word` encodes to `tokens` (1 to `MAX_CACHED_WORD` of them).
+    /// Remembers that `word` (not cached yet) encodes to `tokens` (1 to `MAX_CACHED_WORD`
+    /// of them); `seed` refills the cache when it is full.
     #[inline]
-    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId]) {
-        if self.short.len() + self.long.len() >= MAX_ENTRIES {
-            self.clear();
+    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &[(u128, TokenId)]) {
+        if self.len + self.long.len() >= MAX_ENTRIES {
+            self.reset(seed);
         }
         let v = if tokens.len() == 1 {
             (u64::from(tokens[0]) << 8) | 1
@@ -154,9 +207,10 @@ impl WordCache {
             (start << 8) | tokens.len() as u64
         };
         if word.len() <= INLINE_KEY {
-            let key = inline_key(word);
-            self.front[front_slot(key)] = (key, v);
-            self.short.insert(key, v);
+            if 2 * (self.len + 1) > self.table.len() {
+                self.grow();
+            }
+            self.put(inline_key(word), v);
         } else {
             self.long.insert(word.into(), v);
         }
@@ -167,12 +221,17 @@ thread_local! {
     static CACHE: RefCell<WordCache> = RefCell::new(WordCache::new());
 }
 
-/// Runs `f` with this thread's cache, emptied first if another encoder (`owner`) filled it.
-pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> R {
+/// Runs `f` with this thread's cache, reset to `seed` first if another encoder (`owner`)
+/// filled it.
+pub(crate) fn with_cache<R>(
+    owner: u64,
+    seed: &[(u128, TokenId)],
+    f: impl FnOnce(&mut WordCache) -> R,
+) -> R {
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => {
             if cache.owner != owner {
-                cache.clear();
+                cache.reset(seed);
                 cache.owner = owner;
             }
             f(&mut cache)
@@ -180,6 +239,7 @@ pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> 
         // Only reachable by re-entrance on this thread; a private cache keeps it correct.
         Err(_) => {
             let mut cache = WordCache::new();
+            cache.reset(seed);
             cache.owner = owner;
             f(&mut cache)
         }

@@ -31,6 +31,9 @@ pub struct Encoder {
     vocab: Vocab,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
+    /// `(inline key, id)` of every token of up to `cache::INLINE_KEY` bytes: what a fresh
+    /// per-thread cache starts with.
+    seed: Vec<(u128, TokenId)>,
     uid: u64,
 }
 
@@ -55,10 +58,19 @@ impl Encoder {
             .iter()
             .map(|s| vocab.add_token(s.as_bytes()))
             .collect();
+        let seed = vocab
+            .tokens()
+            .iter()
+            .filter(|t| !t.is_empty() && t.len() <= cache::INLINE_KEY)
+            .filter_map(|t| Some((cache::inline_key(t), vocab.id(t)?)))
+            .collect::<rustc_hash::FxHashMap<_, _>>()
+            .into_iter()
+            .collect();
         Ok(Encoder {
             vocab,
             specials,
             special_ids,
+            seed,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -99,7 +111,7 @@ impl Encoder {
 
     /// Appends the tokens of `text` to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
-        cache::with_cache(self.uid, |cache| {
+        cache::with_cache(self.uid, &self.seed, |cache| {
             if self.specials.is_empty() {
                 self.encode_ordinary(text, cache, out);
                 return;
@@ -122,12 +134,18 @@ impl Encoder {
                 continue;
             }
             let start = out.len();
-            match self.vocab.id(word) {
+            // Short tokens are in the cache from the start, so a short miss needs merges.
+            let whole = if word.len() > cache::INLINE_KEY {
+                self.vocab.id(word)
+            } else {
+                None
+            };
+            match whole {
                 Some(id) => out.push(id),
                 None => bpe::encode_word(&self.vocab, word, out),
             }
             if word.len() <= cache::MAX_CACHED_WORD {
-                cache.insert(word, &out[start..]);
+                cache.insert(word, &out[start..], &self.seed);
             }
         }
     }

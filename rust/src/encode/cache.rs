@@ -85,6 +85,21 @@ pub(crate) fn inline_key(word: &[u8]) -> u128 {
     u128::from(lo) | (u128::from(hi) << 64) | ((n as u128) << 120)
 }
 
+/// `inline_key(&bytes[start..start + n])` (`1 <= n <= INLINE_KEY`), from one 16-byte load
+/// and a mask where 16 bytes remain from `start`: no branch on the length.
+#[inline(always)]
+pub(crate) fn key_at(bytes: &[u8], start: usize, n: usize) -> u128 {
+    match bytes.get(start..start + 16) {
+        Some(sixteen) => {
+            let mut buf = [0u8; 16];
+            buf.copy_from_slice(sixteen);
+            let mask = (1u128 << (8 * n)) - 1;
+            (u128::from_le_bytes(buf) & mask) | ((n as u128) << 120)
+        }
+        None => inline_key(&bytes[start..start + n]),
+    }
+}
+
 #[inline]
 fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
@@ -163,32 +178,46 @@ impl WordCache {
         }
     }
 
-    /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
+    /// Appends the cached tokens of the short word with inline key `key` to `out`; false
+    /// when it is not cached.
+    #[inline(always)]
+    pub(crate) fn extend_short(&self, key: u128, out: &mut Vec<TokenId>) -> bool {
+        let (lo, hi) = split_key(key);
+        let mask = self.table.len() - 1;
+        let mut i = (hash(lo, hi) >> 32) as usize & mask;
+        loop {
+            let slot = &self.table[i];
+            if slot.lo == lo && slot.hi == hi {
+                push_value(slot.value, &self.arena, out);
+                return true;
+            }
+            if slot.hi == 0 {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Appends the cached tokens of `word` (longer than `INLINE_KEY`) to `out`; false when
+    /// it is not cached.
     #[inline]
+    pub(crate) fn extend_long(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+        match self.long.get(word) {
+            Some(&v) => {
+                push_value(v, &self.arena, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
+    #[cfg(test)]
     pub(crate) fn extend(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
         if word.len() <= INLINE_KEY {
-            let (lo, hi) = split_key(inline_key(word));
-            let mask = self.table.len() - 1;
-            let mut i = (hash(lo, hi) >> 32) as usize & mask;
-            loop {
-                let slot = &self.table[i];
-                if slot.lo == lo && slot.hi == hi {
-                    push_value(slot.value, &self.arena, out);
-                    return true;
-                }
-                if slot.hi == 0 {
-                    return false;
-                }
-                i = (i + 1) & mask;
-            }
+            self.extend_short(inline_key(word), out)
         } else {
-            match self.long.get(word) {
-                Some(&v) => {
-                    push_value(v, &self.arena, out);
-                    true
-                }
-                None => false,
-            }
+            self.extend_long(word, out)
         }
     }
 
@@ -253,7 +282,7 @@ mod tests {
 
     #[test]
     fn inline_keys_are_the_bytes_and_length() {
-        let text = b"abcdefghijklmno\x00\xff";
+        let text = b"abcdefghijklmno\x00\xffpqrstuvwxyz\x80";
         for start in 0..3 {
             for n in 1..=INLINE_KEY {
                 let word = &text[start..start + n];
@@ -264,5 +293,11 @@ mod tests {
             }
         }
         assert_ne!(inline_key(b"a"), inline_key(b"a\0"));
+        for start in 0..text.len() {
+            for n in 1..=INLINE_KEY.min(text.len() - start) {
+                let want = inline_key(&text[start..start + n]);
+                assert_eq!(key_at(text, start, n), want, "{start} {n}");
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::error::{BpeError, Result};
-use crate::pretokenize::pretokens;
+use crate::pretokenize::for_each_pretoken;
 use crate::special::{Segment, SpecialTokens};
 use crate::vocab::Vocab;
 use crate::TokenId;
@@ -128,25 +128,39 @@ impl Encoder {
     /// Encodes text that holds no special tokens.
     #[inline]
     fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
-        for word in pretokens(text) {
+        let bytes = text.as_bytes();
+        let base = bytes.as_ptr() as usize;
+        for_each_pretoken(text, |word| {
             let word = word.as_bytes();
-            if cache.extend(word, out) {
-                continue;
-            }
-            let start = out.len();
-            // Short tokens are in the cache from the start, so a short miss needs merges.
-            let whole = if word.len() > cache::INLINE_KEY {
-                self.vocab.id(word)
+            let n = word.len();
+            let hit = if n <= cache::INLINE_KEY {
+                let key = cache::key_at(bytes, word.as_ptr() as usize - base, n);
+                cache.extend_short(key, out)
             } else {
-                None
+                cache.extend_long(word, out)
             };
-            match whole {
-                Some(id) => out.push(id),
-                None => bpe::encode_word(&self.vocab, word, out),
+            if !hit {
+                self.encode_uncached(word, cache, out);
             }
-            if word.len() <= cache::MAX_CACHED_WORD {
-                cache.insert(word, &out[start..], &self.seed);
-            }
+        });
+    }
+
+    /// Encodes a pretoken missing from the cache, and caches it.
+    #[inline(never)]
+    fn encode_uncached(&self, word: &[u8], cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+        let start = out.len();
+        // Short tokens are in the cache from the start, so a short miss needs merges.
+        let whole = if word.len() > cache::INLINE_KEY {
+            self.vocab.id(word)
+        } else {
+            None
+        };
+        match whole {
+            Some(id) => out.push(id),
+            None => bpe::encode_word(&self.vocab, word, out),
+        }
+        if word.len() <= cache::MAX_CACHED_WORD {
+            cache.insert(word, &out[start..], &self.seed);
         }
     }
 

@@ -178,6 +178,23 @@ impl WordCache {
         }
     }
 
+    /// Asks the processor to start fetching the slot that `key` is looked up in first.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, key: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (lo, hi) = split_key(key);
+            let i = (hash(lo, hi) >> 32) as usize & (self.table.len() - 1);
+            // SAFETY: `i` is in bounds, and a prefetch has no effect but on caches.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.table.as_ptr().add(i).cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
     /// Appends the cached tokens of the short word with inline key `key` to `out`; false
     /// when it is not cached.
     #[inline(always)]

@@ -126,23 +126,63 @@ impl Encoder {
     }
 
     /// Encodes text that holds no special tokens.
+    ///
+    /// Each pretoken is looked up `AHEAD` pretokens after it is cut, its table slot being
+    /// prefetched when cut, so that slots missing from the processor's caches are fetched
+    /// several at a time rather than one after another.
     #[inline]
     fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+        const AHEAD: usize = 32;
         let bytes = text.as_bytes();
         let base = bytes.as_ptr() as usize;
+        // (inline key or 0 for a long word, start, length) of the pretokens cut, not looked
+        // up yet, by count modulo AHEAD.
+        let mut ring = [(0u128, 0usize, 0usize); AHEAD];
+        let mut count = 0usize;
         for_each_pretoken(text, |word| {
-            let word = word.as_bytes();
             let n = word.len();
-            let hit = if n <= cache::INLINE_KEY {
-                let key = cache::key_at(bytes, word.as_ptr() as usize - base, n);
-                cache.extend_short(key, out)
+            let start = word.as_ptr() as usize - base;
+            let key = if n <= cache::INLINE_KEY {
+                let key = cache::key_at(bytes, start, n);
+                cache.prefetch(key);
+                key
             } else {
-                cache.extend_long(word, out)
+                0
             };
-            if !hit {
-                self.encode_uncached(word, cache, out);
+            let entry = &mut ring[count % AHEAD];
+            if count >= AHEAD {
+                let (key, start, n) = *entry;
+                self.encode_pretoken(bytes, key, start, n, cache, out);
             }
+            *entry = (key, start, n);
+            count += 1;
         });
+        for i in count.saturating_sub(AHEAD)..count {
+            let (key, start, n) = ring[i % AHEAD];
+            self.encode_pretoken(bytes, key, start, n, cache, out);
+        }
+    }
+
+    /// Encodes `bytes[start..start + n]`, whose inline key is `key` (0 for a long word).
+    #[inline(always)]
+    fn encode_pretoken(
+        &self,
+        bytes: &[u8],
+        key: u128,
+        start: usize,
+        n: usize,
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) {
+        let word = &bytes[start..start + n];
+        let hit = if key != 0 {
+            cache.extend_short(key, out)
+        } else {
+            cache.extend_long(word, out)
+        };
+        if !hit {
+            self.encode_uncached(word, cache, out);
+        }
     }
 
     /// Encodes a pretoken missing from the cache, and caches it.

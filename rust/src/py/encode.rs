@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::corpus::safe_split_before;
@@ -20,6 +21,32 @@ use crate::TokenId;
 #[pyclass(frozen, name = "CoreTokenizer", module = "bpelm._core")]
 pub struct PyCoreTokenizer {
     inner: Encoder,
+    /// A Python int per token id, made on first use: a list of ids then costs a reference
+    /// count per element instead of a new int object.
+    ints: PyOnceLock<Vec<Py<PyAny>>>,
+}
+
+impl PyCoreTokenizer {
+    fn wrap(inner: Encoder) -> Self {
+        PyCoreTokenizer {
+            inner,
+            ints: PyOnceLock::new(),
+        }
+    }
+
+    /// `ids` (all below the vocabulary size) as a Python list.
+    fn id_list<'py>(&self, py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints.get_or_try_init(py, || {
+            (0..self.inner.vocab().len())
+                .map(|id| Ok((id as TokenId).into_pyobject(py)?.into_any().unbind()))
+                .collect::<PyResult<Vec<_>>>()
+        })?;
+        // Every id comes from the vocabulary; checked anyway so that indexing cannot panic.
+        if ids.iter().any(|&id| id as usize >= ints.len()) {
+            return PyList::new(py, ids);
+        }
+        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
+    }
 }
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
@@ -138,7 +165,7 @@ impl PyCoreTokenizer {
         let inner = py.detach(|| {
             Vocab::from_id_map(entries, &pairs).and_then(|v| Encoder::new(v, &special_tokens))
         })?;
-        Ok(PyCoreTokenizer { inner })
+        Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Loads GPT-2 style `vocab.json` + `merges.txt`.
@@ -152,7 +179,7 @@ impl PyCoreTokenizer {
     ) -> PyResult<Self> {
         let inner =
             py.detach(|| Encoder::from_files(&vocab_path, &merges_path, &special_tokens))?;
-        Ok(PyCoreTokenizer { inner })
+        Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt`, each atomically.
@@ -170,7 +197,7 @@ impl PyCoreTokenizer {
         let text = utf8_of(text)?;
         let s: &str = &text;
         let ids = py.detach(|| self.inner.encode(s));
-        PyList::new(py, ids)
+        self.id_list(py, &ids)
     }
 
     /// The tokens of `text` as native-endian uint32 in a bytearray (wrap with `np.frombuffer`).
@@ -187,15 +214,20 @@ impl PyCoreTokenizer {
 
     /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
     #[pyo3(signature = (texts, num_threads=None))]
-    fn encode_batch(
+    fn encode_batch<'py>(
         &self,
-        py: Python<'_>,
-        texts: Vec<Bound<'_, PyString>>,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<usize>,
-    ) -> PyResult<Vec<Vec<TokenId>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        Ok(py.detach(|| self.inner.encode_batch(&refs, num_threads))?)
+        let all = py.detach(|| self.inner.encode_batch(&refs, num_threads))?;
+        let lists = all
+            .iter()
+            .map(|ids| self.id_list(py, ids))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
     }
 
     /// Encodes the longest prefix of `text` that no text appended later can change.
@@ -217,7 +249,7 @@ impl PyCoreTokenizer {
                     None => (Vec::new(), 0),
                 },
             );
-        Ok((PyList::new(py, ids)?, chars))
+        Ok((self.id_list(py, &ids)?, chars))
     }
 
     /// The bytes of `ids`, concatenated. Unknown id: KeyError naming it.

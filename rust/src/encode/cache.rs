@@ -228,16 +228,6 @@ impl WordCache {
         }
     }
 
-    /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
-    #[cfg(test)]
-    pub(crate) fn extend(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
-        if word.len() <= INLINE_KEY {
-            self.extend_short(inline_key(word), out)
-        } else {
-            self.extend_long(word, out)
-        }
-    }
-
     /// Remembers that `word` (not cached yet) encodes to `tokens` (1 to `MAX_CACHED_WORD`
     /// of them); `seed` refills the cache when it is full.
     #[inline]
@@ -316,5 +306,52 @@ mod tests {
                 assert_eq!(key_at(text, start, n), want, "{start} {n}");
             }
         }
+    }
+
+    #[test]
+    fn seeded_entries_and_inserts_survive_growth() {
+        let seed: Vec<(u128, TokenId)> = (0..300u32)
+            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
+            .collect();
+        let mut cache = WordCache::new();
+        cache.reset(&seed);
+        let words: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+        let long: Vec<String> = (0..50).map(|i| format!("{i:0>20}")).collect();
+        for (i, w) in words.iter().enumerate() {
+            let ids: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();
+            cache.insert(w.as_bytes(), &ids, &seed);
+        }
+        for (i, w) in long.iter().enumerate() {
+            cache.insert(w.as_bytes(), &[i as TokenId], &seed);
+        }
+        assert!(cache.table.len() >= 2 * cache.len);
+        let mut out = Vec::new();
+        for (key, id) in &seed {
+            out.clear();
+            assert!(cache.extend_short(*key, &mut out));
+            assert_eq!(out, [*id]);
+        }
+        for (i, w) in words.iter().enumerate() {
+            out.clear();
+            assert!(
+                cache.extend_short(inline_key(w.as_bytes()), &mut out),
+                "{w}"
+            );
+            let want: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();
+            assert_eq!(out, want);
+        }
+        for (i, w) in long.iter().enumerate() {
+            out.clear();
+            assert!(cache.extend_long(w.as_bytes(), &mut out));
+            assert_eq!(out, [i as TokenId]);
+        }
+        out.clear();
+        assert!(!cache.extend_short(inline_key(b"absent"), &mut out));
+        assert!(!cache.extend_long(b"absent but longer than 15", &mut out));
+        assert!(out.is_empty());
+        // Reset keeps only the seed.
+        cache.reset(&seed);
+        assert!(!cache.extend_short(inline_key(b"w1"), &mut out));
+        assert!(cache.extend_short(inline_key(b"s1"), &mut out));
     }
 }

@@ -18,14 +18,33 @@ const SHORT_WORD: usize = 128;
 
 const NO_RANK: u32 = u32::MAX;
 
-/// Appends the tokens of `word` to `out`.
-pub(crate) fn encode_word(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
+/// The rank of merging the tokens of bytes `a` then `b`, at `a * 256 + b` (`NO_RANK`: none).
+/// A dense 256 KiB table: the first pass over a word looks up only byte pairs, and the
+/// merge map is large enough to miss the processor's caches on a fresh text.
+pub(crate) fn byte_pair_ranks(vocab: &Vocab) -> Vec<u32> {
+    let mut ranks = vec![NO_RANK; 256 * 256];
+    for a in 0..=255u8 {
+        for b in 0..=255u8 {
+            ranks[usize::from(a) * 256 + usize::from(b)] =
+                rank_of(vocab, vocab.byte_id(a), vocab.byte_id(b));
+        }
+    }
+    ranks
+}
+
+#[inline(always)]
+fn byte_rank(byte_ranks: &[u32], a: u8, b: u8) -> u32 {
+    byte_ranks[usize::from(a) * 256 + usize::from(b)]
+}
+
+/// Appends the tokens of `word` to `out`; `byte_ranks` is `byte_pair_ranks(vocab)`.
+pub(crate) fn encode_word(vocab: &Vocab, byte_ranks: &[u32], word: &[u8], out: &mut Vec<TokenId>) {
     match word.len() {
         0 => {}
         1 => out.push(vocab.byte_id(word[0])),
-        n if n <= SHORT_WORD => encode_short(vocab, word, out),
+        n if n <= SHORT_WORD => encode_short(vocab, byte_ranks, word, out),
         _ => {
-            if !encode_long(vocab, word, out) {
+            if !encode_long(vocab, byte_ranks, word, out) {
                 encode_long_heap(vocab, word, out);
             }
         }
@@ -39,7 +58,7 @@ fn rank_of(vocab: &Vocab, left: TokenId, right: TokenId) -> u32 {
         .map_or(NO_RANK, |(rank, _)| rank)
 }
 
-fn encode_short(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
+fn encode_short(vocab: &Vocab, byte_ranks: &[u32], word: &[u8], out: &mut Vec<TokenId>) {
     let n = word.len();
     let mut parts = [0 as TokenId; SHORT_WORD];
     // ranks[i] is the rank of merging parts[i] with parts[i + 1].
@@ -49,7 +68,7 @@ fn encode_short(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
     }
     let mut len = n;
     for i in 0..len - 1 {
-        ranks[i] = rank_of(vocab, parts[i], parts[i + 1]);
+        ranks[i] = byte_rank(byte_ranks, word[i], word[i + 1]);
     }
     loop {
         // The leftmost pair of lowest rank.
@@ -98,7 +117,7 @@ fn encode_short(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
 ///
 /// Returns false, with `out` untouched, if a merge makes a pair of lower rank than its own
 /// (a merge list not in training order), where this order would be wrong.
-fn encode_long(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+fn encode_long(vocab: &Vocab, byte_ranks: &[u32], word: &[u8], out: &mut Vec<TokenId>) -> bool {
     let n = word.len();
     const NONE: u32 = u32::MAX;
     let mut ids: Vec<TokenId> = word.iter().map(|&b| vocab.byte_id(b)).collect();
@@ -122,7 +141,7 @@ fn encode_long(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) -> bool {
             .push(left);
     };
     for i in 0..n - 1 {
-        let r = rank_of(vocab, ids[i], ids[i + 1]);
+        let r = byte_rank(byte_ranks, word[i], word[i + 1]);
         if r != NO_RANK {
             add(&mut pending, &mut ranks, r, i as u32);
         }
@@ -257,9 +276,10 @@ mod tests {
 
     fn encode_both(v: &Vocab, word: &str) -> Vec<Vec<u8>> {
         let mut a = Vec::new();
-        encode_short(v, word.as_bytes(), &mut a);
+        let br = byte_pair_ranks(v);
+        encode_short(v, &br, word.as_bytes(), &mut a);
         let mut b = Vec::new();
-        assert!(encode_long(v, word.as_bytes(), &mut b));
+        assert!(encode_long(v, &br, word.as_bytes(), &mut b));
         assert_eq!(a, b, "short and long paths disagree on {word:?}");
         let mut c = Vec::new();
         encode_long_heap(v, word.as_bytes(), &mut c);
@@ -319,10 +339,11 @@ mod tests {
         let v = Vocab::new(tokens, &pairs).unwrap();
         let word = "abcab".repeat(40);
         let mut long = Vec::new();
-        assert!(!encode_long(&v, word.as_bytes(), &mut long));
+        let br = byte_pair_ranks(&v);
+        assert!(!encode_long(&v, &br, word.as_bytes(), &mut long));
         assert!(long.is_empty());
         let mut whole = Vec::new();
-        encode_word(&v, word.as_bytes(), &mut whole);
+        encode_word(&v, &br, word.as_bytes(), &mut whole);
         let mut heap = Vec::new();
         encode_long_heap(&v, word.as_bytes(), &mut heap);
         assert_eq!(whole, heap);
@@ -359,7 +380,7 @@ mod tests {
                 })
                 .collect();
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            assert!(encode_long(&v, &word, &mut a));
+            assert!(encode_long(&v, &byte_pair_ranks(&v), &word, &mut a));
             encode_long_heap(&v, &word, &mut b);
             assert_eq!(a, b, "{}", String::from_utf8_lossy(&word));
         }
@@ -370,7 +391,7 @@ mod tests {
         let v = vocab_with(&[("a", "a"), ("aa", "aa"), ("aaaa", "aaaa")]);
         let word = "a".repeat(1 << 20);
         let mut out = Vec::new();
-        encode_word(&v, word.as_bytes(), &mut out);
+        encode_word(&v, &byte_pair_ranks(&v), word.as_bytes(), &mut out);
         assert_eq!(out.len(), 1 << 17);
         assert!(out.iter().all(|&id| v.token(id) == Some(&b"aaaaaaaa"[..])));
         // Odd lengths where the paths must agree on the leftover.

@@ -2,7 +2,8 @@
 //!
 //! `encode` splits the text at special tokens, cuts each piece into GPT-2 pretokens and
 //! byte-pair encodes each pretoken (`bpe`), looking it up first in a per-thread cache
-//! (`cache`) and then in the vocabulary. `file` encodes whole files to `.npy` / `.bin`.
+//! (`cache`, which starts out holding every short token of the vocabulary; long pretokens
+//! are also looked up in the vocabulary). `file` encodes whole files to `.npy` / `.bin`.
 
 mod bpe;
 mod cache;

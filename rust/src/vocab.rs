@@ -35,8 +35,8 @@ pub struct Vocab {
 /// Lookups for encoding long words, derived from the merges.
 #[derive(Debug, Clone)]
 pub(crate) struct MergeTables {
-    /// Every merge ranks after the merges that make its two parts, so merging never creates
-    /// a pair that outranks the one just merged.
+    /// Every merge ranks after all merges that make its two parts, so merging a pair only
+    /// ever creates pairs of higher rank (later in the merge list).
     pub(crate) monotone: bool,
     /// Rank of the merge of two single bytes, indexed by `first << 8 | second`; `u32::MAX`
     /// where those bytes do not merge.

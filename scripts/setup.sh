@@ -29,8 +29,14 @@ site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 base_site=$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$base_site" > "$site/bpelm-shared-env.pth"
 
-echo "setup: building the Rust extension (release)"
-VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$base/bin:$PATH" \
-    maturin develop --release --quiet 2>&1 | grep -vE "^(📦|🔗|🐍|💻|🛠|📡|✏️|Installed|🔨|⚠️ Warning: .*pip)" || true
+echo "setup: building the Rust extension (release, a minute or two on a fresh checkout)"
+log=$(mktemp)
+if ! VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$base/bin:$PATH" \
+        maturin develop --release >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: maturin develop failed (full log above)" >&2
+    exit 1
+fi
+rm -f "$log"
 .venv/bin/python -c "import bpelm._core" || { echo "setup: the extension failed to import" >&2; exit 1; }
 echo "setup: ready (.venv, bpelm $(.venv/bin/python -c 'import bpelm; print(bpelm.__version__)'))"

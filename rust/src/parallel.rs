@@ -3,7 +3,10 @@
 use crate::error::{BpeError, Result};
 
 /// Runs `f` inside a rayon pool of `num_threads` threads (`None` or 0: all cores).
-pub fn with_threads<R: Send>(num_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+pub fn with_threads<R: Send>(
+    num_threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
     match num_threads {
         None | Some(0) => Ok(f()),
         Some(n) => {

@@ -43,6 +43,14 @@ pub(crate) struct MergeTables {
     pub(crate) byte_pair_ranks: Vec<u32>,
 }
 
+impl MergeTables {
+    /// The rank of merging the single bytes `first` then `second` (`u32::MAX`: none).
+    #[inline(always)]
+    pub(crate) fn byte_pair_rank(&self, first: u8, second: u8) -> u32 {
+        self.byte_pair_ranks[(usize::from(first) << 8) | usize::from(second)]
+    }
+}
+
 #[inline]
 pub(crate) fn pair_key(left: TokenId, right: TokenId) -> u64 {
     (u64::from(left) << 32) | u64::from(right)

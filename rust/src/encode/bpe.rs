@@ -52,8 +52,11 @@ fn encode_short(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
         *p = vocab.byte_id(b);
     }
     let mut len = n;
-    for i in 0..len - 1 {
-        ranks[i] = rank_of(vocab, parts[i], parts[i + 1]);
+    // The first pass sees only single bytes: a dense table, not the merge map, which is
+    // large enough to miss the caches on fresh text.
+    let tables = vocab.merge_tables();
+    for (rank, pair) in ranks.iter_mut().zip(word.windows(2)) {
+        *rank = tables.byte_pair_rank(pair[0], pair[1]);
     }
     loop {
         // The leftmost pair of lowest rank.
@@ -163,7 +166,7 @@ fn encode_long_monotone(vocab: &Vocab, tables: &MergeTables, word: &[u8], out: &
         .collect();
     let mut queue = RankQueue::default();
     for (i, pair) in word.windows(2).enumerate() {
-        let r = tables.byte_pair_ranks[(usize::from(pair[0]) << 8) | usize::from(pair[1])];
+        let r = tables.byte_pair_rank(pair[0], pair[1]);
         if r != NO_RANK {
             queue.push(r, i as u32);
         }
@@ -236,7 +239,7 @@ fn encode_long_packed(vocab: &Vocab, tables: &MergeTables, word: &[u8], out: &mu
         .collect();
     let mut heap: Vec<Reverse<u64>> = Vec::with_capacity(word.len());
     for (i, pair) in word.windows(2).enumerate() {
-        let r = tables.byte_pair_ranks[(usize::from(pair[0]) << 8) | usize::from(pair[1])];
+        let r = tables.byte_pair_rank(pair[0], pair[1]);
         if r != NO_RANK {
             heap.push(Reverse((u64::from(r) << 32) | i as u64));
         }

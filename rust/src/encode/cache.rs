@@ -2,7 +2,9 @@
 //!
 //! Most text repeats a small set of pretokens, so remembering each pretoken's tokens skips
 //! the merge loop for nearly every word. Each thread keeps one cache, tagged with the
-//! encoder that filled it; using another encoder on the thread starts it afresh. The cache
+//! encoder that filled it; using another encoder on the thread starts it afresh. A fresh
+//! cache holds every short vocabulary token already (a pretoken that is a token encodes to
+//! that token), so only words needing merges are ever added. The cache
 //! is cleared when it grows past a bound, so memory stays flat on any input.
 
 use std::cell::RefCell;
@@ -14,24 +16,32 @@ use crate::TokenId;
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).
 pub(crate) const MAX_CACHED_WORD: usize = 64;
 /// Entries kept before the cache is cleared (a web text of 20 MB has about 150k distinct
-/// pretokens; about 24 bytes an entry for short words).
-const MAX_ENTRIES: usize = 1 << 19;
+/// pretokens).
+const MAX_ENTRIES: usize = 1 << 18;
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
-const INLINE_KEY: usize = 15;
+pub(crate) const INLINE_KEY: usize = 15;
+/// Slots of a fresh table; it doubles while more than half full, up to `2 * MAX_ENTRIES`.
+const MIN_SLOTS: usize = 1 << 10;
 
-/// Slots of the direct-mapped front cache (16384 slots, 512 KiB: near the core, where the
-/// large map does not; most pretokens are among a few thousand frequent words).
-const FRONT_BITS: u32 = 14;
+/// One slot of the open-addressing table: the inline key (`hi == 0`: empty, as a key always
+/// holds a non-zero length byte) and the value (see `WordCache::table`). 24 bytes.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    lo: u64,
+    hi: u64,
+    value: u64,
+}
 
 pub(crate) struct WordCache {
     owner: u64,
-    /// Direct-mapped `(key, value)` by hash of the key, for short words; key 0 is empty
-    /// (a key always holds a non-zero length byte).
-    front: Vec<(u128, u64)>,
-    /// Value: `x << 8 | n` with `n` tokens; `x` is the token itself when `n == 1`, else the
-    /// start of the tokens in `arena`.
-    short: FxHashMap<u128, u64>,
+    /// Short words, linear probing. Seeded with every vocabulary token of up to
+    /// `INLINE_KEY` bytes, so common words hit at once and the hit branch is nearly always
+    /// taken (the processor can then run ahead over the next pretokens while a slot is
+    /// still being fetched). Value: `x << 8 | n` with `n` tokens; `x` is the token itself
+    /// when `n == 1`, else the start of the tokens in `arena`.
+    table: Vec<Slot>,
+    len: usize,
     long: FxHashMap<Box<[u8]>, u64>,
     arena: Vec<TokenId>,
 }
@@ -53,7 +63,7 @@ fn load_u32(bytes: &[u8]) -> u64 {
 /// The bytes of a word of 1 to 15 bytes, little-endian, with its length in the top byte.
 /// Built from two overlapping fixed-size loads rather than a variable-length copy.
 #[inline]
-fn inline_key(word: &[u8]) -> u128 {
+pub(crate) fn inline_key(word: &[u8]) -> u128 {
     let n = word.len();
     let (lo, hi) = if n >= 8 {
         let tail = load_u64(&word[n - 8..]);
@@ -75,10 +85,29 @@ fn inline_key(word: &[u8]) -> u128 {
     u128::from(lo) | (u128::from(hi) << 64) | ((n as u128) << 120)
 }
 
+/// `inline_key(&bytes[start..start + n])` (`1 <= n <= INLINE_KEY`), from one 16-byte load
+/// and a mask where 16 bytes remain from `start`: no branch on the length.
+#[inline(always)]
+pub(crate) fn key_at(bytes: &[u8], start: usize, n: usize) -> u128 {
+    match bytes.get(start..start + 16) {
+        Some(sixteen) => {
+            let mut buf = [0u8; 16];
+            buf.copy_from_slice(sixteen);
+            let mask = (1u128 << (8 * n)) - 1;
+            (u128::from_le_bytes(buf) & mask) | ((n as u128) << 120)
+        }
+        None => inline_key(&bytes[start..start + n]),
+    }
+}
+
 #[inline]
-fn front_slot(key: u128) -> usize {
-    let mixed = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FRONT_BITS)) as usize
+fn split_key(key: u128) -> (u64, u64) {
+    (key as u64, (key >> 64) as u64)
+}
+
+#[inline]
+fn hash(lo: u64, hi: u64) -> u64 {
+    (lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[inline]
@@ -96,55 +125,115 @@ impl WordCache {
     fn new() -> Self {
         WordCache {
             owner: u64::MAX,
-            front: vec![(0, 0); 1 << FRONT_BITS],
-            short: FxHashMap::default(),
+            table: vec![Slot::default(); MIN_SLOTS],
+            len: 0,
             long: FxHashMap::default(),
             arena: Vec::new(),
         }
     }
 
-    fn clear(&mut self) {
-        self.front.iter_mut().for_each(|slot| *slot = (0, 0));
-        self.short.clear();
+    /// Empties the cache, then puts in the `(inline key, id)` pairs of `seed`.
+    fn reset(&mut self, seed: &[(u128, TokenId)]) {
+        let mut slots = MIN_SLOTS;
+        while slots < 2 * seed.len() + 2 {
+            slots *= 2;
+        }
+        if self.len == 0 && self.table.len() == slots {
+            // Already empty at the right size (a fresh cache).
+        } else {
+            self.table.clear();
+            self.table.resize(slots, Slot::default());
+        }
+        self.len = 0;
         self.long.clear();
         self.arena.clear();
-    }
-
-    /// Appends the cached tokens of `word` to `out`; false when `word` is not cached.
-    #[inline]
-    pub(crate) fn extend(&mut self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
-        if word.len() <= INLINE_KEY {
-            let key = inline_key(word);
-            let slot = front_slot(key);
-            let (k, v) = self.front[slot];
-            if k == key {
-                push_value(v, &self.arena, out);
-                return true;
-            }
-            match self.short.get(&key) {
-                Some(&v) => {
-                    self.front[slot] = (key, v);
-                    push_value(v, &self.arena, out);
-                    true
-                }
-                None => false,
-            }
-        } else {
-            match self.long.get(word) {
-                Some(&v) => {
-                    push_value(v, &self.arena, out);
-                    true
-                }
-                None => false,
-            }
+        for &(key, id) in seed {
+            self.put(key, (u64::from(id) << 8) | 1);
         }
     }
 
-    /// Remembers that `word` encodes to `tokens` (1 to `MAX_CACHED_WORD` of them).
+    /// Sets the value of `key` (which must not be in the table yet).
     #[inline]
-    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId]) {
-        if self.short.len() + self.long.len() >= MAX_ENTRIES {
-            self.clear();
+    fn put(&mut self, key: u128, value: u64) {
+        let (lo, hi) = split_key(key);
+        let mask = self.table.len() - 1;
+        let mut i = (hash(lo, hi) >> 32) as usize & mask;
+        while self.table[i].hi != 0 {
+            i = (i + 1) & mask;
+        }
+        self.table[i] = Slot { lo, hi, value };
+        self.len += 1;
+    }
+
+    /// Doubles the table.
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.table);
+        self.table = vec![Slot::default(); old.len() * 2];
+        self.len = 0;
+        for slot in old.into_iter().filter(|s| s.hi != 0) {
+            self.put(
+                u128::from(slot.lo) | (u128::from(slot.hi) << 64),
+                slot.value,
+            );
+        }
+    }
+
+    /// Asks the processor to start fetching the slot that `key` is looked up in first.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, key: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (lo, hi) = split_key(key);
+            let i = (hash(lo, hi) >> 32) as usize & (self.table.len() - 1);
+            // SAFETY: `i` is in bounds, and a prefetch has no effect but on caches.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.table.as_ptr().add(i).cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
+    /// Appends the cached tokens of the short word with inline key `key` to `out`; false
+    /// when it is not cached.
+    #[inline(always)]
+    pub(crate) fn extend_short(&self, key: u128, out: &mut Vec<TokenId>) -> bool {
+        let (lo, hi) = split_key(key);
+        let mask = self.table.len() - 1;
+        let mut i = (hash(lo, hi) >> 32) as usize & mask;
+        loop {
+            let slot = &self.table[i];
+            if slot.lo == lo && slot.hi == hi {
+                push_value(slot.value, &self.arena, out);
+                return true;
+            }
+            if slot.hi == 0 {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Appends the cached tokens of `word` (longer than `INLINE_KEY`) to `out`; false when
+    /// it is not cached.
+    #[inline]
+    pub(crate) fn extend_long(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+        match self.long.get(word) {
+            Some(&v) => {
+                push_value(v, &self.arena, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `word` (not cached yet) encodes to `tokens` (1 to `MAX_CACHED_WORD`
+    /// of them); `seed` refills the cache when it is full.
+    #[inline]
+    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &[(u128, TokenId)]) {
+        if self.len + self.long.len() >= MAX_ENTRIES {
+            self.reset(seed);
         }
         let v = if tokens.len() == 1 {
             (u64::from(tokens[0]) << 8) | 1
@@ -154,9 +243,10 @@ impl WordCache {
             (start << 8) | tokens.len() as u64
         };
         if word.len() <= INLINE_KEY {
-            let key = inline_key(word);
-            self.front[front_slot(key)] = (key, v);
-            self.short.insert(key, v);
+            if 2 * (self.len + 1) > self.table.len() {
+                self.grow();
+            }
+            self.put(inline_key(word), v);
         } else {
             self.long.insert(word.into(), v);
         }
@@ -167,12 +257,17 @@ thread_local! {
     static CACHE: RefCell<WordCache> = RefCell::new(WordCache::new());
 }
 
-/// Runs `f` with this thread's cache, emptied first if another encoder (`owner`) filled it.
-pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> R {
+/// Runs `f` with this thread's cache, reset to `seed` first if another encoder (`owner`)
+/// filled it.
+pub(crate) fn with_cache<R>(
+    owner: u64,
+    seed: &[(u128, TokenId)],
+    f: impl FnOnce(&mut WordCache) -> R,
+) -> R {
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => {
             if cache.owner != owner {
-                cache.clear();
+                cache.reset(seed);
                 cache.owner = owner;
             }
             f(&mut cache)
@@ -180,6 +275,7 @@ pub(crate) fn with_cache<R>(owner: u64, f: impl FnOnce(&mut WordCache) -> R) -> 
         // Only reachable by re-entrance on this thread; a private cache keeps it correct.
         Err(_) => {
             let mut cache = WordCache::new();
+            cache.reset(seed);
             cache.owner = owner;
             f(&mut cache)
         }
@@ -193,7 +289,7 @@ mod tests {
 
     #[test]
     fn inline_keys_are_the_bytes_and_length() {
-        let text = b"abcdefghijklmno\x00\xff";
+        let text = b"abcdefghijklmno\x00\xffpqrstuvwxyz\x80";
         for start in 0..3 {
             for n in 1..=INLINE_KEY {
                 let word = &text[start..start + n];
@@ -204,5 +300,58 @@ mod tests {
             }
         }
         assert_ne!(inline_key(b"a"), inline_key(b"a\0"));
+        for start in 0..text.len() {
+            for n in 1..=INLINE_KEY.min(text.len() - start) {
+                let want = inline_key(&text[start..start + n]);
+                assert_eq!(key_at(text, start, n), want, "{start} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn seeded_entries_and_inserts_survive_growth() {
+        let seed: Vec<(u128, TokenId)> = (0..300u32)
+            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
+            .collect();
+        let mut cache = WordCache::new();
+        cache.reset(&seed);
+        let words: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+        let long: Vec<String> = (0..50).map(|i| format!("{i:0>20}")).collect();
+        for (i, w) in words.iter().enumerate() {
+            let ids: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();
+            cache.insert(w.as_bytes(), &ids, &seed);
+        }
+        for (i, w) in long.iter().enumerate() {
+            cache.insert(w.as_bytes(), &[i as TokenId], &seed);
+        }
+        assert!(cache.table.len() >= 2 * cache.len);
+        let mut out = Vec::new();
+        for (key, id) in &seed {
+            out.clear();
+            assert!(cache.extend_short(*key, &mut out));
+            assert_eq!(out, [*id]);
+        }
+        for (i, w) in words.iter().enumerate() {
+            out.clear();
+            assert!(
+                cache.extend_short(inline_key(w.as_bytes()), &mut out),
+                "{w}"
+            );
+            let want: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();
+            assert_eq!(out, want);
+        }
+        for (i, w) in long.iter().enumerate() {
+            out.clear();
+            assert!(cache.extend_long(w.as_bytes(), &mut out));
+            assert_eq!(out, [i as TokenId]);
+        }
+        out.clear();
+        assert!(!cache.extend_short(inline_key(b"absent"), &mut out));
+        assert!(!cache.extend_long(b"absent but longer than 15", &mut out));
+        assert!(out.is_empty());
+        // Reset keeps only the seed.
+        cache.reset(&seed);
+        assert!(!cache.extend_short(inline_key(b"w1"), &mut out));
+        assert!(cache.extend_short(inline_key(b"s1"), &mut out));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `encode` splits the text at special tokens, cuts each piece into GPT-2 pretokens and
 //! byte-pair encodes each pretoken (`bpe`), looking it up first in a per-thread cache
-//! (`cache`) and then in the vocabulary. `file` encodes whole files to `.npy` / `.bin`.
+//! (`cache`, which starts out holding every short token of the vocabulary; long pretokens
+//! are also looked up in the vocabulary). `file` encodes whole files to `.npy` / `.bin`.
 
 mod bpe;
 mod cache;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::error::{BpeError, Result};
-use crate::pretokenize::pretokens;
+use crate::pretokenize::for_each_pretoken;
 use crate::special::{Segment, SpecialTokens};
 use crate::vocab::Vocab;
 use crate::TokenId;
@@ -31,6 +32,9 @@ pub struct Encoder {
     vocab: Vocab,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
+    /// `(inline key, id)` of every token of up to `cache::INLINE_KEY` bytes: what a fresh
+    /// per-thread cache starts with.
+    seed: Vec<(u128, TokenId)>,
     uid: u64,
 }
 
@@ -55,10 +59,21 @@ impl Encoder {
             .iter()
             .map(|s| vocab.add_token(s.as_bytes()))
             .collect();
+        let seed = vocab
+            .tokens()
+            .iter()
+            .filter(|t| !t.is_empty() && t.len() <= cache::INLINE_KEY)
+            .filter_map(|t| Some((cache::inline_key(t), vocab.id(t)?)))
+            .collect::<rustc_hash::FxHashMap<_, _>>()
+            .into_iter()
+            .collect();
+        // Built here so the first encode pays nothing for it.
+        vocab.merge_tables();
         Ok(Encoder {
             vocab,
             specials,
             special_ids,
+            seed,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -99,7 +114,7 @@ impl Encoder {
 
     /// Appends the tokens of `text` to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
-        cache::with_cache(self.uid, |cache| {
+        cache::with_cache(self.uid, &self.seed, |cache| {
             if self.specials.is_empty() {
                 self.encode_ordinary(text, cache, out);
                 return;
@@ -114,21 +129,81 @@ impl Encoder {
     }
 
     /// Encodes text that holds no special tokens.
+    ///
+    /// Each pretoken is looked up `AHEAD` pretokens after it is cut, its table slot being
+    /// prefetched when cut, so that slots missing from the processor's caches are fetched
+    /// several at a time rather than one after another.
     #[inline]
     fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
-        for word in pretokens(text) {
-            let word = word.as_bytes();
-            if cache.extend(word, out) {
-                continue;
+        const AHEAD: usize = 32;
+        let bytes = text.as_bytes();
+        let base = bytes.as_ptr() as usize;
+        // (inline key or 0 for a long word, start, length) of the pretokens cut, not looked
+        // up yet, by count modulo AHEAD.
+        let mut ring = [(0u128, 0usize, 0usize); AHEAD];
+        let mut count = 0usize;
+        for_each_pretoken(text, |word| {
+            let n = word.len();
+            let start = word.as_ptr() as usize - base;
+            let key = if n <= cache::INLINE_KEY {
+                let key = cache::key_at(bytes, start, n);
+                cache.prefetch(key);
+                key
+            } else {
+                0
+            };
+            let entry = &mut ring[count % AHEAD];
+            if count >= AHEAD {
+                let (key, start, n) = *entry;
+                self.encode_pretoken(bytes, key, start, n, cache, out);
             }
-            let start = out.len();
-            match self.vocab.id(word) {
-                Some(id) => out.push(id),
-                None => bpe::encode_word(&self.vocab, word, out),
-            }
-            if word.len() <= cache::MAX_CACHED_WORD {
-                cache.insert(word, &out[start..]);
-            }
+            *entry = (key, start, n);
+            count += 1;
+        });
+        for i in count.saturating_sub(AHEAD)..count {
+            let (key, start, n) = ring[i % AHEAD];
+            self.encode_pretoken(bytes, key, start, n, cache, out);
+        }
+    }
+
+    /// Encodes `bytes[start..start + n]`, whose inline key is `key` (0 for a long word).
+    #[inline(always)]
+    fn encode_pretoken(
+        &self,
+        bytes: &[u8],
+        key: u128,
+        start: usize,
+        n: usize,
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) {
+        let word = &bytes[start..start + n];
+        let hit = if key != 0 {
+            cache.extend_short(key, out)
+        } else {
+            cache.extend_long(word, out)
+        };
+        if !hit {
+            self.encode_uncached(word, cache, out);
+        }
+    }
+
+    /// Encodes a pretoken missing from the cache, and caches it.
+    #[inline(never)]
+    fn encode_uncached(&self, word: &[u8], cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+        let start = out.len();
+        // Short tokens are in the cache from the start, so a short miss needs merges.
+        let whole = if word.len() > cache::INLINE_KEY {
+            self.vocab.id(word)
+        } else {
+            None
+        };
+        match whole {
+            Some(id) => out.push(id),
+            None => bpe::encode_word(&self.vocab, word, out),
+        }
+        if word.len() <= cache::MAX_CACHED_WORD {
+            cache.insert(word, &out[start..], &self.seed);
         }
     }
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
@@ -20,6 +21,32 @@ use crate::TokenId;
 #[pyclass(frozen, name = "CoreTokenizer", module = "bpelm._core")]
 pub struct PyCoreTokenizer {
     inner: Encoder,
+    /// A Python int per token id, made on first use: a list of ids then costs a reference
+    /// count per element instead of a new int object.
+    ints: PyOnceLock<Vec<Py<PyAny>>>,
+}
+
+impl PyCoreTokenizer {
+    fn wrap(inner: Encoder) -> Self {
+        PyCoreTokenizer {
+            inner,
+            ints: PyOnceLock::new(),
+        }
+    }
+
+    /// `ids` (all below the vocabulary size) as a Python list.
+    fn id_list<'py>(&self, py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints.get_or_try_init(py, || {
+            (0..self.inner.vocab().len())
+                .map(|id| Ok((id as TokenId).into_pyobject(py)?.into_any().unbind()))
+                .collect::<PyResult<Vec<_>>>()
+        })?;
+        // Every id comes from the vocabulary; checked anyway so that indexing cannot panic.
+        if ids.iter().any(|&id| id as usize >= ints.len()) {
+            return PyList::new(py, ids);
+        }
+        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
+    }
 }
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
@@ -33,6 +60,59 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+#[cfg(not(windows))]
+extern "C" {
+    // In every CPython 3 (in the limited API from 3.10 on, which is why pyo3's abi3-py39
+    // build leaves it out). Windows' abi3 `python3.dll` exports it only from 3.10 on.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::os::raw::c_char;
+}
+
+/// The UTF-8 text of a Python `str`: borrowed from the UTF-8 copy CPython keeps inside the
+/// string (made once per string, and free for ASCII strings) rather than copied on every
+/// call, which for 20 MB of non-ASCII text costs about as much as a fifth of the encoding.
+enum Utf8<'a> {
+    #[cfg_attr(windows, allow(dead_code))]
+    Borrowed(&'a str),
+    #[cfg_attr(not(windows), allow(dead_code))]
+    Copied(PyBackedStr),
+}
+
+impl std::ops::Deref for Utf8<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Utf8::Borrowed(s) => s,
+            Utf8::Copied(s) => s,
+        }
+    }
+}
+
+fn utf8_of<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Utf8<'a>> {
+    #[cfg(not(windows))]
+    {
+        let mut size: pyo3::ffi::Py_ssize_t = 0;
+        // SAFETY: `text` is a live str and the GIL is held; the buffer CPython returns is
+        // valid UTF-8 that lives, unchanged, as long as the string (so as long as `'a`).
+        let ptr = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
+        if ptr.is_null() {
+            return Err(PyErr::fetch(text.py()));
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size as usize) };
+        // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (lone surrogates fail above).
+        Ok(Utf8::Borrowed(unsafe {
+            std::str::from_utf8_unchecked(bytes)
+        }))
+    }
+    #[cfg(windows)]
+    {
+        Ok(Utf8::Copied(text.extract()?))
+    }
 }
 
 /// `bytes` holding `ids` as native-endian u32, writable (a `bytearray`) for `np.frombuffer`.
@@ -85,7 +165,7 @@ impl PyCoreTokenizer {
         let inner = py.detach(|| {
             Vocab::from_id_map(entries, &pairs).and_then(|v| Encoder::new(v, &special_tokens))
         })?;
-        Ok(PyCoreTokenizer { inner })
+        Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Loads GPT-2 style `vocab.json` + `merges.txt`.
@@ -99,7 +179,7 @@ impl PyCoreTokenizer {
     ) -> PyResult<Self> {
         let inner =
             py.detach(|| Encoder::from_files(&vocab_path, &merges_path, &special_tokens))?;
-        Ok(PyCoreTokenizer { inner })
+        Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt`, each atomically.
@@ -109,18 +189,24 @@ impl PyCoreTokenizer {
     }
 
     /// The tokens of `text` as a list of ints.
-    fn encode<'py>(&self, py: Python<'py>, text: PyBackedStr) -> PyResult<Bound<'py, PyList>> {
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let text = utf8_of(text)?;
         let s: &str = &text;
         let ids = py.detach(|| self.inner.encode(s));
-        PyList::new(py, ids)
+        self.id_list(py, &ids)
     }
 
     /// The tokens of `text` as native-endian uint32 in a bytearray (wrap with `np.frombuffer`).
     fn encode_to_bytes<'py>(
         &self,
         py: Python<'py>,
-        text: PyBackedStr,
+        text: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyByteArray>> {
+        let text = utf8_of(text)?;
         let s: &str = &text;
         let ids = py.detach(|| self.inner.encode(s));
         ids_to_bytearray(py, &ids)
@@ -128,14 +214,20 @@ impl PyCoreTokenizer {
 
     /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
     #[pyo3(signature = (texts, num_threads=None))]
-    fn encode_batch(
+    fn encode_batch<'py>(
         &self,
-        py: Python<'_>,
-        texts: Vec<PyBackedStr>,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<usize>,
-    ) -> PyResult<Vec<Vec<TokenId>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
+        let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        Ok(py.detach(|| self.inner.encode_batch(&refs, num_threads))?)
+        let all = py.detach(|| self.inner.encode_batch(&refs, num_threads))?;
+        let lists = all
+            .iter()
+            .map(|ids| self.id_list(py, ids))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
     }
 
     /// Encodes the longest prefix of `text` that no text appended later can change.
@@ -157,7 +249,7 @@ impl PyCoreTokenizer {
                     None => (Vec::new(), 0),
                 },
             );
-        Ok((PyList::new(py, ids)?, chars))
+        Ok((self.id_list(py, &ids)?, chars))
     }
 
     /// The bytes of `ids`, concatenated. Unknown id: KeyError naming it.

@@ -1,6 +1,8 @@
 //! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
 
-use pyo3::exceptions::{PyFileNotFoundError, PyKeyError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyKeyError, PyOSError, PyPermissionError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::error::BpeError;

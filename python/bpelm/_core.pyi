@@ -1,0 +1,79 @@
+"""Type stubs for the Rust extension `bpelm._core` (see rust/src/py/)."""
+
+from os import PathLike
+
+__version__: str
+
+_Path = str | PathLike[str]
+
+# -- pretokenization and corpus splitting (rust/src/py/pretok.rs) ------------------------
+
+def pretokenize(text: str) -> list[str]:
+    """The GPT-2 pretokens of `text`."""
+
+def split_special(text: str, special_tokens: list[str]) -> list[str | int]:
+    """Text pieces and special-token indices, leftmost-longest matching."""
+
+def chunk_ranges(text: str, special_tokens: list[str], target_bytes: int) -> list[tuple[int, int]]:
+    """UTF-8 byte ranges of about `target_bytes` each, cut only where nothing can change."""
+
+def safe_split_before(text: str, special_tokens: list[str], pos: int) -> int | None:
+    """The greatest safe cut (UTF-8 byte offset) at or before `pos`, or None."""
+
+def read_corpus(path: _Path) -> str:
+    """A whole file, memory-mapped and checked as UTF-8 (errors name the byte offset)."""
+
+# -- training (rust/src/py/train.rs) -------------------------------------------------------
+
+def train_bpe(
+    input_path: _Path,
+    vocab_size: int,
+    special_tokens: list[str],
+    num_threads: int | None = None,
+    progress: bool = False,
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]: ...
+def _learn_merges(
+    word_counts: list[tuple[bytes, int]], n_merges: int
+) -> list[tuple[bytes, bytes]]: ...
+
+# -- encoding (rust/src/py/encode.rs) ------------------------------------------------------
+
+class CoreTokenizer:
+    def __init__(
+        self,
+        vocab: dict[int, bytes],
+        merges: list[tuple[bytes, bytes]],
+        special_tokens: list[str],
+    ) -> None: ...
+    @staticmethod
+    def from_files(
+        vocab_path: _Path, merges_path: _Path, special_tokens: list[str]
+    ) -> CoreTokenizer: ...
+    def save(self, vocab_path: _Path, merges_path: _Path) -> None: ...
+    def encode(self, text: str) -> list[int]: ...
+    def encode_to_bytes(self, text: str) -> bytearray:
+        """Native-endian uint32 ids; wrap with `np.frombuffer(..., dtype=np.uint32)`."""
+    def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
+    def encode_prefix(self, text: str) -> tuple[list[int], int]:
+        """Tokens of the longest prefix no later text can change, and its length in chars."""
+    def decode_bytes(self, ids: list[int]) -> bytes: ...
+    def vocab(self) -> dict[int, bytes]: ...
+    def merges(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def special_tokens(self) -> list[str]: ...
+    @property
+    def special_ids(self) -> list[int]: ...
+    def token_id(self, token: bytes) -> int | None: ...
+
+def encode_file(
+    tokenizer: CoreTokenizer,
+    input_path: _Path,
+    output_path: _Path,
+    dtype: str = "uint16",
+    num_threads: int | None = None,
+    progress: bool = False,
+    chunk_bytes: int = ...,
+) -> tuple[int, int]:
+    """Encodes a UTF-8 file to a .npy or .bin token array; returns (tokens, bytes)."""

@@ -84,6 +84,22 @@ def test_long_runs_match_tiktoken(ours, reference):
         assert ours.encode(text) == reference.encode(text)
 
 
+def test_100kb_runs_match_tiktoken(ours, reference):
+    # Each is one pretoken of 100 KB, so it takes the long-word path of the encoder.
+    rng = random.Random(5)
+    size = 100_000
+    runs = {
+        "digits": "".join(rng.choice("0123456789") for _ in range(size)),
+        "letters": "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(size)),
+        "one letter": "a" * size,
+        "newlines": "\n" * size,
+        "cjk": "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(size // 3)),
+    }
+    for name, text in runs.items():
+        expected = reference.encode(text)
+        assert ours.encode_to_array(text).tolist() == expected, name
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=50256), max_size=60))
 def test_decode_matches_tiktoken(ours, reference, ids):

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 use serde::de::{self, MapAccess, Visitor};
@@ -27,6 +28,27 @@ pub struct Vocab {
     ids: FxHashMap<Vec<u8>, TokenId>,
     /// `left << 32 | right` -> `rank << 32 | merged`.
     pair_ranks: FxHashMap<u64, u64>,
+    /// Derived on first use by the long-word encoder.
+    merge_tables: OnceLock<MergeTables>,
+}
+
+/// Lookups for encoding long words, derived from the merges.
+#[derive(Debug, Clone)]
+pub(crate) struct MergeTables {
+    /// Every merge ranks after all merges that make its two parts, so merging a pair only
+    /// ever creates pairs of higher rank (later in the merge list).
+    pub(crate) monotone: bool,
+    /// Rank of the merge of two single bytes, indexed by `first << 8 | second`; `u32::MAX`
+    /// where those bytes do not merge.
+    pub(crate) byte_pair_ranks: Vec<u32>,
+}
+
+impl MergeTables {
+    /// The rank of merging the single bytes `first` then `second` (`u32::MAX`: none).
+    #[inline(always)]
+    pub(crate) fn byte_pair_rank(&self, first: u8, second: u8) -> u32 {
+        self.byte_pair_ranks[(usize::from(first) << 8) | usize::from(second)]
+    }
 }
 
 #[inline]
@@ -51,6 +73,7 @@ impl Vocab {
             byte_ids,
             ids,
             pair_ranks: FxHashMap::default(),
+            merge_tables: OnceLock::new(),
         };
         for (rank, (left, right)) in merges.iter().enumerate() {
             vocab
@@ -160,6 +183,41 @@ impl Vocab {
             .map(|&v| ((v >> 32) as u32, v as u32))
     }
 
+    /// `[left, right, merged]` ids of the merge of rank `rank`, which must exist.
+    #[inline]
+    pub(crate) fn merge_at(&self, rank: u32) -> [TokenId; 3] {
+        self.merges[rank as usize]
+    }
+
+    /// The long-word encoder's tables, built on the first call.
+    pub(crate) fn merge_tables(&self) -> &MergeTables {
+        self.merge_tables.get_or_init(|| {
+            const NONE: u32 = u32::MAX;
+            // made_by[t]: the latest rank of a merge producing token t.
+            let mut made_by = vec![NONE; self.tokens.len()];
+            for (rank, &[_, _, m]) in self.merges.iter().enumerate() {
+                made_by[m as usize] = rank as u32;
+            }
+            let monotone = self.merges.iter().enumerate().all(|(rank, &[l, r, _])| {
+                let before =
+                    |t: TokenId| made_by[t as usize] == NONE || made_by[t as usize] < rank as u32;
+                before(l) && before(r)
+            });
+            let mut byte_pair_ranks = vec![NONE; 1 << 16];
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    if let Some((rank, _)) = self.merge_of(self.byte_id(a), self.byte_id(b)) {
+                        byte_pair_ranks[(usize::from(a) << 8) | usize::from(b)] = rank;
+                    }
+                }
+            }
+            MergeTables {
+                monotone,
+                byte_pair_ranks,
+            }
+        })
+    }
+
     pub fn num_merges(&self) -> usize {
         self.merges.len()
     }
@@ -194,6 +252,7 @@ impl Vocab {
             byte_ids,
             ids,
             pair_ranks: FxHashMap::default(),
+            merge_tables: OnceLock::new(),
         };
         let text =
             std::fs::read_to_string(merges_path).map_err(|e| BpeError::io(merges_path, e))?;

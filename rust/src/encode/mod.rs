@@ -35,8 +35,6 @@ pub struct Encoder {
     /// `(inline key, id)` of every token of up to `cache::INLINE_KEY` bytes: what a fresh
     /// per-thread cache starts with.
     seed: Vec<(u128, TokenId)>,
-    /// `bpe::byte_pair_ranks` of the vocabulary.
-    byte_ranks: Vec<u32>,
     uid: u64,
 }
 
@@ -69,13 +67,13 @@ impl Encoder {
             .collect::<rustc_hash::FxHashMap<_, _>>()
             .into_iter()
             .collect();
-        let byte_ranks = bpe::byte_pair_ranks(&vocab);
+        // Built here so the first encode pays nothing for it.
+        vocab.merge_tables();
         Ok(Encoder {
             vocab,
             specials,
             special_ids,
             seed,
-            byte_ranks,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -202,7 +200,7 @@ impl Encoder {
         };
         match whole {
             Some(id) => out.push(id),
-            None => bpe::encode_word(&self.vocab, &self.byte_ranks, word, out),
+            None => bpe::encode_word(&self.vocab, word, out),
         }
         if word.len() <= cache::MAX_CACHED_WORD {
             cache.insert(word, &out[start..], &self.seed);

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import lzma
 import os
 import platform
@@ -26,23 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bpelm.gpt2 import EOT, load_vocab_json, mergeable_ranks, tiktoken_encoding
 
-EOT = "<|endoftext|>"
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CORPORA = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}
-
-
-def gpt2_byte_decoder() -> dict[str, int]:
-    """GPT-2's printable stand-in character -> byte."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    chars = {b: b for b in printable}
-    n = 0
-    for b in range(256):
-        if b not in chars:
-            chars[b] = 256 + n
-            n += 1
-    return {chr(c): b for b, c in chars.items()}
 
 
 def head_texts(path: Path, n_bytes: int, n_more: int) -> tuple[str, str]:
@@ -63,19 +49,10 @@ def load_encoders(vocab_json: Path, merges_txt: Path) -> dict[str, Callable[[str
     bp = Tokenizer.from_files(vocab_json, merges_txt, special_tokens=[EOT])
     encoders: dict[str, Callable[[str], np.ndarray]] = {"bpelm": bp.encode_to_array}
     encoders["bpelm.encode(list)"] = bp.encode
-    vocab = json.loads(vocab_json.read_text(encoding="utf-8"))
-    decoder = gpt2_byte_decoder()
-    ranks = {bytes(decoder[c] for c in tok): i for tok, i in vocab.items() if tok != EOT}
+    ranks = mergeable_ranks(vocab_json)
+    eot_id = load_vocab_json(vocab_json)[EOT]
     try:
-        import tiktoken
-
-        enc = tiktoken.Encoding(
-            "gpt2-offline",
-            pat_str=GPT2_PATTERN,
-            mergeable_ranks=ranks,
-            special_tokens={EOT: vocab[EOT]},
-            explicit_n_vocab=len(vocab),
-        )
+        enc = tiktoken_encoding(vocab_json)
         encoders["tiktoken"] = lambda t: enc.encode(t, allowed_special="all")
     except ImportError:
         print("tiktoken not installed: skipped")
@@ -90,7 +67,7 @@ def load_encoders(vocab_json: Path, merges_txt: Path) -> dict[str, Callable[[str
         ]
         tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
         gt = gigatoken.Tokenizer.from_tiktoken(
-            str(tmp), pretokenizer="gpt2", special_tokens={EOT: vocab[EOT]}
+            str(tmp), pretokenizer="gpt2", special_tokens={EOT: eot_id}
         )
         encoders["gigatoken"] = gt.encode
     except ImportError:

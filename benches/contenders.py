@@ -18,31 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from bpelm.gpt2 import EOT, GPT2_PATTERN, byte_decoder, mergeable_ranks
 
-EOT = "<|endoftext|>"
 EOT_ID = 50256
-# GPT-2's pretokenization regex, as tiktoken's r50k_base writes it.
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-
-
-def gpt2_byte_decoder() -> dict[str, int]:
-    """GPT-2's printable stand-in character for each byte, inverted (character -> byte).
-
-    Bytes that are printable Latin-1 stand for themselves; the other 68 are shifted, in
-    order, to code points 256 and up.
-    """
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    decoder = {chr(b): b for b in printable}
-    shifted = 0
-    for b in range(256):
-        if b not in printable:
-            decoder[chr(256 + shifted)] = b
-            shifted += 1
-    return decoder
 
 
 def token_bytes(token: str, decoder: dict[str, int]) -> bytes:
@@ -60,9 +38,7 @@ class Gpt2Assets:
         self.tokenizer_json = cache_dir / "gpt2_local.tokenizer.json"
 
     def mergeable_ranks(self) -> dict[bytes, int]:
-        decoder = gpt2_byte_decoder()
-        vocab = json.loads(self.vocab_json.read_text(encoding="utf-8"))
-        return {token_bytes(tok, decoder): i for tok, i in vocab.items() if tok != EOT}
+        return mergeable_ranks(self.vocab_json)
 
     def build(self) -> None:
         """Writes the .tiktoken rank file and the HF tokenizer.json (if not already there)."""
@@ -371,7 +347,7 @@ def _hf_bytes(token: str) -> bytes:
     return token_bytes(token, _HF_DECODER)
 
 
-_HF_DECODER = gpt2_byte_decoder()
+_HF_DECODER = byte_decoder()
 
 
 def train_with(name: str, path: Path, vocab_size: int, threads: int) -> list[tuple[bytes, bytes]]:

@@ -15,10 +15,8 @@ import sys
 
 import gigatoken
 import tiktoken
+from bpelm.gpt2 import EOT, GPT2_PATTERN
 from bpelm.trainer import train_bpe
-
-EOT = "<|endoftext|>"
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
 def main() -> int:

@@ -6,12 +6,11 @@ import pytest
 import regex
 import tiktoken
 from bpelm import _core
+from bpelm.gpt2 import GPT2_PATTERN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-GPT2_PATTERN = regex.compile(
-    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-)
+GPT2_RE = regex.compile(GPT2_PATTERN)
 
 # tiktoken compiles the pattern with fancy-regex, whose classes come from regex-syntax 0.8
 # (Unicode 16.0); the `regex` module here uses Unicode 17.0. The two disagree exactly on these
@@ -81,7 +80,7 @@ def _in_unicode_17_additions(c: str) -> bool:
 
 
 def oracle(text: str) -> list[str]:
-    return GPT2_PATTERN.findall(text)
+    return GPT2_RE.findall(text)
 
 
 def tiktoken_split(text: str) -> list[str]:
@@ -92,7 +91,7 @@ def tiktoken_split(text: str) -> list[str]:
     for piece in _core.pretokenize(text):
         ranks.setdefault(piece.encode(), len(ranks))
     enc = tiktoken.Encoding(
-        "bpelm-probe", pat_str=GPT2_PATTERN.pattern, mergeable_ranks=ranks, special_tokens={}
+        "bpelm-probe", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={}
     )
     return [enc.decode_single_token_bytes(t).decode() for t in enc.encode_ordinary(text)]
 

@@ -6,44 +6,20 @@ vocab.json, so both sides use identical data.
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 from bpelm import Tokenizer
+from bpelm.gpt2 import EOT, tiktoken_encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 tiktoken = pytest.importorskip("tiktoken")
 
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-EOT = "<|endoftext|>"
-
-
-def gpt2_byte_decoder() -> dict[str, int]:
-    """GPT-2's printable stand-in character -> byte."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    chars = {b: b for b in printable}
-    n = 0
-    for b in range(256):
-        if b not in chars:
-            chars[b] = 256 + n
-            n += 1
-    return {chr(c): b for b, c in chars.items()}
-
 
 @pytest.fixture(scope="module")
 def reference(gpt2_files):
-    vocab = json.loads(gpt2_files[0].read_text(encoding="utf-8"))
-    decoder = gpt2_byte_decoder()
-    ranks = {bytes(decoder[c] for c in tok): i for tok, i in vocab.items() if tok != EOT}
-    return tiktoken.Encoding(
-        "gpt2-offline",
-        pat_str=GPT2_PATTERN,
-        mergeable_ranks=ranks,
-        special_tokens={EOT: vocab[EOT]},
-        explicit_n_vocab=len(vocab),
-    )
+    return tiktoken_encoding(gpt2_files[0])
 
 
 @pytest.fixture(scope="module")

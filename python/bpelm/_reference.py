@@ -27,8 +27,9 @@ from collections import Counter, defaultdict
 
 import regex
 
+from bpelm.gpt2 import GPT2_PATTERN
+
 # GPT-2's pretokenization pattern, verbatim.
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 _GPT2_RE = regex.compile(GPT2_PATTERN)
 
 Pair = tuple[int, int]

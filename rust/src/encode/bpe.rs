@@ -153,137 +153,114 @@ impl RankQueue {
 /// rank, they can only break overlapping ones, as in "aaa"). A bucket entry is applied only
 /// if its position still holds that merge's pair; a dead position holds `NONE`.
 fn encode_long_monotone(vocab: &Vocab, tables: &MergeTables, word: &[u8], out: &mut Vec<TokenId>) {
-    let n = word.len() as u32;
-    // One record per position so that each visit costs one cache line, not three.
-    let mut nodes: Vec<Node> = word
-        .iter()
-        .zip(0u32..)
-        .map(|(&b, i)| Node {
-            id: vocab.byte_id(b),
-            prev: i.wrapping_sub(1),
-            next: if i + 1 < n { i + 1 } else { NONE },
-        })
-        .collect();
+    let mut nodes = word_nodes(vocab, word);
     let mut queue = RankQueue::default();
-    for (i, pair) in word.windows(2).enumerate() {
-        let r = tables.byte_pair_rank(pair[0], pair[1]);
-        if r != NO_RANK {
-            queue.push(r, i as u32);
-        }
-    }
+    for_each_byte_pair(tables, word, |rank, left| queue.push(rank, left));
     while let Some((rank, bucket)) = queue.pop() {
-        let [a, b, merged] = vocab.merge_at(rank);
+        let merge = vocab.merge_at(rank);
         for (k, &left) in bucket.iter().enumerate() {
             // The positions ahead are known: fetch their nodes while this one merges.
             if let Some(&ahead) = bucket.get(k + PREFETCH_AHEAD) {
                 prefetch(&nodes, ahead as usize);
             }
-            let l = left as usize;
-            let Node {
-                id,
-                next: right,
-                prev: before,
-            } = nodes[l];
-            if id != a || right == NONE {
-                continue;
-            }
-            let r = right as usize;
-            let Node {
-                id: right_id,
-                next: after,
-                ..
-            } = nodes[r];
-            if right_id != b {
-                continue;
-            }
-            nodes[l].id = merged;
-            nodes[l].next = after;
-            nodes[r].id = NONE;
-            if after != NONE {
-                let node = &mut nodes[after as usize];
-                node.prev = left;
-                let rk = rank_of(vocab, merged, node.id);
-                if rk != NO_RANK {
-                    queue.push(rk, left);
-                }
-            }
-            if before != NONE {
-                let rk = rank_of(vocab, nodes[before as usize].id, merged);
-                if rk != NO_RANK {
-                    queue.push(rk, before);
-                }
-            }
+            apply_merge(vocab, &mut nodes, left, merge, |rk, at| queue.push(rk, at));
         }
         queue.recycle(bucket);
     }
-    let mut i = 0u32;
-    while i != NONE {
-        out.push(nodes[i as usize].id);
-        i = nodes[i as usize].next;
-    }
+    read_nodes(&nodes, out);
 }
 
 /// Monotone merges, for long words of modest length: one min-heap of `rank << 32 | left`
 /// instead of buckets, which costs less when most ranks occur only a few times. Each popped
 /// entry is checked against that rank's pair, so no rank lookup is needed to validate it.
 fn encode_long_packed(vocab: &Vocab, tables: &MergeTables, word: &[u8], out: &mut Vec<TokenId>) {
+    let packed = |rank: u32, left: u32| Reverse((u64::from(rank) << 32) | u64::from(left));
+    let mut nodes = word_nodes(vocab, word);
+    let mut heap: Vec<Reverse<u64>> = Vec::with_capacity(word.len());
+    for_each_byte_pair(tables, word, |rank, left| heap.push(packed(rank, left)));
+    let mut heap = BinaryHeap::from(heap);
+    while let Some(Reverse(key)) = heap.pop() {
+        let (rank, left) = ((key >> 32) as u32, key as u32);
+        let merge = vocab.merge_at(rank);
+        apply_merge(vocab, &mut nodes, left, merge, |rk, at| {
+            heap.push(packed(rk, at))
+        });
+    }
+    read_nodes(&nodes, out);
+}
+
+/// One node per byte of `word`, linked in order.
+fn word_nodes(vocab: &Vocab, word: &[u8]) -> Vec<Node> {
     let n = word.len() as u32;
-    let mut nodes: Vec<Node> = word
-        .iter()
+    word.iter()
         .zip(0u32..)
         .map(|(&b, i)| Node {
             id: vocab.byte_id(b),
             prev: i.wrapping_sub(1),
             next: if i + 1 < n { i + 1 } else { NONE },
         })
-        .collect();
-    let mut heap: Vec<Reverse<u64>> = Vec::with_capacity(word.len());
+        .collect()
+}
+
+/// Calls `push(rank, left position)` for every adjacent byte pair of `word` that merges.
+#[inline(always)]
+fn for_each_byte_pair(tables: &MergeTables, word: &[u8], mut push: impl FnMut(u32, u32)) {
     for (i, pair) in word.windows(2).enumerate() {
-        let r = tables.byte_pair_rank(pair[0], pair[1]);
-        if r != NO_RANK {
-            heap.push(Reverse((u64::from(r) << 32) | i as u64));
+        let rank = tables.byte_pair_rank(pair[0], pair[1]);
+        if rank != NO_RANK {
+            push(rank, i as u32);
         }
     }
-    let mut heap = BinaryHeap::from(heap);
-    while let Some(Reverse(key)) = heap.pop() {
-        let (rank, left) = ((key >> 32) as u32, key as u32);
-        let [a, b, merged] = vocab.merge_at(rank);
-        let l = left as usize;
-        let Node {
-            id,
-            next: right,
-            prev: before,
-        } = nodes[l];
-        if id != a || right == NONE {
-            continue;
-        }
-        let r = right as usize;
-        let Node {
-            id: right_id,
-            next: after,
-            ..
-        } = nodes[r];
-        if right_id != b {
-            continue;
-        }
-        nodes[l].id = merged;
-        nodes[l].next = after;
-        nodes[r].id = NONE;
-        if after != NONE {
-            let node = &mut nodes[after as usize];
-            node.prev = left;
-            let rk = rank_of(vocab, merged, node.id);
-            if rk != NO_RANK {
-                heap.push(Reverse((u64::from(rk) << 32) | u64::from(left)));
-            }
-        }
-        if before != NONE {
-            let rk = rank_of(vocab, nodes[before as usize].id, merged);
-            if rk != NO_RANK {
-                heap.push(Reverse((u64::from(rk) << 32) | u64::from(before)));
-            }
+}
+
+/// Applies the merge `[a, b, merged]` at `left` if that position still holds the pair
+/// `(a, b)`, and calls `push(rank, left position)` for each mergeable pair it creates with
+/// its neighbours. A stale entry (a part already merged away or changed) does nothing.
+#[inline(always)]
+fn apply_merge(
+    vocab: &Vocab,
+    nodes: &mut [Node],
+    left: u32,
+    [a, b, merged]: [TokenId; 3],
+    mut push: impl FnMut(u32, u32),
+) {
+    let Node {
+        id,
+        next: right,
+        prev: before,
+    } = nodes[left as usize];
+    if id != a || right == NONE {
+        return;
+    }
+    let Node {
+        id: right_id,
+        next: after,
+        ..
+    } = nodes[right as usize];
+    if right_id != b {
+        return;
+    }
+    nodes[left as usize].id = merged;
+    nodes[left as usize].next = after;
+    nodes[right as usize].id = NONE;
+    if after != NONE {
+        let node = &mut nodes[after as usize];
+        node.prev = left;
+        let rank = rank_of(vocab, merged, node.id);
+        if rank != NO_RANK {
+            push(rank, left);
         }
     }
+    if before != NONE {
+        let rank = rank_of(vocab, nodes[before as usize].id, merged);
+        if rank != NO_RANK {
+            push(rank, before);
+        }
+    }
+}
+
+/// Appends the ids of the live nodes, in order.
+fn read_nodes(nodes: &[Node], out: &mut Vec<TokenId>) {
     let mut i = 0u32;
     while i != NONE {
         out.push(nodes[i as usize].id);

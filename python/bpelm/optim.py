@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -68,9 +68,8 @@ class AdamW(torch.optim.Optimizer):
                 self._step_loop(group)
         return loss
 
-    def _step_loop(self, group: dict[str, Any]) -> None:
-        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
+    def _advance(self, group: dict[str, Any]) -> Iterator[tuple[torch.Tensor, dict[str, Any]]]:
+        """Each parameter of `group` that has a gradient, with its state, step count advanced."""
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -78,6 +77,12 @@ class AdamW(torch.optim.Optimizer):
                 raise RuntimeError("AdamW does not support sparse gradients")
             state = self._state_for(p)
             state["step"] += 1
+            yield p, state
+
+    def _step_loop(self, group: dict[str, Any]) -> None:
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        for p, state in self._advance(group):
             t = state["step"]
             m, v = state["exp_avg"], state["exp_avg_sq"]
             p.mul_(1 - lr * wd)
@@ -91,13 +96,7 @@ class AdamW(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         # foreach kernels want one device and dtype per list; the bias correction wants one step.
         buckets: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError("AdamW does not support sparse gradients")
-            state = self._state_for(p)
-            state["step"] += 1
+        for p, state in self._advance(group):
             buckets[(p.device, p.dtype, state["step"])].append(p)
         for (_, _, t), params in buckets.items():
             grads = [p.grad for p in params]

@@ -7,6 +7,7 @@ import os
 from unittest import mock
 
 import bpelm.tokenizer as tokenizer_module
+import numpy as np
 import pytest
 from bpelm import Tokenizer
 from hypothesis import given, settings
@@ -265,3 +266,58 @@ def test_repr_and_properties(gpt2):
     assert "50257" in repr(gpt2)
     assert gpt2.special_tokens == [EOT]
     assert gpt2.eot_id == 50256
+
+
+def assert_flat_equals_batch(tok: Tokenizer, texts: list[str], num_threads: int | None) -> None:
+    ids, offsets = tok.encode_batch_flat(texts, num_threads=num_threads)
+    assert ids.dtype == np.uint32 and offsets.dtype == np.int64
+    assert len(offsets) == len(texts) + 1 and offsets[0] == 0 and offsets[-1] == len(ids)
+    got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+    assert got == tok.encode_batch(texts, num_threads=1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.text(max_size=50), pieces.map("".join)), max_size=12),
+    num_threads=st.sampled_from([None, 1, 2]),
+)
+def test_encode_batch_flat_equals_encode_batch(gpt2, texts, num_threads):
+    assert_flat_equals_batch(gpt2, texts, num_threads)
+
+
+@pytest.fixture(scope="module")
+def big_text(books_sample, web_sample) -> str:
+    """Over 1 MB, so `encode_batch_flat` cuts it into pieces encoded in parallel."""
+    text = books_sample[:700_000] + EOT + web_sample[:700_000] + EOT
+    assert len(text.encode()) > 1_300_000
+    return text
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    texts=st.lists(pieces.map("".join), max_size=6),
+    at=st.integers(0, 6),
+    num_threads=st.sampled_from([1, 2]),
+)
+def test_encode_batch_flat_splits_big_texts_exactly(gpt2, big_text, texts, at, num_threads):
+    texts.insert(min(at, len(texts)), big_text)
+    assert_flat_equals_batch(gpt2, texts, num_threads)
+
+
+def test_encode_batch_flat_big_text_alone(gpt2, big_text):
+    ids, offsets = gpt2.encode_batch_flat([big_text], num_threads=2)
+    assert offsets.tolist() == [0, len(ids)]
+    assert ids.tolist() == gpt2.encode(big_text)
+
+
+def test_encode_batch_flat_bad_arguments(tiny):
+    with pytest.raises(TypeError, match="texts\\[1\\]"):
+        tiny.encode_batch_flat(["a", b"b"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="single str"):
+        tiny.encode_batch_flat("abc")
+    with pytest.raises(ValueError, match="num_threads"):
+        tiny.encode_batch_flat(["a"], num_threads=0)
+    with pytest.raises(TypeError):
+        tiny._core.encode_batch_flat(["a", 1])  # type: ignore[list-item]
+    ids, offsets = tiny.encode_batch_flat([])
+    assert len(ids) == 0 and offsets.tolist() == [0]

@@ -54,6 +54,10 @@ class CoreTokenizer:
     def encode_to_bytes(self, text: str) -> bytearray:
         """Native-endian uint32 ids; wrap with `np.frombuffer(..., dtype=np.uint32)`."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
+    def encode_batch_flat(
+        self, texts: list[str], num_threads: int | None = None
+    ) -> tuple[bytearray, bytearray]:
+        """Native-endian uint32 ids of all texts concatenated, and uint64 offsets (n + 1)."""
     def encode_prefix(self, text: str) -> tuple[list[int], int]:
         """Tokens of the longest prefix no later text can change, and its length in chars."""
     def decode_bytes(self, ids: list[int]) -> bytes: ...

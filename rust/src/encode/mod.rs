@@ -10,11 +10,13 @@ mod cache;
 pub mod file;
 mod pool;
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
 use crate::pretokenize::for_each_pretoken;
 use crate::special::{Segment, SpecialTokens};
@@ -22,6 +24,9 @@ use crate::vocab::Vocab;
 use crate::TokenId;
 
 pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
+
+/// `encode_batch_flat` cuts texts longer than this into pieces encoded in parallel.
+const SPLIT_BYTES: usize = 1 << 20;
 
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);
@@ -223,6 +228,109 @@ impl Encoder {
         })
     }
 
+    /// Encodes each text on `num_threads` threads (`None`: all cores) into one array:
+    /// returns the ids of all texts concatenated and `offsets` (one more than the texts),
+    /// text `i` being `ids[offsets[i]..offsets[i + 1]]`.
+    ///
+    /// Short texts are grouped into work units of up to `SPLIT_BYTES`, and a text longer than
+    /// that is cut at safe points (`chunk_ranges`, exact by construction) into pieces of
+    /// about that size, so one huge text also keeps every thread busy.
+    pub fn encode_batch_flat(
+        &self,
+        texts: &[&str],
+        num_threads: Option<usize>,
+    ) -> Result<(Vec<TokenId>, Vec<u64>)> {
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        // One thread: stay on this one, whose cache is already warm, rather than start a pool.
+        if num_threads == Some(1) || (texts.len() <= 1 && total <= SPLIT_BYTES) {
+            let mut ids = Vec::with_capacity(total / 3 + 16);
+            let mut offsets = Vec::with_capacity(texts.len() + 1);
+            offsets.push(0);
+            for t in texts {
+                self.encode_into(t, &mut ids);
+                offsets.push(ids.len() as u64);
+            }
+            return Ok((ids, offsets));
+        }
+        let units = self.flat_units(texts, total, num_threads);
+        // Each unit's ids, and the id count of each of its pieces.
+        let encoded: Vec<(Vec<TokenId>, Vec<usize>)> = pool::in_pool(num_threads, || {
+            units
+                .par_iter()
+                .map(|unit| {
+                    let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
+                    let mut ids = Vec::with_capacity(bytes / 3 + 16);
+                    let mut lens = Vec::with_capacity(unit.len());
+                    for (i, range) in unit {
+                        let before = ids.len();
+                        self.encode_into(&texts[*i][range.clone()], &mut ids);
+                        lens.push(ids.len() - before);
+                    }
+                    (ids, lens)
+                })
+                .collect()
+        })?;
+        let mut counts = vec![0u64; texts.len()];
+        for (unit, (_, lens)) in units.iter().zip(&encoded) {
+            for ((i, _), &n) in unit.iter().zip(lens) {
+                counts[*i] += n as u64;
+            }
+        }
+        let mut offsets = Vec::with_capacity(texts.len() + 1);
+        offsets.push(0u64);
+        let mut end = 0u64;
+        for n in counts {
+            end += n;
+            offsets.push(end);
+        }
+        let mut ids = Vec::with_capacity(end as usize);
+        for (unit_ids, _) in encoded {
+            ids.extend_from_slice(&unit_ids);
+        }
+        Ok((ids, offsets))
+    }
+
+    /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.
+    /// A text over `SPLIT_BYTES` is cut into pieces of one unit each; shorter texts are
+    /// grouped, each unit small enough that there are several per thread.
+    fn flat_units(
+        &self,
+        texts: &[&str],
+        total: usize,
+        num_threads: Option<usize>,
+    ) -> Vec<Vec<(usize, Range<usize>)>> {
+        let threads = match num_threads {
+            Some(n) if n > 0 => n,
+            _ => rayon::current_num_threads(),
+        };
+        let group_bytes = (total / (threads * 8)).clamp(1, SPLIT_BYTES);
+        let mut units = Vec::new();
+        let mut current: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut current_bytes = 0;
+        for (i, text) in texts.iter().enumerate() {
+            if text.len() > SPLIT_BYTES {
+                if !current.is_empty() {
+                    units.push(std::mem::take(&mut current));
+                    current_bytes = 0;
+                }
+                for range in chunk_ranges(text, &self.specials, SPLIT_BYTES) {
+                    units.push(vec![(i, range)]);
+                }
+                continue;
+            }
+            current.push((i, 0..text.len()));
+            current_bytes += text.len();
+            if current_bytes >= group_bytes {
+                units.push(std::mem::take(&mut current));
+                current_bytes = 0;
+            }
+        }
+        if !current.is_empty() {
+            units.push(current);
+        }
+        units
+    }
+
     /// The bytes of `ids`, concatenated.
     pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
         let tokens = self.vocab.tokens();
@@ -284,6 +392,35 @@ mod tests {
             "{err}"
         );
         assert_eq!(e.decode_bytes(&[259, 32]).unwrap(), b"hello ");
+    }
+
+    #[test]
+    fn batch_flat_matches_batch_with_long_and_empty_texts() {
+        let e = tiny();
+        // Over SPLIT_BYTES, so it is cut into pieces; specials and odd spacing throughout.
+        let long: String = (0..SPLIT_BYTES / 20 + 5000)
+            .map(|i| match i % 5 {
+                0 => "hello <|eot|>".to_string(),
+                1 => format!(" hel{i}lo  "),
+                2 => "\n\n  x".to_string(),
+                _ => " héllo wörld".to_string(),
+            })
+            .collect();
+        assert!(long.len() > 2 * SPLIT_BYTES);
+        let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..1000], ""];
+        let lists = e.encode_batch(&texts, Some(1)).unwrap();
+        for threads in [Some(1), Some(2), Some(3), None] {
+            let (ids, offsets) = e.encode_batch_flat(&texts, threads).unwrap();
+            assert_eq!(offsets.len(), texts.len() + 1);
+            assert_eq!(*offsets.last().unwrap() as usize, ids.len());
+            for (i, want) in lists.iter().enumerate() {
+                let got = &ids[offsets[i] as usize..offsets[i + 1] as usize];
+                assert_eq!(got, &want[..], "text {i}, threads {threads:?}");
+            }
+        }
+        let (ids, offsets) = e.encode_batch_flat(&[], Some(2)).unwrap();
+        assert!(ids.is_empty());
+        assert_eq!(offsets, vec![0]);
     }
 
     #[test]

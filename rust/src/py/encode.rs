@@ -230,6 +230,28 @@ impl PyCoreTokenizer {
         PyList::new(py, lists)
     }
 
+    /// Encodes each text on `num_threads` threads (None: all cores) into one array:
+    /// `(ids, offsets)`, native-endian uint32 ids of all texts concatenated and uint64
+    /// offsets (one more than the texts), each in a bytearray (wrap with `np.frombuffer`).
+    #[pyo3(signature = (texts, num_threads=None))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        num_threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
+        let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let (ids, offsets) = py.detach(|| self.inner.encode_batch_flat(&refs, num_threads))?;
+        let offsets = PyByteArray::new_with(py, offsets.len() * 8, |buf| {
+            for (dst, off) in buf.chunks_exact_mut(8).zip(&offsets) {
+                dst.copy_from_slice(&off.to_ne_bytes());
+            }
+            Ok(())
+        })?;
+        Ok((ids_to_bytearray(py, &ids)?, offsets))
+    }
+
     /// Encodes the longest prefix of `text` that no text appended later can change.
     /// Returns `(tokens, characters consumed)`; `encode_iterable` keeps the rest of the
     /// buffer for the next round.

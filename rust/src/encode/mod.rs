@@ -398,7 +398,7 @@ mod tests {
     fn batch_flat_matches_batch_with_long_and_empty_texts() {
         let e = tiny();
         // Over SPLIT_BYTES, so it is cut into pieces; specials and odd spacing throughout.
-        let long: String = (0..SPLIT_BYTES / 20 + 5000)
+        let long: String = (0..SPLIT_BYTES / 4)
             .map(|i| match i % 5 {
                 0 => "hello <|eot|>".to_string(),
                 1 => format!(" hel{i}lo  "),
@@ -407,7 +407,11 @@ mod tests {
             })
             .collect();
         assert!(long.len() > 2 * SPLIT_BYTES);
-        let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..1000], ""];
+        let cut = (0..=1000)
+            .rev()
+            .find(|&i| long.is_char_boundary(i))
+            .unwrap();
+        let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..cut], ""];
         let lists = e.encode_batch(&texts, Some(1)).unwrap();
         for threads in [Some(1), Some(2), Some(3), None] {
             let (ids, offsets) = e.encode_batch_flat(&texts, threads).unwrap();

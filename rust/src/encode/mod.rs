@@ -240,36 +240,43 @@ impl Encoder {
         texts: &[&str],
         num_threads: Option<usize>,
     ) -> Result<(Vec<TokenId>, Vec<u64>)> {
-        let total: usize = texts.iter().map(|t| t.len()).sum();
-        // One thread: stay on this one, whose cache is already warm, rather than start a pool.
-        if num_threads == Some(1) || (texts.len() <= 1 && total <= SPLIT_BYTES) {
-            let mut ids = Vec::with_capacity(total / 3 + 16);
-            let mut offsets = Vec::with_capacity(texts.len() + 1);
-            offsets.push(0);
-            for t in texts {
-                self.encode_into(t, &mut ids);
-                offsets.push(ids.len() as u64);
-            }
-            return Ok((ids, offsets));
+        let (parts, offsets) = self.encode_batch_parts(texts, num_threads)?;
+        let mut ids = Vec::with_capacity(offsets.last().map_or(0, |&n| n as usize));
+        for part in &parts {
+            ids.extend_from_slice(part);
         }
+        Ok((ids, offsets))
+    }
+
+    /// `encode_batch_flat` before its ids are joined: consecutive parts of them, which the
+    /// Python binding copies straight into its buffer (saving a copy of every id).
+    pub(crate) fn encode_batch_parts(
+        &self,
+        texts: &[&str],
+        num_threads: Option<usize>,
+    ) -> Result<(Vec<Vec<TokenId>>, Vec<u64>)> {
+        let total: usize = texts.iter().map(|t| t.len()).sum();
         let units = self.flat_units(texts, total, num_threads);
-        // Each unit's ids, and the id count of each of its pieces.
-        let encoded: Vec<(Vec<TokenId>, Vec<usize>)> = pool::in_pool(num_threads, || {
-            units
-                .par_iter()
-                .map(|unit| {
-                    let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
-                    let mut ids = Vec::with_capacity(bytes / 3 + 16);
-                    let mut lens = Vec::with_capacity(unit.len());
-                    for (i, range) in unit {
-                        let before = ids.len();
-                        self.encode_into(&texts[*i][range.clone()], &mut ids);
-                        lens.push(ids.len() - before);
-                    }
-                    (ids, lens)
-                })
-                .collect()
-        })?;
+        // A unit's ids, and the id count of each of its pieces.
+        let encode_unit = |unit: &Vec<(usize, Range<usize>)>| {
+            let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
+            let mut ids = Vec::with_capacity(bytes / 3 + 16);
+            let mut lens = Vec::with_capacity(unit.len());
+            for (i, range) in unit {
+                let before = ids.len();
+                self.encode_into(&texts[*i][range.clone()], &mut ids);
+                lens.push(ids.len() - before);
+            }
+            (ids, lens)
+        };
+        // One thread or one unit: stay on this thread, whose cache is already warm, rather
+        // than start a pool.
+        let encoded: Vec<(Vec<TokenId>, Vec<usize>)> = if num_threads == Some(1) || units.len() <= 1
+        {
+            units.iter().map(encode_unit).collect()
+        } else {
+            pool::in_pool(num_threads, || units.par_iter().map(encode_unit).collect())?
+        };
         let mut counts = vec![0u64; texts.len()];
         for (unit, (_, lens)) in units.iter().zip(&encoded) {
             for ((i, _), &n) in unit.iter().zip(lens) {
@@ -283,11 +290,7 @@ impl Encoder {
             end += n;
             offsets.push(end);
         }
-        let mut ids = Vec::with_capacity(end as usize);
-        for (unit_ids, _) in encoded {
-            ids.extend_from_slice(&unit_ids);
-        }
-        Ok((ids, offsets))
+        Ok((encoded.into_iter().map(|(ids, _)| ids).collect(), offsets))
     }
 
     /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.

@@ -242,14 +242,26 @@ impl PyCoreTokenizer {
     ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
         let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let (ids, offsets) = py.detach(|| self.inner.encode_batch_flat(&refs, num_threads))?;
+        let (parts, offsets) = py.detach(|| self.inner.encode_batch_parts(&refs, num_threads))?;
+        let n_ids = offsets.last().map_or(0, |&n| n as usize);
+        let ids = PyByteArray::new_with(py, n_ids * 4, |buf| {
+            // The parts hold exactly `n_ids` ids between them (the last offset is their sum).
+            let mut chunks = buf.chunks_exact_mut(4);
+            for part in &parts {
+                // `part` first: zip then stops without taking a chunk it cannot fill.
+                for (id, dst) in part.iter().zip(chunks.by_ref()) {
+                    dst.copy_from_slice(&id.to_ne_bytes());
+                }
+            }
+            Ok(())
+        })?;
         let offsets = PyByteArray::new_with(py, offsets.len() * 8, |buf| {
             for (dst, off) in buf.chunks_exact_mut(8).zip(&offsets) {
                 dst.copy_from_slice(&off.to_ne_bytes());
             }
             Ok(())
         })?;
-        Ok((ids_to_bytearray(py, &ids)?, offsets))
+        Ok((ids, offsets))
     }
 
     /// Encodes the longest prefix of `text` that no text appended later can change.

@@ -391,67 +391,26 @@ mod tests {
     }
 
     /// The code points where Python's `regex` module (Unicode 17.0) classifies differently
-    /// from regex-syntax 0.8 (Unicode 16.0, as in tiktoken's build); tests/test_pretokenize.py
-    /// holds the same list and checks the `regex` side.
-    const UNICODE_17_ADDITIONS: &[(u32, u32)] = &[
-        (0x558, 0x558),
-        (0x58B, 0x58C),
-        (0x88F, 0x88F),
-        (0xC5C, 0xC5C),
-        (0xCDC, 0xCDC),
-        (0x208F, 0x208F),
-        (0x209D, 0x209F),
-        (0xA7CE, 0xA7CF),
-        (0xA7D2, 0xA7D2),
-        (0xA7D4, 0xA7D4),
-        (0xA7DD, 0xA7DD),
-        (0xA7E2, 0xA7E2),
-        (0xA7F1, 0xA7F1),
-        (0xAB6C, 0xAB6D),
-        (0x107BB, 0x107BF),
-        (0x10940, 0x10959),
-        (0x10EC5, 0x10EC7),
-        (0x10ED9, 0x10EEE),
-        (0x11B0A, 0x11B0A),
-        (0x11DB0, 0x11DDB),
-        (0x11DE0, 0x11DE9),
-        (0x11DF1, 0x11DF1),
-        (0x1246F, 0x1246F),
-        (0x12475, 0x1247F),
-        (0x12550, 0x12686),
-        (0x16EA0, 0x16EB8),
-        (0x16EBB, 0x16ED3),
-        (0x16FF2, 0x16FF6),
-        (0x187F8, 0x187FF),
-        (0x18CD6, 0x18CDA),
-        (0x18D09, 0x18D20),
-        (0x18D80, 0x18DF2),
-        (0x18E00, 0x19191),
-        (0x191A0, 0x191D2),
-        (0x1B123, 0x1B128),
-        (0x1B168, 0x1B168),
-        (0x1D6A6, 0x1D6A6),
-        (0x1DF1F, 0x1DF24),
-        (0x1DF2B, 0x1DF81),
-        (0x1DF90, 0x1DF96),
-        (0x1DFCD, 0x1DFFF),
-        (0x1E6C0, 0x1E6DE),
-        (0x1E6E0, 0x1E6E2),
-        (0x1E6E4, 0x1E6E5),
-        (0x1E6E7, 0x1E6ED),
-        (0x1E6F0, 0x1E6F4),
-        (0x1E6FE, 0x1E6FF),
-        (0x2B73A, 0x2B73F),
-        (0x2B81E, 0x2B81E),
-        (0x2CEA2, 0x2CEAD),
-        (0x323B0, 0x33479),
-        (0x3D000, 0x3FC3F),
-    ];
+    /// from regex-syntax 0.8 (Unicode 16.0, as in tiktoken's build), shared with
+    /// tests/test_pretokenize.py, which checks the `regex` side.
+    fn unicode_17_additions() -> Vec<(u32, u32)> {
+        include_str!("../../tests/data/unicode17_additions.txt")
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                let mut ends = line.split_whitespace().map(|x| {
+                    u32::from_str_radix(x.trim_start_matches("0x"), 16).expect("a hex code point")
+                });
+                let first = ends.next().expect("a first code point");
+                (first, ends.next().expect("a last code point"))
+            })
+            .collect()
+    }
 
     #[test]
     fn version_differences_are_code_points_unassigned_in_our_tables() {
         let unassigned = class_ranges(r"\p{Cn}");
-        for &(start, end) in UNICODE_17_ADDITIONS {
+        for (start, end) in unicode_17_additions() {
             assert!(
                 unassigned.iter().any(|&(s, e)| s <= start && end <= e),
                 "{start:#X}..={end:#X} is assigned in regex-syntax's tables"

@@ -50,10 +50,17 @@ pub fn train_file(
     special_tokens: &[String],
     progress: bool,
 ) -> Result<Trained> {
-    let specials = SpecialTokens::new(special_tokens)?;
-    check_vocab_size(vocab_size, specials.len())?;
+    // Arguments are checked before the file is mapped, so bad ones fail at once.
+    let specials = checked_specials(vocab_size, special_tokens)?;
     let corpus = Corpus::open(path)?;
     train_text_with(corpus.text(), vocab_size, &specials, progress)
+}
+
+/// The validated special tokens, once `vocab_size` is known to hold them and the bytes.
+fn checked_specials(vocab_size: usize, special_tokens: &[String]) -> Result<SpecialTokens> {
+    let specials = SpecialTokens::new(special_tokens)?;
+    check_vocab_size(vocab_size, specials.len())?;
+    Ok(specials)
 }
 
 /// Trains on `text`, like `train_file`.
@@ -63,8 +70,7 @@ pub fn train_text(
     special_tokens: &[String],
     progress: bool,
 ) -> Result<Trained> {
-    let specials = SpecialTokens::new(special_tokens)?;
-    check_vocab_size(vocab_size, specials.len())?;
+    let specials = checked_specials(vocab_size, special_tokens)?;
     train_text_with(text, vocab_size, &specials, progress)
 }
 

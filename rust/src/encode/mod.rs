@@ -437,3 +437,74 @@ mod tests {
         assert!(Encoder::new(v, &["x".to_string(), "x".to_string()]).is_err());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod timing {
+    use super::*;
+
+    /// Cold (first pass, fresh caches) and warm (second pass) single-thread encode rates of a
+    /// file with GPT-2's vocab, beside the pretokenizer alone. A measurement, not a test:
+    /// `BPELM_BENCH_TEXT=file cargo test --release encode_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn encode_throughput() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gpt2");
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        let raw = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let eot = "<|endoftext|>".to_string();
+        let e =
+            Encoder::from_files(&dir.join("vocab.json"), &dir.join("merges.txt"), &[eot]).unwrap();
+        let mb = text.len() as f64 / 1e6;
+        let passes = std::env::var("BPELM_BENCH_PASSES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3usize);
+        let t = std::time::Instant::now();
+        let ids = e.encode(&text);
+        let cold = t.elapsed().as_secs_f64();
+        let mut warm = f64::MAX;
+        for _ in 0..passes {
+            let t = std::time::Instant::now();
+            let again = e.encode(&text);
+            warm = warm.min(t.elapsed().as_secs_f64());
+            assert_eq!(again.len(), ids.len());
+        }
+        let mut pretok = f64::MAX;
+        for _ in 0..passes {
+            let t = std::time::Instant::now();
+            let mut n = 0usize;
+            for_each_pretoken(&text, |p| n += p.len());
+            pretok = pretok.min(t.elapsed().as_secs_f64());
+            assert_eq!(n, text.len());
+        }
+        // The words a cold pass must merge: distinct pretokens that are not one token.
+        let mut distinct = rustc_hash::FxHashSet::default();
+        for_each_pretoken(&text, |p| {
+            if e.vocab().id(p.as_bytes()).is_none() {
+                distinct.insert(p.as_bytes());
+            }
+        });
+        let words: Vec<&[u8]> = distinct.into_iter().collect();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        for w in &words {
+            bpe::encode_word(e.vocab(), w, &mut out);
+        }
+        let merge = t.elapsed().as_secs_f64();
+        println!(
+            "{} distinct pretokens need merges: {:.0} ns each, {:.1} ms in all",
+            words.len(),
+            merge * 1e9 / words.len() as f64,
+            merge * 1e3
+        );
+        println!(
+            "{mb:.1} MB, {} ids: cold {:.0} MB/s, warm {:.0} MB/s, pretokenize alone {:.0} MB/s",
+            ids.len(),
+            mb / cold,
+            mb / warm,
+            mb / pretok
+        );
+    }
+}

@@ -33,9 +33,11 @@ def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
     def seen(top_p: float) -> set[int]:
         return {int(sample_next(logits, top_p=top_p, generator=g)) for _ in range(400)}
 
-    assert seen(0.5) == {1}  # 0.5 alone reaches 0.5
+    # Each boundary is probed just either side: softmax(log(p)) is within rounding of p,
+    # and on which side of an exact boundary it lands differs between torch versions.
+    assert seen(0.49) == {1}  # 0.5 alone reaches 0.49
     assert seen(0.51) == {1, 2}
-    assert seen(0.8) == {1, 2}  # 0.5 + 0.3 reaches 0.8
+    assert seen(0.79) == {1, 2}  # 0.5 + 0.3 reaches 0.79
     assert seen(0.81) == {1, 2, 3}
     assert seen(0.96) == {0, 1, 2, 3}
     assert seen(0.0) == {1}  # always at least one token

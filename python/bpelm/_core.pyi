@@ -38,6 +38,12 @@ def _learn_merges(
 
 # -- encoding (rust/src/py/encode.rs) ------------------------------------------------------
 
+class IdArray:
+    """A Rust vector of uint32 ids (or uint64 offsets) that `np.asarray` shares."""
+
+    __array_interface__: dict[str, object]
+    def __len__(self) -> int: ...
+
 class CoreTokenizer:
     def __init__(
         self,
@@ -51,13 +57,13 @@ class CoreTokenizer:
     ) -> CoreTokenizer: ...
     def save(self, vocab_path: _Path, merges_path: _Path) -> None: ...
     def encode(self, text: str) -> list[int]: ...
-    def encode_to_bytes(self, text: str) -> bytearray:
-        """Native-endian uint32 ids; wrap with `np.frombuffer(..., dtype=np.uint32)`."""
+    def encode_to_ids(self, text: str) -> IdArray:
+        """uint32 ids; `np.asarray` wraps them without a copy."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], num_threads: int | None = None
-    ) -> tuple[bytearray, bytearray]:
-        """Native-endian uint32 ids of all texts concatenated, and uint64 offsets (n + 1)."""
+    ) -> tuple[IdArray, IdArray]:
+        """uint32 ids of all texts concatenated, and uint64 offsets (n + 1)."""
     def encode_prefix(self, text: str) -> tuple[list[int], int]:
         """Tokens of the longest prefix no later text can change, and its length in chars."""
     def decode_bytes(self, ids: list[int]) -> bytes: ...

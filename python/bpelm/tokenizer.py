@@ -100,7 +100,7 @@ class Tokenizer:
         """The token ids of `text` as a uint32 array (no Python ints created)."""
         if not isinstance(text, str):
             raise TypeError(f"encode_to_array takes a str, not {type(text).__name__}")
-        return np.frombuffer(self._core.encode_to_bytes(text), dtype=np.uint32)
+        return np.asarray(self._core.encode_to_ids(text))
 
     def encode_batch(self, texts: Sequence[str], num_threads: int | None = None) -> list[list[int]]:
         """Encodes each text in parallel (all cores by default), keeping the order."""
@@ -119,10 +119,7 @@ class Tokenizer:
         """
         texts = self._check_batch(texts, num_threads, "encode_batch_flat")
         ids, offsets = self._core.encode_batch_flat(texts, num_threads)
-        return (
-            np.frombuffer(ids, dtype=np.uint32),
-            np.frombuffer(offsets, dtype=np.uint64).astype(np.int64),
-        )
+        return np.asarray(ids), np.asarray(offsets).astype(np.int64)
 
     @staticmethod
     def _check_batch(texts: Sequence[str], num_threads: int | None, name: str) -> list[str]:

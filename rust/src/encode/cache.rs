@@ -38,8 +38,7 @@ pub(crate) struct WordCache {
     /// Short words, linear probing. Seeded with every vocabulary token of up to
     /// `INLINE_KEY` bytes, so common words hit at once and the hit branch is nearly always
     /// taken (the processor can then run ahead over the next pretokens while a slot is
-    /// still being fetched). Value: `x << 8 | n` with `n` tokens; `x` is the token itself
-    /// when `n == 1`, else the start of the tokens in `arena`.
+    /// still being fetched). Values as `pack` makes them.
     table: Vec<Slot>,
     len: usize,
     long: FxHashMap<Box<[u8]>, u64>,
@@ -93,12 +92,22 @@ pub(crate) fn key_at(bytes: &[u8], start: usize, n: usize) -> u128 {
         Some(sixteen) => {
             let mut buf = [0u8; 16];
             buf.copy_from_slice(sixteen);
-            let mask = (1u128 << (8 * n)) - 1;
-            (u128::from_le_bytes(buf) & mask) | ((n as u128) << 120)
+            (u128::from_le_bytes(buf) & KEY_MASKS[n & 15]) | ((n as u128) << 120)
         }
         None => inline_key(&bytes[start..start + n]),
     }
 }
+
+/// `KEY_MASKS[n]` keeps the low `n` bytes: a table is cheaper than a 128-bit shift.
+static KEY_MASKS: [u128; 16] = {
+    let mut masks = [0u128; 16];
+    let mut n = 1;
+    while n < 16 {
+        masks[n] = (1u128 << (8 * n)) - 1;
+        n += 1;
+    }
+    masks
+};
 
 #[inline]
 fn split_key(key: u128) -> (u64, u64) {
@@ -110,14 +119,77 @@ fn hash(lo: u64, hi: u64) -> u64 {
     (lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// A cached word's tokens, packed into a slot's value: up to `INLINE_IDS` ids of under
+/// 2^`ID_BITS` inline (most words), their count in the top bits; else count 0, and the ids
+/// are `arena[start..start + len]` (start in the low 40 bits, len in the next 20).
+const ID_BITS: u32 = 20;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
+const INLINE_IDS: usize = 3;
+const COUNT_SHIFT: u32 = 60;
+const ARENA_START_BITS: u32 = 40;
+
 #[inline]
+fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> u64 {
+    if tokens.len() <= INLINE_IDS && tokens.iter().all(|&t| u64::from(t) <= ID_MASK) {
+        let ids = tokens.iter().enumerate().fold(0u64, |v, (i, &t)| {
+            v | (u64::from(t) << (ID_BITS * i as u32))
+        });
+        return ids | ((tokens.len() as u64) << COUNT_SHIFT);
+    }
+    let start = arena.len() as u64;
+    arena.extend_from_slice(tokens);
+    start | ((tokens.len() as u64) << ARENA_START_BITS)
+}
+
+/// Appends the tokens packed in `v` to `out`.
+#[inline(always)]
 fn push_value(v: u64, arena: &[TokenId], out: &mut Vec<TokenId>) {
-    let n = (v & 0xFF) as usize;
-    let x = (v >> 8) as usize;
-    if n == 1 {
-        out.push(x as TokenId);
-    } else {
-        out.extend_from_slice(&arena[x..x + n]);
+    let n = (v >> COUNT_SHIFT) as usize;
+    if n == 0 {
+        let start = (v & ((1 << ARENA_START_BITS) - 1)) as usize;
+        let len = (v >> ARENA_START_BITS) as usize;
+        out.extend_from_slice(&arena[start..start + len]);
+        return;
+    }
+    // All three slots are written whatever the count, with no branch on it; `len` then
+    // moves past the real ones only.
+    out.reserve(INLINE_IDS);
+    let len = out.len();
+    // SAFETY: the reserve above makes room for INLINE_IDS ids after `len`, and `n` of them
+    // (at most INLINE_IDS) are written before `len` covers them.
+    unsafe {
+        let p = out.as_mut_ptr().add(len);
+        p.write((v & ID_MASK) as TokenId);
+        p.add(1).write(((v >> ID_BITS) & ID_MASK) as TokenId);
+        p.add(2).write(((v >> (2 * ID_BITS)) & ID_MASK) as TokenId);
+        out.set_len(len + n);
+    }
+}
+
+/// What a fresh cache holds, built once per encoder (copying a table is much cheaper than
+/// filling it entry by entry, which a thread would otherwise do on its first call).
+pub(crate) struct Seed {
+    table: Vec<Slot>,
+    len: usize,
+    arena: Vec<TokenId>,
+}
+
+impl Seed {
+    /// A cache holding `pairs`: `(inline key, id)` of distinct words.
+    pub(crate) fn new(pairs: &[(u128, TokenId)]) -> Seed {
+        let mut cache = WordCache::new();
+        cache.fill(pairs);
+        Seed {
+            table: cache.table,
+            len: cache.len,
+            arena: cache.arena,
+        }
+    }
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Seed({} words)", self.len)
     }
 }
 
@@ -132,24 +204,30 @@ impl WordCache {
         }
     }
 
-    /// Empties the cache, then puts in the `(inline key, id)` pairs of `seed`.
-    fn reset(&mut self, seed: &[(u128, TokenId)]) {
+    /// Empties the cache, then puts in the `(inline key, id)` pairs of `pairs`.
+    fn fill(&mut self, pairs: &[(u128, TokenId)]) {
         let mut slots = MIN_SLOTS;
-        while slots < 2 * seed.len() + 2 {
+        while slots < 2 * pairs.len() + 2 {
             slots *= 2;
         }
-        if self.len == 0 && self.table.len() == slots {
-            // Already empty at the right size (a fresh cache).
-        } else {
-            self.table.clear();
-            self.table.resize(slots, Slot::default());
-        }
+        self.table.clear();
+        self.table.resize(slots, Slot::default());
         self.len = 0;
         self.long.clear();
         self.arena.clear();
-        for &(key, id) in seed {
-            self.put(key, (u64::from(id) << 8) | 1);
+        for &(key, id) in pairs {
+            let v = pack(&[id], &mut self.arena);
+            self.put(key, v);
         }
+    }
+
+    /// Empties the cache down to `seed`'s contents.
+    fn reset(&mut self, seed: &Seed) {
+        self.table.clear();
+        self.table.extend_from_slice(&seed.table);
+        self.len = seed.len;
+        self.long.clear();
+        self.arena.clone_from(&seed.arena);
     }
 
     /// Sets the value of `key` (which must not be in the table yet).
@@ -231,17 +309,11 @@ impl WordCache {
     /// Remembers that `word` (not cached yet) encodes to `tokens` (1 to `MAX_CACHED_WORD`
     /// of them); `seed` refills the cache when it is full.
     #[inline]
-    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &[(u128, TokenId)]) {
+    pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &Seed) {
         if self.len + self.long.len() >= MAX_ENTRIES {
             self.reset(seed);
         }
-        let v = if tokens.len() == 1 {
-            (u64::from(tokens[0]) << 8) | 1
-        } else {
-            let start = self.arena.len() as u64;
-            self.arena.extend_from_slice(tokens);
-            (start << 8) | tokens.len() as u64
-        };
+        let v = pack(tokens, &mut self.arena);
         if word.len() <= INLINE_KEY {
             if 2 * (self.len + 1) > self.table.len() {
                 self.grow();
@@ -259,11 +331,7 @@ thread_local! {
 
 /// Runs `f` with this thread's cache, reset to `seed` first if another encoder (`owner`)
 /// filled it.
-pub(crate) fn with_cache<R>(
-    owner: u64,
-    seed: &[(u128, TokenId)],
-    f: impl FnOnce(&mut WordCache) -> R,
-) -> R {
+pub(crate) fn with_cache<R>(owner: u64, seed: &Seed, f: impl FnOnce(&mut WordCache) -> R) -> R {
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => {
             if cache.owner != owner {
@@ -310,9 +378,10 @@ mod tests {
 
     #[test]
     fn seeded_entries_and_inserts_survive_growth() {
-        let seed: Vec<(u128, TokenId)> = (0..300u32)
+        let pairs: Vec<(u128, TokenId)> = (0..300u32)
             .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
             .collect();
+        let seed = Seed::new(&pairs);
         let mut cache = WordCache::new();
         cache.reset(&seed);
         let words: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
@@ -326,7 +395,7 @@ mod tests {
         }
         assert!(cache.table.len() >= 2 * cache.len);
         let mut out = Vec::new();
-        for (key, id) in &seed {
+        for (key, id) in &pairs {
             out.clear();
             assert!(cache.extend_short(*key, &mut out));
             assert_eq!(out, [*id]);

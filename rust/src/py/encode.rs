@@ -9,8 +9,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::array::IdArray;
 use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder};
@@ -115,16 +116,6 @@ fn utf8_of<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Utf8<'a>> {
     }
 }
 
-/// `bytes` holding `ids` as native-endian u32, writable (a `bytearray`) for `np.frombuffer`.
-fn ids_to_bytearray<'py>(py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyByteArray>> {
-    PyByteArray::new_with(py, ids.len() * 4, |buf| {
-        for (dst, id) in buf.chunks_exact_mut(4).zip(ids) {
-            dst.copy_from_slice(&id.to_ne_bytes());
-        }
-        Ok(())
-    })
-}
-
 #[pymethods]
 impl PyCoreTokenizer {
     /// `vocab`: dict[int, bytes] with ids 0..n; `merges`: list of (bytes, bytes) in rank
@@ -200,16 +191,11 @@ impl PyCoreTokenizer {
         self.id_list(py, &ids)
     }
 
-    /// The tokens of `text` as native-endian uint32 in a bytearray (wrap with `np.frombuffer`).
-    fn encode_to_bytes<'py>(
-        &self,
-        py: Python<'py>,
-        text: &Bound<'py, PyString>,
-    ) -> PyResult<Bound<'py, PyByteArray>> {
+    /// The tokens of `text` as an `IdArray` (uint32, for `np.asarray`, no copy).
+    fn encode_to_ids(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<IdArray> {
         let text = utf8_of(text)?;
         let s: &str = &text;
-        let ids = py.detach(|| self.inner.encode(s));
-        ids_to_bytearray(py, &ids)
+        Ok(IdArray::from_ids(py.detach(|| self.inner.encode(s))))
     }
 
     /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
@@ -231,37 +217,19 @@ impl PyCoreTokenizer {
     }
 
     /// Encodes each text on `num_threads` threads (None: all cores) into one array:
-    /// `(ids, offsets)`, native-endian uint32 ids of all texts concatenated and uint64
-    /// offsets (one more than the texts), each in a bytearray (wrap with `np.frombuffer`).
+    /// `(ids, offsets)`, `IdArray`s of the uint32 ids of all texts concatenated and of the
+    /// uint64 offsets (one more than the texts).
     #[pyo3(signature = (texts, num_threads=None))]
-    fn encode_batch_flat<'py>(
+    fn encode_batch_flat(
         &self,
-        py: Python<'py>,
-        texts: Vec<Bound<'py, PyString>>,
+        py: Python<'_>,
+        texts: Vec<Bound<'_, PyString>>,
         num_threads: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
+    ) -> PyResult<(IdArray, IdArray)> {
         let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let (parts, offsets) = py.detach(|| self.inner.encode_batch_parts(&refs, num_threads))?;
-        let n_ids = offsets.last().map_or(0, |&n| n as usize);
-        let ids = PyByteArray::new_with(py, n_ids * 4, |buf| {
-            // The parts hold exactly `n_ids` ids between them (the last offset is their sum).
-            let mut chunks = buf.chunks_exact_mut(4);
-            for part in &parts {
-                // `part` first: zip then stops without taking a chunk it cannot fill.
-                for (id, dst) in part.iter().zip(chunks.by_ref()) {
-                    dst.copy_from_slice(&id.to_ne_bytes());
-                }
-            }
-            Ok(())
-        })?;
-        let offsets = PyByteArray::new_with(py, offsets.len() * 8, |buf| {
-            for (dst, off) in buf.chunks_exact_mut(8).zip(&offsets) {
-                dst.copy_from_slice(&off.to_ne_bytes());
-            }
-            Ok(())
-        })?;
-        Ok((ids, offsets))
+        let (ids, offsets) = py.detach(|| self.inner.encode_batch_flat(&refs, num_threads))?;
+        Ok((IdArray::from_ids(ids), IdArray::from_u64(offsets)))
     }
 
     /// Encodes the longest prefix of `text` that no text appended later can change.

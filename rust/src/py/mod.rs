@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::error::BpeError;
 
+mod array;
 mod encode;
 mod pretok;
 mod train;
@@ -35,5 +36,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pretok::register(m)?;
     train::register(m)?;
     encode::register(m)?;
+    m.add_class::<array::IdArray>()?;
     Ok(())
 }

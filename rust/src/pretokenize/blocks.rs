@@ -1,0 +1,416 @@
+//! The pretokenizer's fast path: 64 bytes at a time, pretoken starts found with bit masks.
+//!
+//! Each block of 64 bytes is classified into bit masks (bit `i` for byte `i`): letters,
+//! numbers, whitespace, U+0020 and apostrophes, from SIMD compares on ASCII. A non-ASCII
+//! character gives each of its bytes its class ("painting"), so the rules below compare
+//! characters, not bytes. Where a pretoken starts then depends only on a few neighbours:
+//!
+//! * a run of letters, numbers or others starts where the class changes, unless the
+//!   character before is U+0020, which joins the run (` ?\p{L}+` and its siblings);
+//! * a whitespace run starts where whitespace begins, and its last character starts a
+//!   pretoken of its own when the run has two or more characters and text follows it
+//!   (`\s+(?!\S)` gives that character back);
+//! * an apostrophe that starts a pretoken and is followed by `s`, `d`, `m`, `t`, `ll`, `ve`
+//!   or `re` is a contraction, which ends after those letters.
+//!
+//! The last character of a whitespace run is found bytewise, which is right for one-byte
+//! whitespace only, so a block holding multi-byte whitespace (U+00A0, U+3000, ...) is cut by
+//! the scalar scanner instead. The unit tests check the two scanners against each other.
+
+use super::{contraction_len, pretoken_end, CharClass, ClassTable};
+
+/// Bit masks of one 64-byte block, bit `i` for byte `i`; bytes past the text's end count as
+/// U+0020 spaces (so a whitespace run reaching the end stays whole).
+#[derive(Clone, Copy, Default)]
+struct Masks {
+    letter: u64,
+    number: u64,
+    /// `\s`, one-byte or not.
+    space: u64,
+    /// Neither a letter, a number nor whitespace.
+    other: u64,
+    /// U+0020, the one character that joins the run after it.
+    blank: u64,
+    apostrophe: u64,
+    /// Bytes of multi-byte whitespace characters.
+    wide_space: u64,
+}
+
+impl Masks {
+    /// What the text's start looks like to its first block: a newline, which is whitespace
+    /// (so the first character starts a run) but not U+0020 (so it joins nothing).
+    fn before_text() -> Masks {
+        Masks {
+            space: u64::MAX,
+            ..Masks::default()
+        }
+    }
+
+    /// What follows the last block: spaces.
+    fn after_text() -> Masks {
+        Masks {
+            space: u64::MAX,
+            blank: u64::MAX,
+            ..Masks::default()
+        }
+    }
+}
+
+/// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
+#[inline(always)]
+pub(super) fn for_each_span(t: &ClassTable, text: &str, mut f: impl FnMut(usize, usize)) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let blocks = n.div_ceil(64);
+    let mut prev = Masks::before_text();
+    let mut cur = if n > 0 {
+        classify(t, bytes, 0, &prev)
+    } else {
+        return;
+    };
+    // Start of the pretoken not yet passed to `f`.
+    let mut pending = 0usize;
+    // Starts that a contraction ending in the next block clears and sets there.
+    let (mut carry_clear, mut carry_set) = (0u64, 0u64);
+    for k in 0..blocks {
+        let base = k * 64;
+        let next = if k + 1 < blocks {
+            classify(t, bytes, base + 64, &cur)
+        } else {
+            Masks::after_text()
+        };
+        if cur.wide_space != 0 {
+            let end = (base + 64).min(n);
+            while pending < end {
+                let stop = pretoken_end(t, bytes, pending);
+                f(pending, stop);
+                pending = stop;
+            }
+            // The scalar scan took any contraction whole.
+            (carry_clear, carry_set) = (0, 0);
+        } else {
+            let mut starts = (starts_in(&prev, &cur, &next) & !carry_clear) | carry_set;
+            (carry_clear, carry_set) = (0, 0);
+            let mut candidates = cur.apostrophe & starts;
+            while candidates != 0 {
+                let j = candidates.trailing_zeros();
+                candidates &= candidates - 1;
+                let len = contraction_len(bytes, base + j as usize) as u32;
+                if len > 0 {
+                    // Wide enough for a contraction running into the next block.
+                    let clear = ((1u128 << (len - 1)) - 1) << (j + 1);
+                    let set = 1u128 << (j + len);
+                    let wide = (u128::from(starts) & !clear) | set;
+                    starts = wide as u64;
+                    carry_clear = (clear >> 64) as u64;
+                    carry_set = (set >> 64) as u64;
+                }
+            }
+            // Only starts after the pending one (a scalar scan may have run past them),
+            // and none past the text's end.
+            if pending >= base {
+                let after = pending - base;
+                starts &= if after < 64 {
+                    (u64::MAX << after) << 1
+                } else {
+                    0
+                };
+            }
+            if n - base < 64 {
+                starts &= (1u64 << (n - base)) - 1;
+            }
+            while starts != 0 {
+                let start = base + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                f(pending, start);
+                pending = start;
+            }
+        }
+        prev = cur;
+        cur = next;
+    }
+    if pending < n {
+        f(pending, n);
+    }
+}
+
+/// Where pretokens start in `cur` (before contractions), given the blocks around it.
+#[inline(always)]
+fn starts_in(prev: &Masks, cur: &Masks, next: &Masks) -> u64 {
+    let before = |x: u64, p: u64| (x << 1) | (p >> 63);
+    let after = |x: u64, q: u64| (x >> 1) | (q << 63);
+    let space = cur.space;
+    let space_before = before(space, prev.space);
+    let space_after = after(space, next.space);
+    let runs = (cur.letter & !before(cur.letter, prev.letter))
+        | (cur.number & !before(cur.number, prev.number))
+        | (cur.other & !before(cur.other, prev.other));
+    let joined = before(cur.blank, prev.blank) & !space;
+    let run_starts = space & !space_before;
+    let last_of_long_runs = space & space_before & !space_after;
+    (runs & !joined) | run_starts | last_of_long_runs
+}
+
+/// The masks of the 64 bytes from `base` (padded with spaces past the end of `bytes`).
+#[inline(always)]
+fn classify(t: &ClassTable, bytes: &[u8], base: usize, prev: &Masks) -> Masks {
+    match bytes
+        .get(base..base + 64)
+        .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+    {
+        Some(block) => classify_block(t, bytes, base, block, prev),
+        None => {
+            let mut padded = [b' '; 64];
+            let rest = &bytes[base..];
+            padded[..rest.len()].copy_from_slice(rest);
+            classify_block(t, bytes, base, &padded, prev)
+        }
+    }
+}
+
+/// `classify` of the 64 bytes `block`, which start at `base` in `bytes`.
+#[inline(always)]
+fn classify_block(
+    t: &ClassTable,
+    bytes: &[u8],
+    base: usize,
+    block: &[u8; 64],
+    prev: &Masks,
+) -> Masks {
+    let (mut m, high) = ascii_masks(block);
+    if high != 0 {
+        paint(t, bytes, base, block, high, prev, &mut m);
+    }
+    m.other = !(m.letter | m.number | m.space);
+    m
+}
+
+/// Gives the bytes of each non-ASCII character in the block (bits `high`) its class.
+#[inline(never)]
+fn paint(
+    t: &ClassTable,
+    bytes: &[u8],
+    base: usize,
+    block: &[u8; 64],
+    mut high: u64,
+    prev: &Masks,
+    m: &mut Masks,
+) {
+    while high != 0 {
+        let j = high.trailing_zeros();
+        let (class, len) = if block[j as usize] & 0xC0 == 0x80 {
+            // The rest of a character that began in the previous block (only at the start
+            // of a block: a character's own continuation bytes are painted with it).
+            let class = if prev.letter >> 63 != 0 {
+                CharClass::Letter
+            } else if prev.number >> 63 != 0 {
+                CharClass::Number
+            } else if prev.space >> 63 != 0 {
+                CharClass::Space
+            } else {
+                CharClass::Other
+            };
+            (class, 1)
+        } else {
+            let (class, len) = t.at_non_ascii(bytes, base + j as usize);
+            (class, len as u32)
+        };
+        let bits = if j + len >= 64 {
+            u64::MAX << j
+        } else {
+            ((1u64 << len) - 1) << j
+        };
+        match class {
+            CharClass::Letter => m.letter |= bits,
+            CharClass::Number => m.number |= bits,
+            CharClass::Space => {
+                m.space |= bits;
+                m.wide_space |= bits;
+            }
+            CharClass::Other => {}
+        }
+        high &= !bits;
+    }
+}
+
+/// The ASCII masks of a block and the mask of its non-ASCII bytes. `other` is left empty.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ascii_masks(block: &[u8; 64]) -> (Masks, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut m = Masks::default();
+    let mut high = 0u64;
+    for c in 0..4 {
+        // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
+        let (letter, number, space, blank, apostrophe, non_ascii) = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
+            // `x in lo..lo + k` as one signed compare: x + (128 - lo) moves the range to
+            // the bottom of i8.
+            let in_range = |x: __m128i, lo: u8, k: u8| {
+                let shifted = _mm_add_epi8(x, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8));
+                _mm_cmplt_epi8(shifted, _mm_set1_epi8(k.wrapping_sub(128) as i8))
+            };
+            let mask = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
+            let blank = _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8));
+            (
+                mask(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26)),
+                mask(in_range(v, b'0', 10)),
+                mask(_mm_or_si128(blank, in_range(v, b'\t', 5))),
+                mask(blank),
+                mask(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\'' as i8))),
+                mask(v),
+            )
+        };
+        let shift = 16 * c;
+        m.letter |= letter << shift;
+        m.number |= number << shift;
+        m.space |= space << shift;
+        m.blank |= blank << shift;
+        m.apostrophe |= apostrophe << shift;
+        high |= non_ascii << shift;
+    }
+    (m, high)
+}
+
+/// The ASCII masks of a block and the mask of its non-ASCII bytes. `other` is left empty.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn ascii_masks(block: &[u8; 64]) -> (Masks, u64) {
+    let mut m = Masks::default();
+    let mut high = 0u64;
+    for (i, &b) in block.iter().enumerate() {
+        let bit = 1u64 << i;
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' => m.letter |= bit,
+            b'0'..=b'9' => m.number |= bit,
+            b'\t'..=b'\r' => m.space |= bit,
+            b' ' => {
+                m.space |= bit;
+                m.blank |= bit;
+            }
+            b'\'' => m.apostrophe |= bit,
+            0x80.. => high |= bit,
+            _ => {}
+        }
+    }
+    (m, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{for_each_pretoken_scalar, table};
+    use super::*;
+
+    fn spans(text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for_each_span(table(), text, |s, e| out.push((s, e)));
+        out
+    }
+
+    fn scalar_spans(text: &str) -> Vec<(usize, usize)> {
+        let base = text.as_ptr() as usize;
+        let mut out = Vec::new();
+        for_each_pretoken_scalar(text, |p| {
+            let s = p.as_ptr() as usize - base;
+            out.push((s, s + p.len()));
+        });
+        out
+    }
+
+    #[test]
+    fn ascii_masks_agree_with_the_class_table() {
+        let t = table();
+        for b in 0..128u8 {
+            let mut block = [b'x'; 64];
+            block[5] = b;
+            let (m, high) = ascii_masks(&block);
+            assert_eq!(high, 0);
+            let bit = |x: u64| x >> 5 & 1 == 1;
+            let class = t.ascii[b as usize];
+            assert_eq!(bit(m.letter), class == CharClass::Letter, "{b:#x}");
+            assert_eq!(bit(m.number), class == CharClass::Number, "{b:#x}");
+            assert_eq!(bit(m.space), class == CharClass::Space, "{b:#x}");
+            assert_eq!(bit(m.blank), b == b' ', "{b:#x}");
+            assert_eq!(bit(m.apostrophe), b == b'\'', "{b:#x}");
+        }
+        let (_, high) = ascii_masks(&[0x80; 64]);
+        assert_eq!(high, u64::MAX);
+    }
+
+    /// Texts from a small alphabet that hits every rule, at lengths and offsets that put
+    /// each rule across block boundaries.
+    #[test]
+    fn agrees_with_the_scalar_scanner() {
+        let alphabet: Vec<&str> = vec![
+            "a", "Z", "9", " ", " ", "  ", "'", "'", "s", "l", "ll", "ve", "re", "d", "\n", "\t",
+            "\r\n", ".", ",", "é", "中", "😀", "\u{a0}", "\u{3000}", "\u{301}", "٣", "\u{85}",
+            "\x1c", "’", "—", "x",
+        ];
+        let mut state = 11u64;
+        let mut rand = |k: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % k
+        };
+        for round in 0..4000 {
+            let len = rand(if round % 4 == 0 { 400 } else { 90 });
+            // Some rounds without wide spaces, so long stretches take the fast path.
+            let pool = if round % 3 == 0 {
+                alphabet.len() - 9
+            } else {
+                alphabet.len()
+            };
+            let text: String = (0..len).map(|_| alphabet[rand(pool)]).collect();
+            assert_eq!(spans(&text), scalar_spans(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rules_at_every_block_offset() {
+        let pieces = [
+            "don't",
+            "we'll",
+            "'s",
+            "''s",
+            " 's",
+            "\n's",
+            "'sss",
+            "'ll'",
+            "a  b",
+            "a   b",
+            "a \n b",
+            "x\u{a0}y",
+            "x \u{3000}  y",
+            "é'é",
+            "’s",
+            "12ab",
+            "  ",
+            "\n\n\n",
+            " !?",
+            "'",
+        ];
+        for piece in pieces {
+            for pad in 0..70 {
+                for tail in ["", "x", " ", "  ", "\n"] {
+                    let text = format!("{}{piece}{tail}", "q".repeat(pad));
+                    assert_eq!(spans(&text), scalar_spans(&text), "{text:?}");
+                    let text = format!("{}{piece}{tail}", "é".repeat(pad / 2 + 1));
+                    assert_eq!(spans(&text), scalar_spans(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny_texts() {
+        assert!(spans("").is_empty());
+        assert_eq!(spans("a"), [(0, 1)]);
+        assert_eq!(spans(" "), [(0, 1)]);
+        assert_eq!(spans("  a"), [(0, 1), (1, 3)]);
+        assert_eq!(spans("'s"), [(0, 2)]);
+    }
+}

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashMap;
 
+use super::zeroed::ZeroedArray;
 use crate::TokenId;
 
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).
@@ -25,12 +26,24 @@ pub(crate) const INLINE_KEY: usize = 15;
 const MIN_SLOTS: usize = 1 << 10;
 
 /// One slot of the open-addressing table: the inline key (`hi == 0`: empty, as a key always
-/// holds a non-zero length byte) and the value (see `WordCache::table`). 24 bytes.
+/// holds a non-zero length byte) and the word's tokens. 32 bytes, aligned, so a slot never
+/// straddles two cache lines.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
 struct Slot {
     lo: u64,
     hi: u64,
-    value: u64,
+    value: Value,
+}
+
+/// A cached word's tokens: `count` (1 to `INLINE_IDS`) ids inline, laid out so that one
+/// 16-byte copy writes them (see `push_value`); or `count == 0` and the ids are
+/// `arena[ids[0]..ids[0] + ids[1]]`.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Value {
+    ids: [TokenId; INLINE_IDS],
+    count: u32,
 }
 
 pub(crate) struct WordCache {
@@ -39,9 +52,9 @@ pub(crate) struct WordCache {
     /// `INLINE_KEY` bytes, so common words hit at once and the hit branch is nearly always
     /// taken (the processor can then run ahead over the next pretokens while a slot is
     /// still being fetched). Values as `pack` makes them.
-    table: Vec<Slot>,
+    table: ZeroedArray<Slot>,
     len: usize,
-    long: FxHashMap<Box<[u8]>, u64>,
+    long: FxHashMap<Box<[u8]>, Value>,
     arena: Vec<TokenId>,
 }
 
@@ -109,6 +122,19 @@ static KEY_MASKS: [u128; 16] = {
     masks
 };
 
+/// Whether `key` is an inline key (a word of 1 to `INLINE_KEY` bytes): its length byte is
+/// not zero.
+#[inline(always)]
+pub(crate) fn is_short_key(key: u128) -> bool {
+    key >> 120 != 0
+}
+
+/// The bytes of the word whose inline key is `key`, and how many there are.
+#[inline]
+pub(crate) fn key_bytes(key: u128) -> ([u8; 16], usize) {
+    ((key & !(0xFF << 120)).to_le_bytes(), (key >> 120) as usize)
+}
+
 #[inline]
 fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
@@ -119,49 +145,46 @@ fn hash(lo: u64, hi: u64) -> u64 {
     (lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// A cached word's tokens, packed into a slot's value: up to `INLINE_IDS` ids of under
-/// 2^`ID_BITS` inline (most words), their count in the top bits; else count 0, and the ids
-/// are `arena[start..start + len]` (start in the low 40 bits, len in the next 20).
-const ID_BITS: u32 = 20;
-const ID_MASK: u64 = (1 << ID_BITS) - 1;
 const INLINE_IDS: usize = 3;
-const COUNT_SHIFT: u32 = 60;
-const ARENA_START_BITS: u32 = 40;
 
 #[inline]
-fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> u64 {
-    if tokens.len() <= INLINE_IDS && tokens.iter().all(|&t| u64::from(t) <= ID_MASK) {
-        let ids = tokens.iter().enumerate().fold(0u64, |v, (i, &t)| {
-            v | (u64::from(t) << (ID_BITS * i as u32))
-        });
-        return ids | ((tokens.len() as u64) << COUNT_SHIFT);
+fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> Value {
+    let mut ids = [0; INLINE_IDS];
+    if tokens.len() <= INLINE_IDS {
+        ids[..tokens.len()].copy_from_slice(tokens);
+        return Value {
+            ids,
+            count: tokens.len() as u32,
+        };
     }
-    let start = arena.len() as u64;
+    // The arena stays under MAX_ENTRIES * MAX_CACHED_WORD ids, far below u32::MAX.
+    ids[0] = arena.len() as u32;
+    ids[1] = tokens.len() as u32;
     arena.extend_from_slice(tokens);
-    start | ((tokens.len() as u64) << ARENA_START_BITS)
+    Value { ids, count: 0 }
 }
 
-/// Appends the tokens packed in `v` to `out`.
+/// Appends the tokens of `v` to `out`.
 #[inline(always)]
-fn push_value(v: u64, arena: &[TokenId], out: &mut Vec<TokenId>) {
-    let n = (v >> COUNT_SHIFT) as usize;
+fn push_value(v: &Value, arena: &[TokenId], out: &mut Vec<TokenId>) {
+    let n = v.count as usize;
     if n == 0 {
-        let start = (v & ((1 << ARENA_START_BITS) - 1)) as usize;
-        let len = (v >> ARENA_START_BITS) as usize;
+        let (start, len) = (v.ids[0] as usize, v.ids[1] as usize);
         out.extend_from_slice(&arena[start..start + len]);
         return;
     }
-    // All three slots are written whatever the count, with no branch on it; `len` then
-    // moves past the real ones only.
-    out.reserve(INLINE_IDS);
+    // The value is written whole, count included, whatever the count: one 16-byte store
+    // and no branch on it; `len` then moves past the real ids only.
+    out.reserve(INLINE_IDS + 1);
     let len = out.len();
-    // SAFETY: the reserve above makes room for INLINE_IDS ids after `len`, and `n` of them
-    // (at most INLINE_IDS) are written before `len` covers them.
+    // SAFETY: the reserve above makes room for 4 ids after `len`, and `n` of them (at most
+    // INLINE_IDS) are real ids, written before `len` covers them.
     unsafe {
-        let p = out.as_mut_ptr().add(len);
-        p.write((v & ID_MASK) as TokenId);
-        p.add(1).write(((v >> ID_BITS) & ID_MASK) as TokenId);
-        p.add(2).write(((v >> (2 * ID_BITS)) & ID_MASK) as TokenId);
+        let dst = out
+            .as_mut_ptr()
+            .add(len)
+            .cast::<[TokenId; INLINE_IDS + 1]>();
+        dst.write_unaligned([v.ids[0], v.ids[1], v.ids[2], v.count]);
         out.set_len(len + n);
     }
 }
@@ -169,7 +192,7 @@ fn push_value(v: u64, arena: &[TokenId], out: &mut Vec<TokenId>) {
 /// What a fresh cache holds, built once per encoder (copying a table is much cheaper than
 /// filling it entry by entry, which a thread would otherwise do on its first call).
 pub(crate) struct Seed {
-    table: Vec<Slot>,
+    table: ZeroedArray<Slot>,
     len: usize,
     arena: Vec<TokenId>,
 }
@@ -197,7 +220,7 @@ impl WordCache {
     fn new() -> Self {
         WordCache {
             owner: u64::MAX,
-            table: vec![Slot::default(); MIN_SLOTS],
+            table: ZeroedArray::new(MIN_SLOTS),
             len: 0,
             long: FxHashMap::default(),
             arena: Vec::new(),
@@ -210,8 +233,7 @@ impl WordCache {
         while slots < 2 * pairs.len() + 2 {
             slots *= 2;
         }
-        self.table.clear();
-        self.table.resize(slots, Slot::default());
+        self.table = ZeroedArray::new(slots);
         self.len = 0;
         self.long.clear();
         self.arena.clear();
@@ -223,8 +245,12 @@ impl WordCache {
 
     /// Empties the cache down to `seed`'s contents.
     fn reset(&mut self, seed: &Seed) {
-        self.table.clear();
-        self.table.extend_from_slice(&seed.table);
+        // In place when the size matches: memory already touched costs no page faults.
+        if self.table.len() == seed.table.len() {
+            self.table.copy_from_slice(&seed.table);
+        } else {
+            self.table = ZeroedArray::from_slice(&seed.table);
+        }
         self.len = seed.len;
         self.long.clear();
         self.arena.clone_from(&seed.arena);
@@ -232,7 +258,7 @@ impl WordCache {
 
     /// Sets the value of `key` (which must not be in the table yet).
     #[inline]
-    fn put(&mut self, key: u128, value: u64) {
+    fn put(&mut self, key: u128, value: Value) {
         let (lo, hi) = split_key(key);
         let mask = self.table.len() - 1;
         let mut i = (hash(lo, hi) >> 32) as usize & mask;
@@ -243,12 +269,31 @@ impl WordCache {
         self.len += 1;
     }
 
+    /// Makes room for `additional` more short words (up to the cache's bound) in one step:
+    /// growing the table rehashes every entry into fresh memory, so one large growth
+    /// before a long text costs much less than the doublings it replaces.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let wanted = (self.len + additional).min(MAX_ENTRIES);
+        let mut slots = self.table.len();
+        while 2 * wanted > slots {
+            slots *= 2;
+        }
+        if slots > self.table.len() {
+            self.resize(slots);
+        }
+    }
+
     /// Doubles the table.
     fn grow(&mut self) {
-        let old = std::mem::take(&mut self.table);
-        self.table = vec![Slot::default(); old.len() * 2];
+        self.resize(self.table.len() * 2);
+    }
+
+    /// Moves every entry to a table of `slots` slots (a power of two, at least twice the
+    /// entries).
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.table, ZeroedArray::new(slots));
         self.len = 0;
-        for slot in old.into_iter().filter(|s| s.hi != 0) {
+        for slot in old.iter().filter(|s| s.hi != 0) {
             self.put(
                 u128::from(slot.lo) | (u128::from(slot.hi) << 64),
                 slot.value,
@@ -283,7 +328,7 @@ impl WordCache {
         loop {
             let slot = &self.table[i];
             if slot.lo == lo && slot.hi == hi {
-                push_value(slot.value, &self.arena, out);
+                push_value(&slot.value, &self.arena, out);
                 return true;
             }
             if slot.hi == 0 {
@@ -298,7 +343,7 @@ impl WordCache {
     #[inline]
     pub(crate) fn extend_long(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
         match self.long.get(word) {
-            Some(&v) => {
+            Some(v) => {
                 push_value(v, &self.arena, out);
                 true
             }

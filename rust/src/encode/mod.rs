@@ -9,6 +9,7 @@ mod bpe;
 mod cache;
 pub mod file;
 mod pool;
+mod zeroed;
 
 use std::ops::Range;
 use std::path::Path;
@@ -18,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
-use crate::pretokenize::for_each_pretoken_span;
+use crate::pretokenize;
 use crate::special::{Segment, SpecialTokens};
 use crate::vocab::Vocab;
 use crate::TokenId;
@@ -28,8 +29,20 @@ pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 /// `encode_batch_flat` cuts texts longer than this into pieces encoded in parallel.
 const SPLIT_BYTES: usize = 1 << 20;
 
+/// A long text brings about one word the cache has not seen per this many bytes (web text:
+/// 155k distinct words needing merges in 32 MB, 30k in 4 MB), so the cache makes room for
+/// that many up front rather than doubling on the way.
+const BYTES_PER_NEW_WORD: usize = 200;
+
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);
+
+/// `encode_ordinary`'s stand-in for a pretoken too long for an inline key: its start and
+/// length, with a zero length byte (which no inline key has).
+#[inline(always)]
+fn long_word(start: usize, n: usize) -> u128 {
+    start as u128 | ((n as u128) << 64)
+}
 
 /// A vocabulary with its special tokens, ready to encode and decode.
 #[derive(Debug)]
@@ -122,6 +135,7 @@ impl Encoder {
     /// Appends the tokens of `text` to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
         cache::with_cache(self.uid, &self.seed, |cache| {
+            cache.reserve(text.len() / BYTES_PER_NEW_WORD);
             if self.specials.is_empty() {
                 self.encode_ordinary(text, cache, out);
                 return;
@@ -135,65 +149,71 @@ impl Encoder {
         })
     }
 
+    /// Makes room in this thread's cache for the new words of `bytes` of text about to be
+    /// encoded (in one or many calls).
+    fn reserve_cache(&self, bytes: usize) {
+        cache::with_cache(self.uid, &self.seed, |cache| {
+            cache.reserve(bytes / BYTES_PER_NEW_WORD)
+        });
+    }
+
     /// Encodes text that holds no special tokens.
     ///
-    /// Each pretoken is looked up `AHEAD` pretokens after it is cut, its table slot being
-    /// prefetched when cut, so that slots missing from the processor's caches are fetched
-    /// several at a time rather than one after another.
+    /// The pretokens of each 64-byte block are looked up while the next block is cut: a
+    /// pretoken's table slot is prefetched when it is cut, so that slots missing from the
+    /// processor's caches are fetched several at a time rather than one after another.
     #[inline]
     fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
-        const AHEAD: usize = 8;
         let bytes = text.as_bytes();
-        // (inline key or 0 for a long word, start, length) of the pretokens cut, not looked
-        // up yet, by count modulo AHEAD.
-        let mut ring = [(0u128, 0usize, 0usize); AHEAD];
-        let mut count = 0usize;
-        for_each_pretoken_span(
-            text,
-            #[inline(always)]
-            |start, end| {
+        let mut scanner = pretokenize::scanner(text);
+        let mut ends = [0usize; pretokenize::MAX_ENDS];
+        // The previous block's pretokens, as `cache::key_at` keys (or `long_word` for
+        // pretokens too long for one).
+        let mut pending = [0u128; pretokenize::MAX_ENDS];
+        let mut n_pending = 0;
+        let mut start = 0;
+        while let Some(count) = scanner.next_ends(&mut ends) {
+            for &key in &pending[..n_pending] {
+                self.encode_pretoken(bytes, key, cache, out);
+            }
+            for (slot, &end) in pending.iter_mut().zip(&ends[..count]) {
                 let n = end - start;
-                let key = if n <= cache::INLINE_KEY {
+                *slot = if n <= cache::INLINE_KEY {
                     let key = cache::key_at(bytes, start, n);
                     cache.prefetch(key);
                     key
                 } else {
-                    0
+                    long_word(start, n)
                 };
-                let entry = &mut ring[count % AHEAD];
-                if count >= AHEAD {
-                    let (key, start, n) = *entry;
-                    self.encode_pretoken(bytes, key, start, n, cache, out);
-                }
-                *entry = (key, start, n);
-                count += 1;
-            },
-        );
-        for i in count.saturating_sub(AHEAD)..count {
-            let (key, start, n) = ring[i % AHEAD];
-            self.encode_pretoken(bytes, key, start, n, cache, out);
+                start = end;
+            }
+            n_pending = count;
+        }
+        for &key in &pending[..n_pending] {
+            self.encode_pretoken(bytes, key, cache, out);
         }
     }
 
-    /// Encodes `bytes[start..start + n]`, whose inline key is `key` (0 for a long word).
+    /// Encodes the pretoken of `bytes` that `key` stands for (see `encode_ordinary`).
     #[inline(always)]
     fn encode_pretoken(
         &self,
         bytes: &[u8],
         key: u128,
-        start: usize,
-        n: usize,
         cache: &mut cache::WordCache,
         out: &mut Vec<TokenId>,
     ) {
-        let word = &bytes[start..start + n];
-        let hit = if key != 0 {
-            cache.extend_short(key, out)
+        if cache::is_short_key(key) {
+            if !cache.extend_short(key, out) {
+                let (buf, n) = cache::key_bytes(key);
+                self.encode_uncached(&buf[..n], cache, out);
+            }
         } else {
-            cache.extend_long(word, out)
-        };
-        if !hit {
-            self.encode_uncached(word, cache, out);
+            let (start, n) = (key as usize, (key >> 64) as usize);
+            let word = &bytes[start..start + n];
+            if !cache.extend_long(word, out) {
+                self.encode_uncached(word, cache, out);
+            }
         }
     }
 
@@ -263,6 +283,7 @@ impl Encoder {
         // A unit's ids, and the id count of each of its pieces.
         let encode_unit = |unit: &Vec<(usize, Range<usize>)>| {
             let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
+            self.reserve_cache(bytes);
             let mut ids = Vec::with_capacity(bytes / 3 + 16);
             let mut lens = Vec::with_capacity(unit.len());
             for (i, range) in unit {

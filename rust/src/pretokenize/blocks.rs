@@ -56,42 +56,81 @@ impl Masks {
     }
 }
 
-/// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
-#[inline(always)]
-pub(super) fn for_each_span(t: &ClassTable, text: &str, mut f: impl FnMut(usize, usize)) {
-    let bytes = text.as_bytes();
-    let n = bytes.len();
-    let blocks = n.div_ceil(64);
-    let mut prev = Masks::before_text();
-    let mut cur = if n > 0 {
-        classify(t, bytes, 0, &prev)
-    } else {
-        return;
-    };
-    // Start of the pretoken not yet passed to `f`.
-    let mut pending = 0usize;
-    // Starts that a contraction ending in the next block clears and sets there.
-    let (mut carry_clear, mut carry_set) = (0u64, 0u64);
-    for k in 0..blocks {
-        let base = k * 64;
-        let next = if k + 1 < blocks {
-            classify(t, bytes, base + 64, &cur)
+/// Most pretokens that end in one block: one starting in it at each byte, one started
+/// before it, and the text's last.
+pub const MAX_ENDS: usize = 66;
+
+/// Cuts a text into pretokens a block at a time: each call of `next_ends` gives the ends
+/// of the pretokens completed in the next block.
+pub struct Scanner<'a> {
+    t: &'static ClassTable,
+    bytes: &'a [u8],
+    /// Index of the next block.
+    k: usize,
+    blocks: usize,
+    prev: Masks,
+    cur: Masks,
+    /// Start of the pretoken whose end is not given yet.
+    pending: usize,
+    /// Starts that a contraction ending in the next block clears and sets there.
+    carry_clear: u64,
+    carry_set: u64,
+}
+
+impl<'a> Scanner<'a> {
+    pub(super) fn new(t: &'static ClassTable, text: &'a str) -> Self {
+        let bytes = text.as_bytes();
+        let prev = Masks::before_text();
+        let cur = if bytes.is_empty() {
+            Masks::after_text()
+        } else {
+            classify(t, bytes, 0, &prev)
+        };
+        Scanner {
+            t,
+            bytes,
+            k: 0,
+            blocks: bytes.len().div_ceil(64),
+            prev,
+            cur,
+            pending: 0,
+            carry_clear: 0,
+            carry_set: 0,
+        }
+    }
+
+    /// Writes the end offsets of the pretokens that end in the next block to `ends` (in
+    /// order; each pretoken starts where the one before it ended, the first at 0) and
+    /// returns how many; `None` once the text is done.
+    #[inline(always)]
+    pub fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {
+        if self.k >= self.blocks {
+            return None;
+        }
+        let (t, bytes) = (self.t, self.bytes);
+        let n = bytes.len();
+        let base = self.k * 64;
+        self.k += 1;
+        let next = if self.k < self.blocks {
+            classify(t, bytes, base + 64, &self.cur)
         } else {
             Masks::after_text()
         };
-        if cur.wide_space != 0 {
+        let mut count = 0;
+        if self.cur.wide_space != 0 {
             let end = (base + 64).min(n);
-            while pending < end {
-                let stop = pretoken_end(t, bytes, pending);
-                f(pending, stop);
-                pending = stop;
+            while self.pending < end {
+                self.pending = pretoken_end(t, bytes, self.pending);
+                ends[count] = self.pending;
+                count += 1;
             }
             // The scalar scan took any contraction whole.
-            (carry_clear, carry_set) = (0, 0);
+            (self.carry_clear, self.carry_set) = (0, 0);
         } else {
-            let mut starts = (starts_in(&prev, &cur, &next) & !carry_clear) | carry_set;
-            (carry_clear, carry_set) = (0, 0);
-            let mut candidates = cur.apostrophe & starts;
+            let mut starts =
+                (starts_in(&self.prev, &self.cur, &next) & !self.carry_clear) | self.carry_set;
+            (self.carry_clear, self.carry_set) = (0, 0);
+            let mut candidates = self.cur.apostrophe & starts;
             while candidates != 0 {
                 let j = candidates.trailing_zeros();
                 candidates &= candidates - 1;
@@ -102,14 +141,14 @@ pub(super) fn for_each_span(t: &ClassTable, text: &str, mut f: impl FnMut(usize,
                     let set = 1u128 << (j + len);
                     let wide = (u128::from(starts) & !clear) | set;
                     starts = wide as u64;
-                    carry_clear = (clear >> 64) as u64;
-                    carry_set = (set >> 64) as u64;
+                    self.carry_clear = (clear >> 64) as u64;
+                    self.carry_set = (set >> 64) as u64;
                 }
             }
             // Only starts after the pending one (a scalar scan may have run past them),
             // and none past the text's end.
-            if pending >= base {
-                let after = pending - base;
+            if self.pending >= base {
+                let after = self.pending - base;
                 starts &= if after < 64 {
                     (u64::MAX << after) << 1
                 } else {
@@ -120,17 +159,36 @@ pub(super) fn for_each_span(t: &ClassTable, text: &str, mut f: impl FnMut(usize,
                 starts &= (1u64 << (n - base)) - 1;
             }
             while starts != 0 {
-                let start = base + starts.trailing_zeros() as usize;
+                ends[count] = base + starts.trailing_zeros() as usize;
                 starts &= starts - 1;
-                f(pending, start);
-                pending = start;
+                count += 1;
+            }
+            if count > 0 {
+                self.pending = ends[count - 1];
             }
         }
-        prev = cur;
-        cur = next;
+        if self.k == self.blocks && self.pending < n {
+            ends[count] = n;
+            count += 1;
+            self.pending = n;
+        }
+        self.prev = self.cur;
+        self.cur = next;
+        Some(count)
     }
-    if pending < n {
-        f(pending, n);
+}
+
+/// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
+#[inline(always)]
+pub(super) fn for_each_span(t: &'static ClassTable, text: &str, mut f: impl FnMut(usize, usize)) {
+    let mut scanner = Scanner::new(t, text);
+    let mut ends = [0usize; MAX_ENDS];
+    let mut start = 0;
+    while let Some(count) = scanner.next_ends(&mut ends) {
+        for &end in &ends[..count] {
+            f(start, end);
+            start = end;
+        }
     }
 }
 

@@ -22,6 +22,8 @@ use regex_syntax::hir::{Class, HirKind};
 
 mod blocks;
 
+pub use blocks::{Scanner, MAX_ENDS};
+
 /// The four classes the pattern distinguishes. Every code point is in exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -280,6 +282,12 @@ fn pretoken_end(t: &ClassTable, bytes: &[u8], start: usize) -> usize {
 #[inline]
 pub fn for_each_pretoken<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     blocks::for_each_span(table(), text, |start, end| f(&text[start..end]));
+}
+
+/// A scanner over `text` that gives its pretokens' ends a block at a time (the fastest
+/// way to consume them: see `Scanner::next_ends`).
+pub fn scanner(text: &str) -> Scanner<'_> {
+    Scanner::new(table(), text)
 }
 
 /// Calls `f(start, end)` on the byte range of each GPT-2 pretoken of `text`, in order.

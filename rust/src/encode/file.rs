@@ -1,8 +1,8 @@
 //! Encoding a whole file to a token array on disk (`.npy` or raw `.bin`).
 //!
 //! The input is memory-mapped and cut into chunks at places where a cut cannot change the
-//! tokens; a bounded batch of chunks is encoded in parallel and appended in order, so
-//! memory stays flat however large the file. The output is written to a temporary file
+//! tokens; chunks are encoded in parallel and appended in order with a bounded number in
+//! flight (`ordered`), so memory stays flat however large the file. The output is written to a temporary file
 //! beside the target and renamed into place only when complete.
 
 use std::fs::File;
@@ -10,7 +10,6 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use super::Encoder;
 use crate::corpus::{chunk_ranges, Corpus};
@@ -155,22 +154,29 @@ pub fn encode_file(
     };
 
     let width = dtype.width();
-    let tokens = super::pool::in_pool(num_threads, || -> Result<u64> {
-        let in_flight = 2 * rayon::current_num_threads();
-        let mut tokens = 0u64;
-        for group in ranges.chunks(in_flight.max(1)) {
-            let encoded: Vec<Vec<u8>> = group
-                .par_iter()
-                .map(|range| to_le_bytes(&encoder.encode(&text[range.clone()]), dtype))
-                .collect();
-            for bytes in &encoded {
-                writer.write_all(bytes).map_err(io_err)?;
-                tokens += (bytes.len() / width) as u64;
-            }
-            bar.inc(group.iter().map(|r| r.len() as u64).sum());
-        }
-        Ok(tokens)
-    })??;
+    let threads = match num_threads {
+        Some(n) if n > 0 => n,
+        _ => rayon::current_num_threads(),
+    };
+    let pool = super::pool::get(threads)?;
+    let mut tokens = 0u64;
+    super::ordered::run_ordered(
+        &pool,
+        ranges.len(),
+        4 * threads,
+        |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
+            ids.clear();
+            encoder.encode_into(&text[ranges[i].clone()], ids);
+            bytes.clear();
+            extend_le_bytes(bytes, ids, dtype);
+        },
+        |i, bytes| {
+            writer.write_all(bytes).map_err(io_err)?;
+            tokens += (bytes.len() / width) as u64;
+            bar.inc(ranges[i].len() as u64);
+            Ok(())
+        },
+    )?;
     bar.finish_and_clear();
 
     let file: &File = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
@@ -189,14 +195,12 @@ pub fn encode_file(
     })
 }
 
-fn to_le_bytes(ids: &[u32], dtype: Dtype) -> Vec<u8> {
+/// Appends `ids` to `out` as little-endian `dtype` elements.
+fn extend_le_bytes(out: &mut Vec<u8>, ids: &[u32], dtype: Dtype) {
     match dtype {
         // Ids were checked to fit when the vocabulary has at most 65536 tokens.
-        Dtype::U16 => ids
-            .iter()
-            .flat_map(|&id| (id as u16).to_le_bytes())
-            .collect(),
-        Dtype::U32 => ids.iter().flat_map(|&id| id.to_le_bytes()).collect(),
+        Dtype::U16 => out.extend(ids.iter().flat_map(|&id| (id as u16).to_le_bytes())),
+        Dtype::U32 => out.extend(ids.iter().flat_map(|&id| id.to_le_bytes())),
     }
 }
 

@@ -8,6 +8,7 @@
 mod bpe;
 mod cache;
 pub mod file;
+mod ordered;
 mod pool;
 mod zeroed;
 

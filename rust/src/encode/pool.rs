@@ -17,30 +17,27 @@ pub(crate) fn in_pool<R: Send>(
     num_threads: Option<usize>,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R> {
-    let n = match num_threads {
-        None | Some(0) => return Ok(f()),
-        Some(n) => n,
-    };
-    let pool = {
-        let mut pools = POOLS
-            .get_or_init(|| Mutex::new(Vec::new()))
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match pools.iter().find(|(size, _)| *size == n) {
-            Some((_, pool)) => Arc::clone(pool),
-            None => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("bpelm-encode-{i}"))
-                    .build()
-                    .map_err(|e| {
-                        BpeError::InvalidArgument(format!("cannot start {n} threads: {e}"))
-                    })?;
-                let pool = Arc::new(pool);
-                pools.push((n, Arc::clone(&pool)));
-                pool
-            }
-        }
-    };
-    Ok(pool.install(f))
+    match num_threads {
+        None | Some(0) => Ok(f()),
+        Some(n) => Ok(get(n)?.install(f)),
+    }
+}
+
+/// The kept pool of `n` threads, started on first use.
+pub(crate) fn get(n: usize) -> Result<Arc<rayon::ThreadPool>> {
+    let mut pools = POOLS
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, pool)) = pools.iter().find(|(size, _)| *size == n) {
+        return Ok(Arc::clone(pool));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("bpelm-encode-{i}"))
+        .build()
+        .map_err(|e| BpeError::InvalidArgument(format!("cannot start {n} threads: {e}")))?;
+    let pool = Arc::new(pool);
+    pools.push((n, Arc::clone(&pool)));
+    Ok(pool)
 }

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashMap;
 
-use super::zeroed::ZeroedArray;
+use super::memory::ZeroedArray;
 use crate::TokenId;
 
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).

@@ -8,9 +8,9 @@
 mod bpe;
 mod cache;
 pub mod file;
+mod memory;
 mod ordered;
 mod pool;
-mod zeroed;
 
 use std::ops::Range;
 use std::path::Path;
@@ -43,6 +43,28 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 #[inline(always)]
 fn long_word(start: usize, n: usize) -> u128 {
     start as u128 | ((n as u128) << 64)
+}
+
+/// The ids of `parts` joined into one vector, copied on the current pool's threads (so that
+/// the page faults of the fresh output are taken in parallel too).
+fn join_parts(parts: &[(Vec<TokenId>, Vec<usize>)]) -> Vec<TokenId> {
+    let total: usize = parts.iter().map(|(ids, _)| ids.len()).sum();
+    let mut out = memory::id_buffer(total);
+    let mut rest = &mut out.spare_capacity_mut()[..total];
+    let mut pieces = Vec::with_capacity(parts.len());
+    for (ids, _) in parts {
+        let (piece, tail) = rest.split_at_mut(ids.len());
+        pieces.push((piece, ids));
+        rest = tail;
+    }
+    pieces.into_par_iter().for_each(|(piece, ids)| {
+        for (dst, &id) in piece.iter_mut().zip(ids) {
+            dst.write(id);
+        }
+    });
+    // SAFETY: the pieces cover the first `total` elements exactly, and each was written.
+    unsafe { out.set_len(total) };
+    out
 }
 
 /// A vocabulary with its special tokens, ready to encode and decode.
@@ -128,7 +150,7 @@ impl Encoder {
 
     /// The tokens of `text`.
     pub fn encode(&self, text: &str) -> Vec<TokenId> {
-        let mut out = Vec::with_capacity(text.len() / 3 + 16);
+        let mut out = memory::id_buffer(text.len() / 3 + 16);
         self.encode_into(text, &mut out);
         out
     }
@@ -265,49 +287,34 @@ impl Encoder {
         texts: &[&str],
         num_threads: Option<usize>,
     ) -> Result<(Vec<TokenId>, Vec<u64>)> {
-        let (parts, offsets) = self.encode_batch_parts(texts, num_threads)?;
-        let mut ids = Vec::with_capacity(offsets.last().map_or(0, |&n| n as usize));
-        for part in &parts {
-            ids.extend_from_slice(part);
-        }
-        Ok((ids, offsets))
-    }
-
-    /// `encode_batch_flat` before its ids are joined: the ids of each work unit, in order.
-    fn encode_batch_parts(
-        &self,
-        texts: &[&str],
-        num_threads: Option<usize>,
-    ) -> Result<(Vec<Vec<TokenId>>, Vec<u64>)> {
         let total: usize = texts.iter().map(|t| t.len()).sum();
-        let units = self.flat_units(texts, total, num_threads);
-        // A unit's ids, and the id count of each of its pieces.
-        let encode_unit = |unit: &Vec<(usize, Range<usize>)>| {
-            let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
-            self.reserve_cache(bytes);
-            let mut ids = Vec::with_capacity(bytes / 3 + 16);
-            let mut lens = Vec::with_capacity(unit.len());
-            for (i, range) in unit {
-                let before = ids.len();
-                self.encode_into(&texts[*i][range.clone()], &mut ids);
-                lens.push(ids.len() - before);
-            }
-            (ids, lens)
-        };
-        // One thread or one unit: stay on this thread, whose cache is already warm, rather
-        // than start a pool.
-        let encoded: Vec<(Vec<TokenId>, Vec<usize>)> = if num_threads == Some(1) || units.len() <= 1
-        {
-            units.iter().map(encode_unit).collect()
-        } else {
-            pool::in_pool(num_threads, || units.par_iter().map(encode_unit).collect())?
-        };
         let mut counts = vec![0u64; texts.len()];
-        for (unit, (_, lens)) in units.iter().zip(&encoded) {
-            for ((i, _), &n) in unit.iter().zip(lens) {
-                counts[*i] += n as u64;
+        let units = self.flat_units(texts, total, num_threads);
+        let ids = if num_threads == Some(1) || units.len() <= 1 {
+            // One thread: on this one, whose cache is already warm, rather than a pool,
+            // and straight into the output (no parts to join).
+            self.reserve_cache(total);
+            let mut ids = memory::id_buffer(total / 3 + 16);
+            for (text, count) in texts.iter().zip(&mut counts) {
+                let before = ids.len();
+                self.encode_into(text, &mut ids);
+                *count = (ids.len() - before) as u64;
             }
-        }
+            ids
+        } else {
+            pool::in_pool(num_threads, || {
+                let parts: Vec<(Vec<TokenId>, Vec<usize>)> = units
+                    .par_iter()
+                    .map(|unit| self.encode_unit(texts, unit))
+                    .collect();
+                for (unit, (_, lens)) in units.iter().zip(&parts) {
+                    for ((i, _), &n) in unit.iter().zip(lens) {
+                        counts[*i] += n as u64;
+                    }
+                }
+                join_parts(&parts)
+            })?
+        };
         let mut offsets = Vec::with_capacity(texts.len() + 1);
         offsets.push(0u64);
         let mut end = 0u64;
@@ -315,7 +322,26 @@ impl Encoder {
             end += n;
             offsets.push(end);
         }
-        Ok((encoded.into_iter().map(|(ids, _)| ids).collect(), offsets))
+        Ok((ids, offsets))
+    }
+
+    /// The ids of one work unit of `encode_batch_flat`, and the id count of each of its
+    /// pieces.
+    fn encode_unit(
+        &self,
+        texts: &[&str],
+        unit: &[(usize, Range<usize>)],
+    ) -> (Vec<TokenId>, Vec<usize>) {
+        let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
+        self.reserve_cache(bytes);
+        let mut ids = Vec::with_capacity(bytes / 3 + 16);
+        let mut lens = Vec::with_capacity(unit.len());
+        for (i, range) in unit {
+            let before = ids.len();
+            self.encode_into(&texts[*i][range.clone()], &mut ids);
+            lens.push(ids.len() - before);
+        }
+        (ids, lens)
     }
 
     /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.

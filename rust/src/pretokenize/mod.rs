@@ -290,12 +290,6 @@ pub fn scanner(text: &str) -> Scanner<'_> {
     Scanner::new(table(), text)
 }
 
-/// Calls `f(start, end)` on the byte range of each GPT-2 pretoken of `text`, in order.
-#[inline]
-pub fn for_each_pretoken_span(text: &str, f: impl FnMut(usize, usize)) {
-    blocks::for_each_span(table(), text, f);
-}
-
 /// `for_each_pretoken` one pretoken at a time: the reference for the block scanner.
 #[cfg(test)]
 fn for_each_pretoken_scalar<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {

@@ -1,11 +1,15 @@
-//! Zero-filled arrays for the word cache's table, in huge pages where the system has them.
+//! Large buffers in huge pages where the system has them: the word cache's table and the
+//! ids of a long text.
 //!
-//! The table grows to tens of MB on a large text, and every 4 KB page of fresh memory costs
-//! a page fault on first touch (a few microseconds each on a virtual machine: a tenth of a
-//! cold encode, measured). From 2 MB on, the array is an anonymous mapping aligned to 2 MB
-//! and advised for transparent huge pages on Linux, so it faults once per 2 MB instead.
+//! Both run to tens of MB, and every 4 KB page of fresh memory costs a page fault on first
+//! touch (a few microseconds each on a virtual machine: a tenth of a cold encode, measured).
+//! From 2 MB on they are advised for transparent huge pages on Linux, so they fault once
+//! per 2 MB instead. `ZeroedArray` is an anonymous mapping aligned to 2 MB; `id_buffer` is
+//! an ordinary `Vec` whose whole 2 MB pages are advised.
 
 use std::marker::PhantomData;
+
+use crate::TokenId;
 
 /// Arrays at least this large ask for huge pages.
 const HUGE_BYTES: usize = 2 << 20;
@@ -53,8 +57,7 @@ impl<T: Copy + Default> ZeroedArray<T> {
 fn map_huge<T>(bytes: usize) -> Option<Storage<T>> {
     let map = memmap2::MmapMut::map_anon(bytes + HUGE_BYTES).ok()?;
     let offset = (map.as_ptr() as usize).next_multiple_of(HUGE_BYTES) - map.as_ptr() as usize;
-    // Advice only: without huge pages the mapping works the same, page by page.
-    let _ = map.advise_range(memmap2::Advice::HugePage, offset, bytes);
+    advise_huge(map[offset..].as_ptr(), bytes);
     Some(Storage::Mapped(map, offset))
 }
 
@@ -93,6 +96,37 @@ impl<T: Copy + Default> std::ops::DerefMut for ZeroedArray<T> {
     }
 }
 
+/// An empty vector with room for `capacity` ids, in huge pages where it is large enough.
+pub(crate) fn id_buffer(capacity: usize) -> Vec<TokenId> {
+    let v: Vec<TokenId> = Vec::with_capacity(capacity);
+    advise_huge(
+        v.as_ptr().cast(),
+        v.capacity() * std::mem::size_of::<TokenId>(),
+    );
+    v
+}
+
+/// Advises the whole 2 MB pages of `bytes` bytes from `start` for transparent huge pages.
+/// Advice only: without huge pages the memory works the same, page by page.
+#[cfg(target_os = "linux")]
+fn advise_huge(start: *const u8, bytes: usize) {
+    if bytes < HUGE_BYTES {
+        return;
+    }
+    let first = (start as usize).next_multiple_of(HUGE_BYTES);
+    let end = (start as usize + bytes) / HUGE_BYTES * HUGE_BYTES;
+    if end > first {
+        // SAFETY: the range lies inside an allocation this process owns, and MADV_HUGEPAGE
+        // changes only how it is backed, never its contents; a failure changes nothing.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge(_start: *const u8, _bytes: usize) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +142,16 @@ mod tests {
             }
             let b = ZeroedArray::from_slice(&a);
             assert!(b.iter().enumerate().all(|(i, &x)| x == i as u64 * 3));
+        }
+    }
+
+    #[test]
+    fn id_buffers_of_any_size_hold_what_is_pushed() {
+        for capacity in [0usize, 10, 3 * HUGE_BYTES / 4 + 17] {
+            let mut v = id_buffer(capacity);
+            assert!(v.is_empty() && v.capacity() >= capacity);
+            v.extend(0..capacity as TokenId);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as TokenId));
         }
     }
 }

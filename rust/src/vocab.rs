@@ -1,7 +1,8 @@
 //! Vocabularies and merges: building ranks, reading and writing GPT-2 style files.
 //!
 //! A `Vocab` holds the token bytes by id and the merges in rank order, and derives once the
-//! lookups the encoder needs: bytes -> id and (left id, right id) -> (rank, merged id).
+//! lookups the encoder needs: bytes -> id and (left id, right id) -> (rank, merged id), the
+//! latter in `pair_table`.
 //!
 //! GPT-2's files spell token bytes as text through its "bytes to unicode" table: printable
 //! Latin-1 bytes stand for themselves and the other 68 bytes for the code points 256.. in order.
@@ -11,12 +12,16 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::{self, MapAccess, Visitor};
 use serde::Deserializer as _;
 
 use crate::error::{BpeError, Result};
 use crate::TokenId;
+
+mod pair_table;
+
+pub(crate) use pair_table::{BytePairs, MergeValues, PairTable, Values, NO_RANK, NO_VALUE};
 
 /// Token bytes by id, merges by rank, and the lookups derived from them.
 #[derive(Debug, Clone)]
@@ -26,34 +31,28 @@ pub struct Vocab {
     merges: Vec<[TokenId; 3]>,
     byte_ids: [TokenId; 256],
     ids: FxHashMap<Vec<u8>, TokenId>,
-    /// `left << 32 | right` -> `rank << 32 | merged`.
-    pair_ranks: FxHashMap<u64, u64>,
-    /// Derived on first use by the long-word encoder.
+    /// (left, right) -> rank and rank -> merged, built from `merges`.
+    pairs: PairTable,
+    /// Derived on first use by the encoder.
     merge_tables: OnceLock<MergeTables>,
 }
 
-/// Lookups for encoding long words, derived from the merges.
+/// Lookups for encoding, derived from the merges on first use.
 #[derive(Debug, Clone)]
 pub(crate) struct MergeTables {
     /// Every merge ranks after all merges that make its two parts, so merging a pair only
     /// ever creates pairs of higher rank (later in the merge list).
     pub(crate) monotone: bool,
-    /// Rank of the merge of two single bytes, indexed by `first << 8 | second`; `u32::MAX`
-    /// where those bytes do not merge.
-    pub(crate) byte_pair_ranks: Vec<u32>,
+    /// The merge of every pair of single bytes.
+    pub(crate) byte_pairs: BytePairs,
 }
 
 impl MergeTables {
-    /// The rank of merging the single bytes `first` then `second` (`u32::MAX`: none).
+    /// The rank of merging the single bytes `first` then `second` (`NO_RANK`: none).
     #[inline(always)]
     pub(crate) fn byte_pair_rank(&self, first: u8, second: u8) -> u32 {
-        self.byte_pair_ranks[(usize::from(first) << 8) | usize::from(second)]
+        self.byte_pairs.rank(first, second)
     }
-}
-
-#[inline]
-pub(crate) fn pair_key(left: TokenId, right: TokenId) -> u64 {
-    (u64::from(left) << 32) | u64::from(right)
 }
 
 impl Vocab {
@@ -72,14 +71,16 @@ impl Vocab {
             merges: Vec::with_capacity(merges.len()),
             byte_ids,
             ids,
-            pair_ranks: FxHashMap::default(),
+            pairs: PairTable::new(&[], &byte_ids),
             merge_tables: OnceLock::new(),
         };
+        let mut seen = FxHashSet::default();
         for (rank, (left, right)) in merges.iter().enumerate() {
             vocab
-                .push_merge(left, right)
+                .push_merge(&mut seen, left, right)
                 .map_err(|message| BpeError::InvalidArgument(format!("merge {rank}: {message}")))?;
         }
+        vocab.pairs = PairTable::new(&vocab.merges, &vocab.byte_ids);
         Ok(vocab)
     }
 
@@ -109,7 +110,14 @@ impl Vocab {
     }
 
     /// Appends the merge `left + right` as the next rank; the message says what is wrong.
-    fn push_merge(&mut self, left: &[u8], right: &[u8]) -> std::result::Result<(), String> {
+    /// `seen` holds the `(left, right)` ids of the merges so far. `pairs` is left to build
+    /// once all merges are in.
+    fn push_merge(
+        &mut self,
+        seen: &mut FxHashSet<(TokenId, TokenId)>,
+        left: &[u8],
+        right: &[u8],
+    ) -> std::result::Result<(), String> {
         let id_of = |part: &[u8]| {
             self.ids
                 .get(part)
@@ -120,12 +128,7 @@ impl Vocab {
         let r = id_of(right)?;
         let joined = [left, right].concat();
         let m = id_of(&joined)?;
-        let rank = self.merges.len() as u64;
-        if self
-            .pair_ranks
-            .insert(pair_key(l, r), (rank << 32) | u64::from(m))
-            .is_some()
-        {
+        if !seen.insert((l, r)) {
             return Err(format!(
                 "the pair {} {} repeats an earlier merge",
                 show_bytes(left),
@@ -178,9 +181,13 @@ impl Vocab {
     /// `(rank, merged id)` of the merge of `left` then `right`.
     #[inline]
     pub fn merge_of(&self, left: TokenId, right: TokenId) -> Option<(u32, TokenId)> {
-        self.pair_ranks
-            .get(&pair_key(left, right))
-            .map(|&v| ((v >> 32) as u32, v as u32))
+        self.pairs.get(left, right)
+    }
+
+    /// The merge lookup the encoder uses.
+    #[inline]
+    pub(crate) fn pairs(&self) -> &PairTable {
+        &self.pairs
     }
 
     /// `[left, right, merged]` ids of the merge of rank `rank`, which must exist.
@@ -189,10 +196,10 @@ impl Vocab {
         self.merges[rank as usize]
     }
 
-    /// The long-word encoder's tables, built on the first call.
+    /// The encoder's tables, built on the first call.
     pub(crate) fn merge_tables(&self) -> &MergeTables {
         self.merge_tables.get_or_init(|| {
-            const NONE: u32 = u32::MAX;
+            const NONE: u32 = NO_RANK;
             // made_by[t]: the latest rank of a merge producing token t.
             let mut made_by = vec![NONE; self.tokens.len()];
             for (rank, &[_, _, m]) in self.merges.iter().enumerate() {
@@ -203,17 +210,9 @@ impl Vocab {
                     |t: TokenId| made_by[t as usize] == NONE || made_by[t as usize] < rank as u32;
                 before(l) && before(r)
             });
-            let mut byte_pair_ranks = vec![NONE; 1 << 16];
-            for a in 0..=255u8 {
-                for b in 0..=255u8 {
-                    if let Some((rank, _)) = self.merge_of(self.byte_id(a), self.byte_id(b)) {
-                        byte_pair_ranks[(usize::from(a) << 8) | usize::from(b)] = rank;
-                    }
-                }
-            }
             MergeTables {
                 monotone,
-                byte_pair_ranks,
+                byte_pairs: self.pairs.byte_pairs(&self.byte_ids),
             }
         })
     }
@@ -251,9 +250,10 @@ impl Vocab {
             merges: Vec::new(),
             byte_ids,
             ids,
-            pair_ranks: FxHashMap::default(),
+            pairs: PairTable::new(&[], &byte_ids),
             merge_tables: OnceLock::new(),
         };
+        let mut seen = FxHashSet::default();
         let text =
             std::fs::read_to_string(merges_path).map_err(|e| BpeError::io(merges_path, e))?;
         let decoder = ByteDecoder::new();
@@ -277,9 +277,10 @@ impl Vocab {
             let left = decoder.decode(parts[0]).map_err(|m| bad(line_no, m))?;
             let right = decoder.decode(parts[1]).map_err(|m| bad(line_no, m))?;
             vocab
-                .push_merge(&left, &right)
+                .push_merge(&mut seen, &left, &right)
                 .map_err(|m| bad(line_no, m))?;
         }
+        vocab.pairs = PairTable::new(&vocab.merges, &vocab.byte_ids);
         Ok(vocab)
     }
 
@@ -544,6 +545,35 @@ mod tests {
         assert_eq!(
             v.merges().collect::<Vec<_>>(),
             vec![(&b"a"[..], &b"b"[..]), (&b"ab"[..], &b"c"[..])]
+        );
+    }
+
+    #[test]
+    fn gpt2_merges_are_all_found() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gpt2");
+        if !dir.join("vocab.json").exists() {
+            eprintln!("skipped: {} is absent", dir.display());
+            return;
+        }
+        let v = Vocab::read_gpt2(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap();
+        assert!(matches!(v.pairs().values(), Values::Narrow(_)));
+        for rank in 0..v.num_merges() as u32 {
+            let [l, r, m] = v.merge_at(rank);
+            assert_eq!(v.merge_of(l, r), Some((rank, m)));
+            // The reversed pair merges only where GPT-2 has that merge too.
+            if let Some((back, _)) = v.merge_of(r, l) {
+                assert_eq!(v.merge_at(back)[..2], [r, l]);
+            }
+        }
+        let (the, he) = (v.id(b"the").unwrap(), v.id(b"he").unwrap());
+        // Line 914 of merges.txt (which has no version line): "t he".
+        assert_eq!(v.merge_of(v.byte_id(b't'), he), Some((913, the)));
+        assert_eq!(v.merge_of(v.id(b"th").unwrap(), v.byte_id(b'e')), None);
+        assert_eq!(v.merge_of(50_256, the), None);
+        let (t, h) = (v.byte_id(b't'), v.byte_id(b'h'));
+        assert_eq!(
+            v.merge_tables().byte_pair_rank(b't', b'h'),
+            v.merge_of(t, h).unwrap().0
         );
     }
 

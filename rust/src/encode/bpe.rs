@@ -1,11 +1,12 @@
 //! Byte-pair encoding of one pretoken: repeatedly merge the adjacent pair of lowest rank,
 //! leftmost first among equal ranks, until no adjacent pair is a merge.
 //!
-//! Short words (the vast majority) use a flat array of parts with their pair ranks cached
-//! beside them; long words use a linked list so that a megabyte of one repeated character
-//! stays O(n log n) rather than quadratic. With monotone merges (see `MergeTables`) very long
-//! words take the merges rank by rank from buckets of positions and other long words a heap
-//! of packed `(rank, position)` keys; otherwise a heap of candidate merges checked by lookup.
+//! Short words (the vast majority) use fixed arrays of slots, one per byte, without
+//! branching on the word (`short`); long words use a linked list so that a megabyte of one
+//! repeated character stays O(n log n) rather than quadratic. With monotone merges (see
+//! `MergeTables`) very long words take the merges rank by rank from buckets of positions and
+//! other long words a heap of packed `(rank, position)` keys; otherwise a heap of candidate
+//! merges checked by lookup.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -13,13 +14,16 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
-use crate::vocab::{MergeTables, Vocab};
+use crate::vocab::{MergeTables, Values, Vocab, NO_RANK};
 use crate::TokenId;
 
-/// Words longer than this (in bytes) take the heap path.
-const SHORT_WORD: usize = 128;
+mod short;
 
-const NO_RANK: u32 = u32::MAX;
+use short::encode_short_word;
+
+/// Words longer than this (in bytes) take the heap path, which measured faster from about
+/// 32 bytes on (GPT-2's vocabulary, words of web text).
+const SHORT_WORD: usize = 31;
 
 /// With monotone merges, words at least this long (in bytes) take the rank-by-rank sweep;
 /// shorter ones a packed heap, which measured faster below roughly 10-20 KB of random letters
@@ -31,66 +35,19 @@ pub(crate) fn encode_word(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
     match word.len() {
         0 => {}
         1 => out.push(vocab.byte_id(word[0])),
-        n if n <= SHORT_WORD => encode_short(vocab, word, out),
+        // The short-word loop is built for each form of the merge table, chosen here once.
+        2..=SHORT_WORD => match vocab.pairs().values() {
+            Values::Narrow(values) => encode_short_word(vocab, &values, word, out),
+            Values::Wide(values) => encode_short_word(vocab, &values, word, out),
+        },
         _ => encode_long(vocab, word, out),
     }
 }
 
+/// The rank of merging `left` then `right`, or `NO_RANK`.
 #[inline]
 fn rank_of(vocab: &Vocab, left: TokenId, right: TokenId) -> u32 {
-    vocab
-        .merge_of(left, right)
-        .map_or(NO_RANK, |(rank, _)| rank)
-}
-
-fn encode_short(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
-    let n = word.len();
-    let mut parts = [0 as TokenId; SHORT_WORD];
-    // ranks[i] is the rank of merging parts[i] with parts[i + 1].
-    let mut ranks = [NO_RANK; SHORT_WORD];
-    for (p, &b) in parts.iter_mut().zip(word) {
-        *p = vocab.byte_id(b);
-    }
-    let mut len = n;
-    // The first pass sees only single bytes: a dense table, not the merge map, which is
-    // large enough to miss the caches on fresh text.
-    let tables = vocab.merge_tables();
-    for (rank, pair) in ranks.iter_mut().zip(word.windows(2)) {
-        *rank = tables.byte_pair_rank(pair[0], pair[1]);
-    }
-    loop {
-        // The leftmost pair of lowest rank.
-        let mut best = NO_RANK;
-        let mut at = 0;
-        for (i, &r) in ranks[..len - 1].iter().enumerate() {
-            if r < best {
-                best = r;
-                at = i;
-            }
-        }
-        if best == NO_RANK {
-            break;
-        }
-        let Some((_, merged)) = vocab.merge_of(parts[at], parts[at + 1]) else {
-            break;
-        };
-        parts[at] = merged;
-        parts.copy_within(at + 2..len, at + 1);
-        if at + 2 < len - 1 {
-            ranks.copy_within(at + 2..len - 1, at + 1);
-        }
-        len -= 1;
-        if at + 1 < len {
-            ranks[at] = rank_of(vocab, parts[at], parts[at + 1]);
-        }
-        if at > 0 {
-            ranks[at - 1] = rank_of(vocab, parts[at - 1], parts[at]);
-        }
-        if len == 1 {
-            break;
-        }
-    }
-    out.extend_from_slice(&parts[..len]);
+    vocab.pairs().rank(left, right)
 }
 
 fn encode_long(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
@@ -318,7 +275,7 @@ fn encode_long_heap(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
         if !alive[l] || !alive[r] || next[l] != right {
             continue;
         }
-        let Some((current, merged)) = vocab.merge_of(ids[l], ids[r]) else {
+        let Some((current, merged)) = vocab.pairs().get(ids[l], ids[r]) else {
             continue;
         };
         if current != rank {
@@ -388,12 +345,31 @@ mod tests {
             encode_long_packed(v, v.merge_tables(), word, &mut packed);
             assert_eq!(packed, heap, "packed and heap paths disagree on {word:?}");
         }
-        if word.len() <= SHORT_WORD {
-            let mut short = Vec::new();
-            encode_short(v, word, &mut short);
+        let mut shorts = Vec::new();
+        let n = word.len();
+        // Every shape of slots that fits the word.
+        let mut try_shape = |fits: bool, f: fn(&Vocab, &[u8], &mut Vec<TokenId>)| {
+            if n >= 2 && fits {
+                shorts.push(with(|out| f(v, word, out)));
+            }
+        };
+        try_shape(n <= 5, short::encode_in_slots::<8, 4>);
+        try_shape(n <= 7, short::encode_in_slots::<8, 6>);
+        try_shape(n <= 7, short::encode_in_slots::<8, 7>);
+        try_shape(n <= 9, short::encode_in_slots::<16, 8>);
+        try_shape(n <= 15, short::encode_in_slots::<16, 14>);
+        try_shape(n <= 31, short::encode_in_slots::<32, 30>);
+        for short in shorts {
             assert_eq!(short, heap, "short and heap paths disagree on {word:?}");
         }
+        assert_eq!(with(|out| encode_word(v, word, out)), heap);
         heap
+    }
+
+    fn with(f: impl FnOnce(&mut Vec<TokenId>)) -> Vec<TokenId> {
+        let mut out = Vec::new();
+        f(&mut out);
+        out
     }
 
     /// xorshift64*: deterministic test data without a dependency.
@@ -512,7 +488,7 @@ mod tests {
         assert_eq!(out.len(), 1 << 17);
         assert!(out.iter().all(|&id| v.token(id) == Some(&b"aaaaaaaa"[..])));
         // Odd lengths where the paths must agree on the leftover.
-        for n in [3, 5, 13, 100, 127, 128] {
+        for n in [3, 5, 13, 15, 16, 31, 32, 100, 127, 128] {
             encode_both(&v, &"a".repeat(n));
         }
     }
@@ -525,18 +501,9 @@ mod tests {
         let v = vocab_with(&[("b", "c"), ("ab", "c"), ("a", "b")]);
         assert!(!v.merge_tables().monotone);
         let t = v.merge_tables();
-        assert_eq!(
-            t.byte_pair_ranks[(usize::from(b'b') << 8) | usize::from(b'c')],
-            0
-        );
-        assert_eq!(
-            t.byte_pair_ranks[(usize::from(b'a') << 8) | usize::from(b'b')],
-            2
-        );
-        assert_eq!(
-            t.byte_pair_ranks[(usize::from(b'c') << 8) | usize::from(b'b')],
-            NO_RANK
-        );
+        assert_eq!(t.byte_pair_rank(b'b', b'c'), 0);
+        assert_eq!(t.byte_pair_rank(b'a', b'b'), 2);
+        assert_eq!(t.byte_pair_rank(b'c', b'b'), NO_RANK);
     }
 
     #[test]
@@ -623,6 +590,42 @@ mod tests {
         encode_all_ways(&v, &digits);
         let v = random_trained_vocab(&mut rng, b"a", 8, false);
         encode_all_ways(&v, &vec![b'a'; 1 << 20]);
+    }
+
+    /// `v` with `extra` filler tokens between the single bytes and the merged tokens, so
+    /// that the merged ids no longer fit the narrow form of the merge table.
+    fn with_fillers(v: &Vocab, extra: u32) -> Vocab {
+        let mut tokens: Vec<Vec<u8>> = v.tokens()[..256].to_vec();
+        tokens.extend((0..extra).map(|i| [&b"\xff\xfe"[..], &i.to_le_bytes()].concat()));
+        tokens.extend(v.tokens()[256..].iter().cloned());
+        let merges: Vec<(Vec<u8>, Vec<u8>)> =
+            v.merges().map(|(l, r)| (l.to_vec(), r.to_vec())).collect();
+        Vocab::new(tokens, &merges).unwrap()
+    }
+
+    #[test]
+    fn wide_merge_tables_agree_with_narrow_ones() {
+        let mut rng = Rng(21);
+        for (alphabet, n_merges, remake) in [(&b"ab"[..], 12, false), (b"abc \n", 80, true)] {
+            let narrow = random_trained_vocab(&mut rng, alphabet, n_merges, remake);
+            let wide = with_fillers(&narrow, 70_000);
+            assert!(matches!(narrow.pairs().values(), Values::Narrow(_)));
+            assert!(matches!(wide.pairs().values(), Values::Wide(_)));
+            let bytes_of = |v: &Vocab, ids: &[TokenId]| -> Vec<Vec<u8>> {
+                ids.iter()
+                    .map(|&id| v.token(id).unwrap().to_vec())
+                    .collect()
+            };
+            for _ in 0..300 {
+                let len = 2 + rng.below(60);
+                let w = random_word(&mut rng, alphabet, len);
+                let ids = encode_all_ways(&wide, &w);
+                assert_eq!(
+                    bytes_of(&wide, &ids),
+                    bytes_of(&narrow, &encode_all_ways(&narrow, &w))
+                );
+            }
+        }
     }
 
     #[test]

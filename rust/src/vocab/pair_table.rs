@@ -65,7 +65,8 @@ impl MergeValues for NarrowValues<'_> {
     #[inline(always)]
     fn value(&self, left: TokenId, right: TokenId) -> u32 {
         debug_assert!(left <= NARROW_LIMIT && right <= NARROW_LIMIT);
-        self.0.value_of(NarrowKey((left << 16) | right))
+        let live = left.max(right) < NARROW_LIMIT;
+        self.0.value_of_live(NarrowKey((left << 16) | right), live)
     }
 
     #[inline(always)]
@@ -409,11 +410,27 @@ impl<K: PairKey> Displaced<K> {
         self.value_of(K::of(left, right))
     }
 
+    /// `value_of`, where a key that is not `live` (one with the encoder's empty part, a
+    /// quarter of its lookups) reads slot 0, which then stays in cache, rather than a slot
+    /// anywhere in the table; no merge has such a key, so slot 0 never matches it.
+    #[inline(always)]
+    fn value_of_live(&self, key: K, live: bool) -> u32 {
+        let hash = self.hash(key);
+        let displacement = self.displacements[self.group(hash)];
+        let at = self.slot_of(hash, displacement) & usize::from(live).wrapping_neg();
+        self.compare(self.slots[at], key)
+    }
+
     #[inline(always)]
     fn value_of(&self, key: K) -> u32 {
         let hash = self.hash(key);
         let displacement = self.displacements[self.group(hash)];
-        let slot = self.slots[self.slot_of(hash, displacement)];
+        self.compare(self.slots[self.slot_of(hash, displacement)], key)
+    }
+
+    /// The value of `slot` if it holds `key`, else `NO_VALUE`.
+    #[inline(always)]
+    fn compare(&self, slot: K::Slot, key: K) -> u32 {
         // Whether a pair merges is not predictable: no branch.
         std::hint::select_unpredictable(K::slot_key(slot) == key, K::slot_value(slot), NO_VALUE)
     }
@@ -550,6 +567,22 @@ mod tests {
                 }
             };
             assert!(values.windows(2).all(|w| w[0] < w[1] && w[1] != NO_VALUE));
+        }
+    }
+
+    #[test]
+    fn pairs_with_the_dead_id_find_nothing() {
+        let merges = random_merges(2000, 0xFFFF, 4);
+        let table = PairTable::new(&merges, &BYTES);
+        let Values::Narrow(v) = table.values() else {
+            panic!("expected narrow keys");
+        };
+        let dead = NarrowValues::DEAD;
+        for &[l, r, m] in &merges {
+            assert_eq!(v.value(l, r) >> 16, table.rank(l, r));
+            for (a, b) in [(dead, r), (l, dead), (dead, m), (dead, dead)] {
+                assert_eq!(v.value(a, b), NO_VALUE);
+            }
         }
     }
 

@@ -38,6 +38,9 @@ def _learn_merges(
 
 # -- encoding (rust/src/py/encode.rs) ------------------------------------------------------
 
+def reads_str_storage() -> bool:
+    """Whether str storage is read directly (else CPython's UTF-8 copy is used)."""
+
 class IdArray:
     """A Rust vector of uint32 ids (or uint64 offsets) that `np.asarray` shares."""
 

@@ -10,6 +10,7 @@ pub mod parallel;
 pub mod pretokenize;
 pub mod special;
 pub mod train;
+pub mod transcode;
 pub mod vocab;
 
 #[cfg(feature = "python")]

@@ -106,6 +106,16 @@ pub(crate) fn id_buffer(capacity: usize) -> Vec<TokenId> {
     v
 }
 
+/// `len` zero bytes, in huge pages where that is large enough. (A large zeroed allocation
+/// comes straight from the system, already zero, and is advised before it is touched.)
+/// For the bindings' transcoded text.
+#[cfg(feature = "python")]
+pub(crate) fn zeroed_bytes(len: usize) -> Vec<u8> {
+    let v = vec![0u8; len];
+    advise_huge(v.as_ptr(), v.len());
+    v
+}
+
 /// Advises the whole 2 MB pages of `bytes` bytes from `start` for transparent huge pages.
 /// Advice only: without huge pages the memory works the same, page by page.
 #[cfg(target_os = "linux")]

@@ -8,9 +8,9 @@
 mod bpe;
 mod cache;
 pub mod file;
-mod memory;
+pub(crate) mod memory;
 mod ordered;
-mod pool;
+pub(crate) mod pool;
 
 use std::ops::Range;
 use std::path::Path;

@@ -12,6 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::array::IdArray;
+use super::text::{storage_of, surrogate_error, utf8_all};
 use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder};
@@ -33,6 +34,16 @@ impl PyCoreTokenizer {
             inner,
             ints: PyOnceLock::new(),
         }
+    }
+
+    /// The tokens of one `str`, encoded without the GIL.
+    fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
+        let storage = [storage_of(text)?];
+        py.detach(|| {
+            let mut buf = Vec::new();
+            utf8_all(&storage, &mut buf, Some(1)).map(|refs| self.inner.encode(refs[0]))
+        })
+        .map_err(|_| surrogate_error(text))
     }
 
     /// `ids` (all below the vocabulary size) as a Python list.
@@ -61,59 +72,6 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
-}
-
-#[cfg(not(windows))]
-extern "C" {
-    // In every CPython 3 (in the limited API from 3.10 on, which is why pyo3's abi3-py39
-    // build leaves it out). Windows' abi3 `python3.dll` exports it only from 3.10 on.
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut pyo3::ffi::PyObject,
-        size: *mut pyo3::ffi::Py_ssize_t,
-    ) -> *const std::os::raw::c_char;
-}
-
-/// The UTF-8 text of a Python `str`: borrowed from the UTF-8 copy CPython keeps inside the
-/// string (made once per string, and free for ASCII strings) rather than copied on every
-/// call, which for 20 MB of non-ASCII text costs about as much as a fifth of the encoding.
-enum Utf8<'a> {
-    #[cfg_attr(windows, allow(dead_code))]
-    Borrowed(&'a str),
-    #[cfg_attr(not(windows), allow(dead_code))]
-    Copied(PyBackedStr),
-}
-
-impl std::ops::Deref for Utf8<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        match self {
-            Utf8::Borrowed(s) => s,
-            Utf8::Copied(s) => s,
-        }
-    }
-}
-
-fn utf8_of<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Utf8<'a>> {
-    #[cfg(not(windows))]
-    {
-        let mut size: pyo3::ffi::Py_ssize_t = 0;
-        // SAFETY: `text` is a live str and the GIL is held; the buffer CPython returns is
-        // valid UTF-8 that lives, unchanged, as long as the string (so as long as `'a`).
-        let ptr = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
-        if ptr.is_null() {
-            return Err(PyErr::fetch(text.py()));
-        }
-        let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size as usize) };
-        // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (lone surrogates fail above).
-        Ok(Utf8::Borrowed(unsafe {
-            std::str::from_utf8_unchecked(bytes)
-        }))
-    }
-    #[cfg(windows)]
-    {
-        Ok(Utf8::Copied(text.extract()?))
-    }
 }
 
 #[pymethods]
@@ -185,17 +143,13 @@ impl PyCoreTokenizer {
         py: Python<'py>,
         text: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let text = utf8_of(text)?;
-        let s: &str = &text;
-        let ids = py.detach(|| self.inner.encode(s));
+        let ids = self.encode_one(py, text)?;
         self.id_list(py, &ids)
     }
 
     /// The tokens of `text` as an `IdArray` (uint32, for `np.asarray`, no copy).
     fn encode_to_ids(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<IdArray> {
-        let text = utf8_of(text)?;
-        let s: &str = &text;
-        Ok(IdArray::from_ids(py.detach(|| self.inner.encode(s))))
+        Ok(IdArray::from_ids(self.encode_one(py, text)?))
     }
 
     /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
@@ -206,9 +160,14 @@ impl PyCoreTokenizer {
         texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
-        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let all = py.detach(|| self.inner.encode_batch(&refs, num_threads))?;
+        let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
+        let all = py
+            .detach(|| {
+                let mut buf = Vec::new();
+                utf8_all(&storages, &mut buf, num_threads)
+                    .map(|refs| self.inner.encode_batch(&refs, num_threads))
+            })
+            .map_err(|i| surrogate_error(&texts[i]))??;
         let lists = all
             .iter()
             .map(|ids| self.id_list(py, ids))
@@ -226,9 +185,14 @@ impl PyCoreTokenizer {
         texts: Vec<Bound<'_, PyString>>,
         num_threads: Option<usize>,
     ) -> PyResult<(IdArray, IdArray)> {
-        let texts = texts.iter().map(utf8_of).collect::<PyResult<Vec<_>>>()?;
-        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let (ids, offsets) = py.detach(|| self.inner.encode_batch_flat(&refs, num_threads))?;
+        let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
+        let (ids, offsets) = py
+            .detach(|| {
+                let mut buf = Vec::new();
+                utf8_all(&storages, &mut buf, num_threads)
+                    .map(|refs| self.inner.encode_batch_flat(&refs, num_threads))
+            })
+            .map_err(|i| surrogate_error(&texts[i]))??;
         Ok((IdArray::from_ids(ids), IdArray::from_u64(offsets)))
     }
 

@@ -10,6 +10,7 @@ use crate::error::BpeError;
 mod array;
 mod encode;
 mod pretok;
+mod text;
 mod train;
 
 impl From<BpeError> for PyErr {
@@ -37,5 +38,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     encode::register(m)?;
     m.add_class::<array::IdArray>()?;
+    m.add_function(wrap_pyfunction!(text::reads_str_storage, m)?)?;
     Ok(())
 }

@@ -1,0 +1,389 @@
+//! UTF-8 from fixed-width code units: Latin-1 (one byte per character), UCS-2 (the Basic
+//! Multilingual Plane, two bytes) and UCS-4 (four bytes), the three forms in which CPython
+//! stores a `str`.
+//!
+//! The Python bindings read a `str`'s own storage and encode it here, outside the GIL and in
+//! parallel, rather than ask CPython for its UTF-8 copy (made under the GIL, at about half
+//! the speed, and kept alive with the string). `Units::utf8_len` gives the exact size first,
+//! so that many texts can be written side by side into one buffer; runs of ASCII, the bulk
+//! of most text, are copied eight characters at a time.
+
+/// A text's code units, in one of CPython's three widths.
+#[derive(Clone, Copy, Debug)]
+pub enum Units<'a> {
+    Latin1(&'a [u8]),
+    Ucs2(&'a [u16]),
+    Ucs4(&'a [u32]),
+}
+
+impl Units<'_> {
+    /// The length of the text's UTF-8 (a surrogate counted as the 3 bytes it would take).
+    pub fn utf8_len(&self) -> usize {
+        match *self {
+            Units::Latin1(u) => u.len() + simd::non_ascii_u8(u),
+            Units::Ucs2(u) => u.len() + simd::extra_utf8_u16(u),
+            Units::Ucs4(u) => u.iter().map(|&c| utf8_width(c)).sum(),
+        }
+    }
+
+    /// Writes the text's UTF-8 to `out`, which must be exactly `utf8_len()` bytes long; or
+    /// returns the index of the first code unit with no UTF-8 (a lone surrogate, or above
+    /// U+10FFFF), leaving `out` partly written.
+    pub fn write_utf8(&self, out: &mut [u8]) -> Result<(), usize> {
+        let mut w = Writer { out, at: 0 };
+        match *self {
+            Units::Latin1(u) => {
+                let mut i = 0;
+                while i < u.len() {
+                    i += w.ascii_run_u8(&u[i..]);
+                    if let Some(&c) = u.get(i) {
+                        w.char(u32::from(c));
+                        i += 1;
+                    }
+                }
+            }
+            Units::Ucs2(u) => {
+                let mut i = 0;
+                while i < u.len() {
+                    i += w.ascii_run_u16(&u[i..]);
+                    if let Some(&c) = u.get(i) {
+                        if (0xD800..0xE000).contains(&c) {
+                            return Err(i);
+                        }
+                        w.char(u32::from(c));
+                        i += 1;
+                    }
+                }
+            }
+            Units::Ucs4(u) => {
+                for (i, &c) in u.iter().enumerate() {
+                    if char::from_u32(c).is_none() {
+                        return Err(i);
+                    }
+                    w.char(c);
+                }
+            }
+        }
+        debug_assert_eq!(w.at, w.out.len(), "out must be exactly utf8_len() long");
+        Ok(())
+    }
+}
+
+/// The UTF-8 length of code point `c` (3 for a surrogate, 4 above U+FFFF).
+#[inline]
+fn utf8_width(c: u32) -> usize {
+    1 + usize::from(c >= 0x80) + usize::from(c >= 0x800) + usize::from(c >= 0x1_0000)
+}
+
+/// Writes UTF-8 into a slice sized for it.
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    /// Writes code point `c` (a scalar value, or a surrogate in a count-only position).
+    #[inline]
+    fn char(&mut self, c: u32) {
+        let at = self.at;
+        match utf8_width(c) {
+            1 => self.out[at] = c as u8,
+            2 => self.out[at..at + 2].copy_from_slice(&[0xC0 | (c >> 6) as u8, cont(c)]),
+            3 => self.out[at..at + 3].copy_from_slice(&[
+                0xE0 | (c >> 12) as u8,
+                cont(c >> 6),
+                cont(c),
+            ]),
+            _ => self.out[at..at + 4].copy_from_slice(&[
+                0xF0 | (c >> 18) as u8,
+                cont(c >> 12),
+                cont(c >> 6),
+                cont(c),
+            ]),
+        }
+        self.at += utf8_width(c);
+    }
+
+    /// Copies the ASCII prefix of `units`, sixteen at a time; returns its length.
+    #[inline]
+    fn ascii_run_u8(&mut self, units: &[u8]) -> usize {
+        let n = simd::ascii_prefix_u8(units);
+        self.out[self.at..self.at + n].copy_from_slice(&units[..n]);
+        self.at += n;
+        n
+    }
+
+    /// Copies the ASCII prefix of `units`, eight at a time; returns its length.
+    #[inline]
+    fn ascii_run_u16(&mut self, units: &[u16]) -> usize {
+        let mut n = 0;
+        while let Some(chunk) = units.get(n..n + 8) {
+            let Some(bytes) = simd::ascii8_u16(chunk) else {
+                break;
+            };
+            self.out[self.at..self.at + 8].copy_from_slice(&bytes);
+            self.at += 8;
+            n += 8;
+        }
+        self.ascii_tail(units, n, u32::from)
+    }
+
+    /// Copies the ASCII units of `units` from `n` one at a time; returns where they end.
+    #[inline]
+    fn ascii_tail<T: Copy>(
+        &mut self,
+        units: &[T],
+        mut n: usize,
+        value: impl Fn(T) -> u32,
+    ) -> usize {
+        while let Some(&u) = units.get(n) {
+            let c = value(u);
+            if c >= 0x80 {
+                break;
+            }
+            self.out[self.at] = c as u8;
+            self.at += 1;
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The data-parallel parts: SSE2 (part of every x86-64) or plain loops elsewhere.
+mod simd {
+    /// How many bytes beyond one each unit of `units` takes in UTF-8: one for each unit
+    /// from 0x80, one more for each from 0x800.
+    pub(super) fn extra_utf8_u16(units: &[u16]) -> usize {
+        let chunks = units.chunks_exact(8);
+        let rest: usize = chunks
+            .remainder()
+            .iter()
+            .map(|&u| usize::from(u >= 0x80) + usize::from(u >= 0x800))
+            .sum();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            let mut small = 0usize;
+            // SAFETY: SSE2 is part of x86_64's baseline; each load reads one 8-unit chunk.
+            unsafe {
+                let (below_80, below_800) = (_mm_set1_epi16(0x7F), _mm_set1_epi16(0x7FF));
+                let zero = _mm_setzero_si128();
+                // Lanes count down by one per unit below 0x80 and one per unit below 0x800;
+                // summed out every 8192 chunks, before a 16-bit lane could wrap.
+                let whole = units.len() - units.len() % 8;
+                for group in units[..whole].chunks(8 * 8192) {
+                    let mut acc = zero;
+                    for chunk in group.chunks_exact(8) {
+                        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+                        let a = _mm_cmpeq_epi16(_mm_subs_epu16(v, below_80), zero);
+                        let b = _mm_cmpeq_epi16(_mm_subs_epu16(v, below_800), zero);
+                        acc = _mm_add_epi16(acc, _mm_add_epi16(a, b));
+                    }
+                    let sums = _mm_madd_epi16(acc, _mm_set1_epi16(-1));
+                    let mut lanes = [0i32; 4];
+                    _mm_storeu_si128(lanes.as_mut_ptr().cast(), sums);
+                    small += lanes.iter().sum::<i32>() as usize;
+                }
+            }
+            2 * whole_len(units.len(), 8) - small + rest
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            chunks
+                .flatten()
+                .map(|&u| usize::from(u >= 0x80) + usize::from(u >= 0x800))
+                .sum::<usize>()
+                + rest
+        }
+    }
+
+    /// How many of `len` units fall in whole chunks of `size`.
+    #[cfg(target_arch = "x86_64")]
+    fn whole_len(len: usize, size: usize) -> usize {
+        len - len % size
+    }
+
+    /// How many of `units` are not ASCII.
+    pub(super) fn non_ascii_u8(units: &[u8]) -> usize {
+        let chunks = units.chunks_exact(16);
+        let rest = chunks.remainder().iter().filter(|&&u| u >= 0x80).count();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            let mut n = 0u64;
+            // SAFETY: SSE2 is part of x86_64's baseline; each load reads one 16-byte chunk.
+            unsafe {
+                let zero = _mm_setzero_si128();
+                // Byte lanes count non-ASCII bytes, summed out every 255 chunks.
+                let whole = units.len() - units.len() % 16;
+                for group in units[..whole].chunks(16 * 255) {
+                    let mut acc = zero;
+                    for chunk in group.chunks_exact(16) {
+                        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+                        acc = _mm_sub_epi8(acc, _mm_cmplt_epi8(v, zero));
+                    }
+                    let sums = _mm_sad_epu8(acc, zero);
+                    let mut halves = [0u64; 2];
+                    _mm_storeu_si128(halves.as_mut_ptr().cast(), sums);
+                    n += halves[0] + halves[1];
+                }
+            }
+            n as usize + rest
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            chunks.flatten().filter(|&&u| u >= 0x80).count() + rest
+        }
+    }
+
+    /// The length of the ASCII prefix of `units`.
+    pub(super) fn ascii_prefix_u8(units: &[u8]) -> usize {
+        let mut n = 0;
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            while let Some(chunk) = units.get(n..n + 16) {
+                // SAFETY: SSE2 is part of x86_64's baseline; the load reads `chunk`.
+                let high = unsafe { _mm_movemask_epi8(_mm_loadu_si128(chunk.as_ptr().cast())) };
+                if high != 0 {
+                    return n + high.trailing_zeros() as usize;
+                }
+                n += 16;
+            }
+        }
+        n + units[n..].iter().take_while(|&&b| b < 0x80).count()
+    }
+
+    /// The eight units of `chunk` as bytes, if all are ASCII.
+    #[inline(always)]
+    pub(super) fn ascii8_u16(chunk: &[u16]) -> Option<[u8; 8]> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            assert!(chunk.len() >= 8);
+            // SAFETY: SSE2 is part of x86_64's baseline; the load reads 8 units of `chunk`.
+            unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().cast());
+                let ascii =
+                    _mm_cmpeq_epi16(_mm_subs_epu16(v, _mm_set1_epi16(0x7F)), _mm_setzero_si128());
+                if _mm_movemask_epi8(ascii) != 0xFFFF {
+                    return None;
+                }
+                let packed = _mm_packus_epi16(v, v);
+                Some((_mm_cvtsi128_si64(packed) as u64).to_le_bytes())
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut bytes = [0u8; 8];
+            for (b, &u) in bytes.iter_mut().zip(chunk) {
+                if u >= 0x80 {
+                    return None;
+                }
+                *b = u as u8;
+            }
+            Some(bytes)
+        }
+    }
+}
+
+/// A UTF-8 continuation byte holding the low six bits of `c`.
+#[inline]
+fn cont(c: u32) -> u8 {
+    0x80 | (c & 0x3F) as u8
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "",
+            "a",
+            "plain ASCII text of some length, longer than eight",
+            "café, naïve, Ærø",
+            "\u{80}\u{ff}\u{100}\u{7ff}\u{800}\u{ffff}",
+            "日本語のテキスト and some ASCII after it",
+            "emoji 😀 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u{10ffff}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every alignment of a non-ASCII character in a run of ASCII.
+        for pad in 0..20 {
+            for c in ['é', '€', '😀'] {
+                out.push(format!("{}{c}{}", "x".repeat(pad), "y".repeat(19 - pad)));
+            }
+        }
+        out
+    }
+
+    fn utf8(units: Units<'_>) -> Result<Vec<u8>, usize> {
+        let mut out = vec![0u8; units.utf8_len()];
+        units.write_utf8(&mut out).map(|()| out)
+    }
+
+    #[test]
+    fn each_width_gives_the_same_utf8_as_rust() {
+        for s in samples() {
+            let chars: Vec<u32> = s.chars().map(u32::from).collect();
+            assert_eq!(utf8(Units::Ucs4(&chars)).unwrap(), s.as_bytes(), "{s:?}");
+            if chars.iter().all(|&c| c <= 0xFFFF) {
+                let units: Vec<u16> = chars.iter().map(|&c| c as u16).collect();
+                assert_eq!(utf8(Units::Ucs2(&units)).unwrap(), s.as_bytes(), "{s:?}");
+            }
+            if chars.iter().all(|&c| c <= 0xFF) {
+                let bytes: Vec<u8> = chars.iter().map(|&c| c as u8).collect();
+                assert_eq!(utf8(Units::Latin1(&bytes)).unwrap(), s.as_bytes(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn surrogates_and_out_of_range_units_are_refused_at_their_index() {
+        let units: Vec<u16> = "abcdefghij".encode_utf16().chain([0xD800, 0x41]).collect();
+        assert_eq!(utf8(Units::Ucs2(&units)), Err(10));
+        assert_eq!(utf8(Units::Ucs2(&[0x41, 0xDFFF])), Err(1));
+        assert_eq!(utf8(Units::Ucs4(&[0x41, 0x42, 0xDC00])), Err(2));
+        assert_eq!(utf8(Units::Ucs4(&[0x11_0000])), Err(0));
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// UCS-2 to UTF-8 throughput on a file's BMP text; a measurement, not a test:
+    /// `BPELM_BENCH_TEXT=file cargo test --release transcode_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn transcode_throughput() {
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        let text = String::from_utf8_lossy(&std::fs::read(path).expect("a file")).into_owned();
+        let units: Vec<u16> = text
+            .chars()
+            .filter(|&c| (c as u32) < 0x1_0000)
+            .map(|c| c as u16)
+            .collect();
+        let units = Units::Ucs2(&units);
+        let mut out = vec![0u8; units.utf8_len()];
+        let (mut count, mut write) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let n = units.utf8_len();
+            count = count.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            units.write_utf8(&mut out).expect("no surrogates");
+            write = write.min(t.elapsed().as_secs_f64());
+            assert_eq!(n, out.len());
+        }
+        let mb = out.len() as f64 / 1e6;
+        println!(
+            "{mb:.1} MB of UTF-8: length {:.0} MB/s, write {:.0} MB/s",
+            mb / count,
+            mb / write
+        );
+    }
+}

@@ -16,9 +16,10 @@ use crate::TokenId;
 
 /// Pretokens longer than this are not cached (rare, and they would bloat the arena).
 pub(crate) const MAX_CACHED_WORD: usize = 64;
-/// Entries kept before the cache is cleared (a web text of 20 MB has about 150k distinct
-/// pretokens).
-const MAX_ENTRIES: usize = 1 << 18;
+/// Entries kept before the cache is cleared: 32 MB of table at most. 128 MB of web text
+/// brings about 390k distinct words needing merges (beside GPT-2's 50k seeded tokens); at
+/// half this bound the cache was cleared every ~50 MB there, and each time refilled.
+const MAX_ENTRIES: usize = 1 << 19;
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
 pub(crate) const INLINE_KEY: usize = 15;
@@ -243,15 +244,26 @@ impl WordCache {
         }
     }
 
-    /// Empties the cache down to `seed`'s contents.
+    /// Empties the cache down to `seed`'s contents, in the memory it has: memory already
+    /// touched costs no page faults, and a table that has grown stays grown (a long text
+    /// that filled it would only grow it again, rehashing on the way).
     fn reset(&mut self, seed: &Seed) {
-        // In place when the size matches: memory already touched costs no page faults.
         if self.table.len() == seed.table.len() {
             self.table.copy_from_slice(&seed.table);
+            self.len = seed.len;
+        } else if self.table.len() > seed.table.len() {
+            self.table.fill(Slot::default());
+            self.len = 0;
+            for slot in seed.table.iter().filter(|s| s.hi != 0) {
+                self.put(
+                    u128::from(slot.lo) | (u128::from(slot.hi) << 64),
+                    slot.value,
+                );
+            }
         } else {
             self.table = ZeroedArray::from_slice(&seed.table);
+            self.len = seed.len;
         }
-        self.len = seed.len;
         self.long.clear();
         self.arena.clone_from(&seed.arena);
     }

@@ -164,7 +164,13 @@ pub fn encode_file(
         &pool,
         ranges.len(),
         4 * threads,
-        |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
+        |i, (ids, reserved): &mut (Vec<u32>, bool), bytes: &mut Vec<u8>| {
+            if !*reserved {
+                // Room for this worker's share of the file's new words, in one growth
+                // rather than doublings chunk after chunk.
+                encoder.reserve_cache(text.len() / threads);
+                *reserved = true;
+            }
             ids.clear();
             encoder.encode_into(&text[ranges[i].clone()], ids);
             bytes.clear();

@@ -174,7 +174,7 @@ impl Encoder {
 
     /// Makes room in this thread's cache for the new words of `bytes` of text about to be
     /// encoded (in one or many calls).
-    fn reserve_cache(&self, bytes: usize) {
+    pub(crate) fn reserve_cache(&self, bytes: usize) {
         cache::with_cache(self.uid, &self.seed, |cache| {
             cache.reserve(bytes / BYTES_PER_NEW_WORD)
         });

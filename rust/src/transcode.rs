@@ -164,13 +164,13 @@ mod simd {
         {
             use std::arch::x86_64::*;
             let mut small = 0usize;
+            let whole = units.len() - units.len() % 8;
             // SAFETY: SSE2 is part of x86_64's baseline; each load reads one 8-unit chunk.
             unsafe {
                 let (below_80, below_800) = (_mm_set1_epi16(0x7F), _mm_set1_epi16(0x7FF));
                 let zero = _mm_setzero_si128();
                 // Lanes count down by one per unit below 0x80 and one per unit below 0x800;
                 // summed out every 8192 chunks, before a 16-bit lane could wrap.
-                let whole = units.len() - units.len() % 8;
                 for group in units[..whole].chunks(8 * 8192) {
                     let mut acc = zero;
                     for chunk in group.chunks_exact(8) {
@@ -185,7 +185,7 @@ mod simd {
                     small += lanes.iter().sum::<i32>() as usize;
                 }
             }
-            2 * whole_len(units.len(), 8) - small + rest
+            2 * whole - small + rest
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -195,12 +195,6 @@ mod simd {
                 .sum::<usize>()
                 + rest
         }
-    }
-
-    /// How many of `len` units fall in whole chunks of `size`.
-    #[cfg(target_arch = "x86_64")]
-    fn whole_len(len: usize, size: usize) -> usize {
-        len - len % size
     }
 
     /// How many of `units` are not ASCII.

@@ -20,6 +20,10 @@ pub(crate) const MAX_CACHED_WORD: usize = 64;
 /// brings about 390k distinct words needing merges (beside GPT-2's 50k seeded tokens); at
 /// half this bound the cache was cleared every ~50 MB there, and each time refilled.
 const MAX_ENTRIES: usize = 1 << 19;
+/// A long text brings about one word the cache has not seen per this many bytes (web text:
+/// 155k distinct words needing merges in 32 MB, 30k in 4 MB), so the cache makes room for
+/// that many up front rather than doubling on the way.
+const BYTES_PER_NEW_WORD: usize = 200;
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
 pub(crate) const INLINE_KEY: usize = 15;
@@ -55,6 +59,8 @@ pub(crate) struct WordCache {
     /// still being fetched). Values as `pack` makes them.
     table: ZeroedArray<Slot>,
     len: usize,
+    /// `len` right after the last reset: what `reserve` counts a text's new words from.
+    seeded: usize,
     long: FxHashMap<Box<[u8]>, Value>,
     arena: Vec<TokenId>,
 }
@@ -223,6 +229,7 @@ impl WordCache {
             owner: u64::MAX,
             table: ZeroedArray::new(MIN_SLOTS),
             len: 0,
+            seeded: 0,
             long: FxHashMap::default(),
             arena: Vec::new(),
         }
@@ -242,6 +249,7 @@ impl WordCache {
             let v = pack(&[id], &mut self.arena);
             self.put(key, v);
         }
+        self.seeded = self.len;
     }
 
     /// Empties the cache down to `seed`'s contents, in the memory it has: memory already
@@ -254,16 +262,12 @@ impl WordCache {
         } else if self.table.len() > seed.table.len() {
             self.table.fill(Slot::default());
             self.len = 0;
-            for slot in seed.table.iter().filter(|s| s.hi != 0) {
-                self.put(
-                    u128::from(slot.lo) | (u128::from(slot.hi) << 64),
-                    slot.value,
-                );
-            }
+            self.put_slots(&seed.table);
         } else {
             self.table = ZeroedArray::from_slice(&seed.table);
             self.len = seed.len;
         }
+        self.seeded = self.len;
         self.long.clear();
         self.arena.clone_from(&seed.arena);
     }
@@ -281,11 +285,18 @@ impl WordCache {
         self.len += 1;
     }
 
-    /// Makes room for `additional` more short words (up to the cache's bound) in one step:
+    /// Makes room for the new words of `bytes` of text about to be encoded, in one step:
     /// growing the table rehashes every entry into fresh memory, so one large growth
     /// before a long text costs much less than the doublings it replaces.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        let wanted = (self.len + additional).min(MAX_ENTRIES);
+    pub(crate) fn reserve_for_text(&mut self, bytes: usize) {
+        self.reserve(bytes / BYTES_PER_NEW_WORD);
+    }
+
+    /// Makes room for `additional` words beyond the seed (up to the cache's bound) in one
+    /// step. Counted from the seed, not from what the cache holds now: a text encoded again,
+    /// or the next chunk of one, brings few words the cache has not seen.
+    fn reserve(&mut self, additional: usize) {
+        let wanted = (self.seeded + additional).max(self.len).min(MAX_ENTRIES);
         let mut slots = self.table.len();
         while 2 * wanted > slots {
             slots *= 2;
@@ -305,7 +316,12 @@ impl WordCache {
     fn resize(&mut self, slots: usize) {
         let old = std::mem::replace(&mut self.table, ZeroedArray::new(slots));
         self.len = 0;
-        for slot in old.iter().filter(|s| s.hi != 0) {
+        self.put_slots(&old);
+    }
+
+    /// Puts the entries of the filled ones of `slots` (another table's) into this table.
+    fn put_slots(&mut self, slots: &[Slot]) {
+        for slot in slots.iter().filter(|s| s.hi != 0) {
             self.put(
                 u128::from(slot.lo) | (u128::from(slot.hi) << 64),
                 slot.value,

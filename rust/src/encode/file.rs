@@ -2,8 +2,8 @@
 //!
 //! The input is memory-mapped and cut into chunks at places where a cut cannot change the
 //! tokens; chunks are encoded in parallel and appended in order with a bounded number in
-//! flight (`ordered`), so memory stays flat however large the file. The output is written to a temporary file
-//! beside the target and renamed into place only when complete.
+//! flight (`ordered`), so memory stays flat however large the file. The output is written
+//! to a temporary file beside the target and renamed into place only when complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};

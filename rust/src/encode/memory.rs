@@ -7,8 +7,6 @@
 //! per 2 MB instead. `ZeroedArray` is an anonymous mapping aligned to 2 MB; `id_buffer` is
 //! an ordinary `Vec` whose whole 2 MB pages are advised.
 
-use std::marker::PhantomData;
-
 use crate::TokenId;
 
 /// Arrays at least this large ask for huge pages.
@@ -26,7 +24,6 @@ enum Storage<T> {
 pub(crate) struct ZeroedArray<T: Copy + Default> {
     storage: Storage<T>,
     len: usize,
-    _elements: PhantomData<T>,
 }
 
 impl<T: Copy + Default> ZeroedArray<T> {
@@ -38,11 +35,7 @@ impl<T: Copy + Default> ZeroedArray<T> {
         } else {
             Storage::Heap(vec![T::default(); len])
         };
-        ZeroedArray {
-            storage,
-            len,
-            _elements: PhantomData,
-        }
+        ZeroedArray { storage, len }
     }
 
     /// A copy of `items`.

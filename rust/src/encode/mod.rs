@@ -30,11 +30,6 @@ pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 /// `encode_batch_flat` cuts texts longer than this into pieces encoded in parallel.
 const SPLIT_BYTES: usize = 1 << 20;
 
-/// A long text brings about one word the cache has not seen per this many bytes (web text:
-/// 155k distinct words needing merges in 32 MB, 30k in 4 MB), so the cache makes room for
-/// that many up front rather than doubling on the way.
-const BYTES_PER_NEW_WORD: usize = 200;
-
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 
@@ -158,7 +153,7 @@ impl Encoder {
     /// Appends the tokens of `text` to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
         cache::with_cache(self.uid, &self.seed, |cache| {
-            cache.reserve(text.len() / BYTES_PER_NEW_WORD);
+            cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
                 self.encode_ordinary(text, cache, out);
                 return;
@@ -175,9 +170,7 @@ impl Encoder {
     /// Makes room in this thread's cache for the new words of `bytes` of text about to be
     /// encoded (in one or many calls).
     pub(crate) fn reserve_cache(&self, bytes: usize) {
-        cache::with_cache(self.uid, &self.seed, |cache| {
-            cache.reserve(bytes / BYTES_PER_NEW_WORD)
-        });
+        cache::with_cache(self.uid, &self.seed, |cache| cache.reserve_for_text(bytes));
     }
 
     /// Encodes text that holds no special tokens.

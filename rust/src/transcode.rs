@@ -8,6 +8,9 @@
 //! so that many texts can be written side by side into one buffer; runs of ASCII, the bulk
 //! of most text, are copied eight characters at a time.
 
+use crate::corpus::safe_split_between;
+use crate::special::SpecialTokens;
+
 /// A text's code units, in one of CPython's three widths.
 #[derive(Clone, Copy, Debug)]
 pub enum Units<'a> {
@@ -16,7 +19,74 @@ pub enum Units<'a> {
     Ucs4(&'a [u32]),
 }
 
-impl Units<'_> {
+/// Code units transcoded per step by `for_each_safe_piece`: the UTF-8 of one step (64 to
+/// 192 KB) is still in the processor's caches when the encoder reads it.
+const PIECE_UNITS: usize = 1 << 16;
+
+impl<'a> Units<'a> {
+    /// How many code units (characters) the text has.
+    pub fn len(&self) -> usize {
+        match *self {
+            Units::Latin1(u) => u.len(),
+            Units::Ucs2(u) => u.len(),
+            Units::Ucs4(u) => u.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The code units in `range` (whole characters: no width splits one).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Units<'a> {
+        match *self {
+            Units::Latin1(u) => Units::Latin1(&u[range]),
+            Units::Ucs2(u) => Units::Ucs2(&u[range]),
+            Units::Ucs4(u) => Units::Ucs4(&u[range]),
+        }
+    }
+
+    /// Calls `f` on consecutive pieces of the text's UTF-8, which make up the whole text and
+    /// are cut only where `corpus::safe_split_between` allows, so that encoding the pieces
+    /// one after another gives the tokens of the whole. The UTF-8 is made a step at a time
+    /// in `buf`, which stays small (unless the text has no safe cut for long), instead of
+    /// in one buffer as large as the text: fresh memory costs page faults, and the encoder
+    /// reads each piece while it is still in cache. Returns the index of the first code
+    /// unit with no UTF-8 (see `write_utf8`), after the pieces before it.
+    pub fn for_each_safe_piece(
+        &self,
+        specials: &SpecialTokens,
+        buf: &mut Vec<u8>,
+        mut f: impl FnMut(&str),
+    ) -> Result<(), usize> {
+        buf.clear();
+        let n = self.len();
+        let mut at = 0;
+        while at < n {
+            let end = (at + PIECE_UNITS).min(n);
+            let step = self.slice(at..end);
+            let old = buf.len();
+            buf.resize(old + step.utf8_len(), 0);
+            step.write_utf8(&mut buf[old..]).map_err(|i| at + i)?;
+            at = end;
+            if at == n {
+                break;
+            }
+            // SAFETY: `buf` holds the UTF-8 of whole characters (written above).
+            let text = unsafe { std::str::from_utf8_unchecked(buf) };
+            let lo = old.saturating_sub(specials.max_len() + 4);
+            if let Some(cut) = safe_split_between(text, specials, lo, text.len()) {
+                f(&text[..cut]);
+                buf.drain(..cut);
+            }
+        }
+        if !buf.is_empty() {
+            // SAFETY: as above.
+            f(unsafe { std::str::from_utf8_unchecked(buf) });
+        }
+        Ok(())
+    }
+
     /// The length of the text's UTF-8 (a surrogate counted as the 3 bytes it would take).
     pub fn utf8_len(&self) -> usize {
         match *self {
@@ -333,6 +403,42 @@ mod tests {
                 assert_eq!(utf8(Units::Latin1(&bytes)).unwrap(), s.as_bytes(), "{s:?}");
             }
         }
+    }
+
+    /// The pieces joined are the text, and each is cut where a cut is safe.
+    #[test]
+    fn safe_pieces_make_up_the_text_at_safe_cuts() {
+        let specials = SpecialTokens::new(&["<|eot|>".to_string()]).unwrap();
+        let line = "Ünïcode line, some words \u{1F600}\n";
+        let mut text = String::new();
+        while text.chars().count() < 3 * PIECE_UNITS {
+            text.push_str(line);
+            if text.len().is_multiple_of(7) {
+                text.push_str("<|eot|>");
+            }
+        }
+        // One long line, with no safe cut at all, at the end.
+        text.push_str(&"x y ".repeat(PIECE_UNITS));
+        let chars: Vec<u32> = text.chars().map(u32::from).collect();
+        let mut pieces = Vec::new();
+        let mut buf = Vec::new();
+        Units::Ucs4(&chars)
+            .for_each_safe_piece(&specials, &mut buf, |p| pieces.push(p.to_string()))
+            .unwrap();
+        assert!(pieces.len() > 2);
+        assert_eq!(pieces.concat(), text);
+        let mut at = 0;
+        for p in &pieces[..pieces.len() - 1] {
+            at += p.len();
+            assert!(crate::corpus::is_safe_cut(&text, &specials, at), "{at}");
+        }
+        let mut bad: Vec<u16> = "ab\ncd".encode_utf16().collect();
+        bad.resize(PIECE_UNITS + 10, u16::from(b'z'));
+        bad.push(0xD800);
+        let mut seen = 0;
+        let got = Units::Ucs2(&bad).for_each_safe_piece(&specials, &mut buf, |p| seen += p.len());
+        assert_eq!(got, Err(PIECE_UNITS + 10));
+        assert_eq!(seen, 3);
     }
 
     #[test]

@@ -65,6 +65,82 @@ pub(crate) struct WordCache {
     arena: Vec<TokenId>,
 }
 
+/// The short-word table borrowed for lookups: its slots and mask stay in registers over a
+/// run of lookups, where the cache's own fields would be loaded again for each one.
+pub(crate) struct Probe<'c> {
+    slots: &'c [Slot],
+    mask: usize,
+    arena: &'c [TokenId],
+}
+
+/// A cached word's ids as `Probe::inline_ids` gives them: up to `INLINE_IDS` ids, then
+/// how many of them are real (1 to `INLINE_IDS`). Written whole (one 16-byte store),
+/// after which the output's length moves past the real ones only.
+pub(crate) type InlineIds = [TokenId; INLINE_IDS + 1];
+
+impl Probe<'_> {
+    #[inline(always)]
+    fn slot(&self, i: usize) -> &Slot {
+        debug_assert!(i <= self.mask && self.slots.len() == self.mask + 1);
+        // SAFETY: `i <= mask` and the table has `mask + 1` slots (a power of two).
+        unsafe { self.slots.get_unchecked(i) }
+    }
+
+    /// Asks the processor to start fetching the first slot of the key whose hash is `h`.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, h: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let slot: *const Slot = self.slot(h as usize & self.mask);
+            // SAFETY: a prefetch has no effect but on caches.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(slot.cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
+    }
+
+    /// The value of the short word with inline key `key` (hash `h`), if it is cached.
+    #[inline(always)]
+    fn find(&self, key: u128, h: u32) -> Option<&Value> {
+        let (lo, hi) = split_key(key);
+        let mut i = h as usize & self.mask;
+        loop {
+            let slot = self.slot(i);
+            if slot.lo == lo && slot.hi == hi {
+                return Some(&slot.value);
+            }
+            if slot.hi == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The cached ids of the short word with inline key `key` (hash `h`), if it is cached
+    /// and has at most `INLINE_IDS` of them.
+    #[inline(always)]
+    pub(crate) fn inline_ids(&self, key: u128, h: u32) -> Option<InlineIds> {
+        let v = self.find(key, h)?;
+        (v.count != 0).then_some([v.ids[0], v.ids[1], v.ids[2], v.count])
+    }
+
+    /// Appends the cached tokens of the short word with inline key `key` to `out`; false
+    /// when it is not cached.
+    #[inline]
+    pub(crate) fn extend_short(&self, key: u128, out: &mut Vec<TokenId>) -> bool {
+        match self.find(key, key_hash(key)) {
+            Some(v) => {
+                push_value(v, self.arena, out);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 #[inline]
 fn load_u64(bytes: &[u8]) -> u64 {
     let mut buf = [0u8; 8];
@@ -147,9 +223,11 @@ fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
 }
 
-#[inline]
-fn hash(lo: u64, hi: u64) -> u64 {
-    (lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The hash of an inline key; its first slot in a table of any size is `hash & mask`.
+#[inline(always)]
+pub(crate) fn key_hash(key: u128) -> u32 {
+    let (lo, hi) = split_key(key);
+    ((lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
 
 const INLINE_IDS: usize = 3;
@@ -277,7 +355,7 @@ impl WordCache {
     fn put(&mut self, key: u128, value: Value) {
         let (lo, hi) = split_key(key);
         let mask = self.table.len() - 1;
-        let mut i = (hash(lo, hi) >> 32) as usize & mask;
+        let mut i = key_hash(key) as usize & mask;
         while self.table[i].hi != 0 {
             i = (i + 1) & mask;
         }
@@ -329,40 +407,13 @@ impl WordCache {
         }
     }
 
-    /// Asks the processor to start fetching the slot that `key` is looked up in first.
+    /// Lookups of short words, for a run of them during which the cache does not change.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, key: u128) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let (lo, hi) = split_key(key);
-            let i = (hash(lo, hi) >> 32) as usize & (self.table.len() - 1);
-            // SAFETY: `i` is in bounds, and a prefetch has no effect but on caches.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.table.as_ptr().add(i).cast());
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
-    }
-
-    /// Appends the cached tokens of the short word with inline key `key` to `out`; false
-    /// when it is not cached.
-    #[inline(always)]
-    pub(crate) fn extend_short(&self, key: u128, out: &mut Vec<TokenId>) -> bool {
-        let (lo, hi) = split_key(key);
-        let mask = self.table.len() - 1;
-        let mut i = (hash(lo, hi) >> 32) as usize & mask;
-        loop {
-            let slot = &self.table[i];
-            if slot.lo == lo && slot.hi == hi {
-                push_value(&slot.value, &self.arena, out);
-                return true;
-            }
-            if slot.hi == 0 {
-                return false;
-            }
-            i = (i + 1) & mask;
+    pub(crate) fn probe(&self) -> Probe<'_> {
+        Probe {
+            slots: &self.table,
+            mask: self.table.len() - 1,
+            arena: &self.arena,
         }
     }
 
@@ -470,15 +521,16 @@ mod tests {
         let mut out = Vec::new();
         for (key, id) in &pairs {
             out.clear();
-            assert!(cache.extend_short(*key, &mut out));
+            assert!(cache.probe().extend_short(*key, &mut out));
             assert_eq!(out, [*id]);
         }
         for (i, w) in words.iter().enumerate() {
             out.clear();
-            assert!(
-                cache.extend_short(inline_key(w.as_bytes()), &mut out),
-                "{w}"
-            );
+            let key = inline_key(w.as_bytes());
+            assert!(cache.probe().extend_short(key, &mut out), "{w}");
+            out.clear();
+            let ids = cache.probe().inline_ids(key, key_hash(key)).unwrap();
+            out.extend_from_slice(&ids[..ids[3] as usize]);
             let want: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();
             assert_eq!(out, want);
         }
@@ -488,12 +540,12 @@ mod tests {
             assert_eq!(out, [i as TokenId]);
         }
         out.clear();
-        assert!(!cache.extend_short(inline_key(b"absent"), &mut out));
+        assert!(!cache.probe().extend_short(inline_key(b"absent"), &mut out));
         assert!(!cache.extend_long(b"absent but longer than 15", &mut out));
         assert!(out.is_empty());
         // Reset keeps only the seed.
         cache.reset(&seed);
-        assert!(!cache.extend_short(inline_key(b"w1"), &mut out));
-        assert!(cache.extend_short(inline_key(b"s1"), &mut out));
+        assert!(!cache.probe().extend_short(inline_key(b"w1"), &mut out));
+        assert!(cache.probe().extend_short(inline_key(b"s1"), &mut out));
     }
 }

@@ -30,6 +30,10 @@ pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 /// `encode_batch_flat` cuts texts longer than this into pieces encoded in parallel.
 const SPLIT_BYTES: usize = 1 << 20;
 
+/// How many blocks of pretokens `encode_ordinary` cuts (and prefetches the table slots
+/// of) before it looks them up.
+const LOOKAHEAD: usize = 2;
+
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 
@@ -184,29 +188,79 @@ impl Encoder {
         let mut scanner = pretokenize::scanner(text);
         let mut ends = [0usize; pretokenize::MAX_ENDS];
         // The previous block's pretokens, as `cache::key_at` keys (or `long_word` for
-        // pretokens too long for one).
-        let mut pending = [0u128; pretokenize::MAX_ENDS];
-        let mut n_pending = 0;
+        // pretokens too long for one), and the keys' hashes.
+        let mut keys = [[0u128; pretokenize::MAX_ENDS]; LOOKAHEAD];
+        let mut hashes = [[0u32; pretokenize::MAX_ENDS]; LOOKAHEAD];
+        let mut counts = [0usize; LOOKAHEAD];
         let mut start = 0;
+        let mut k = 0;
         while let Some(count) = scanner.next_ends(&mut ends) {
-            for &key in &pending[..n_pending] {
-                self.encode_pretoken(bytes, key, cache, out);
-            }
-            for (slot, &end) in pending.iter_mut().zip(&ends[..count]) {
+            let (keys, hashes, n) = (&mut keys[k], &mut hashes[k], &mut counts[k]);
+            self.encode_keys(bytes, &keys[..*n], &hashes[..*n], cache, out);
+            let probe = cache.probe();
+            for ((key, h), &end) in keys.iter_mut().zip(hashes.iter_mut()).zip(&ends[..count]) {
                 let n = end - start;
-                *slot = if n <= cache::INLINE_KEY {
+                *key = if n <= cache::INLINE_KEY {
                     let key = cache::key_at(bytes, start, n);
-                    cache.prefetch(key);
+                    *h = cache::key_hash(key);
+                    probe.prefetch(*h);
                     key
                 } else {
                     long_word(start, n)
                 };
                 start = end;
             }
-            n_pending = count;
+            *n = count;
+            k = (k + 1) % LOOKAHEAD;
         }
-        for &key in &pending[..n_pending] {
-            self.encode_pretoken(bytes, key, cache, out);
+        for _ in 0..LOOKAHEAD {
+            let n = counts[k];
+            self.encode_keys(bytes, &keys[k][..n], &hashes[k][..n], cache, out);
+            k = (k + 1) % LOOKAHEAD;
+        }
+    }
+
+    /// Encodes the pretokens of `bytes` that `keys` stand for (see `encode_ordinary`).
+    ///
+    /// Runs of short words cached with few ids, nearly all pretokens, are written through
+    /// a raw pointer with the table and the output's length in registers; any other
+    /// pretoken ends the run and takes `encode_pretoken`.
+    #[inline(always)]
+    fn encode_keys(
+        &self,
+        bytes: &[u8],
+        keys: &[u128],
+        hashes: &[u32],
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) {
+        const WRITE: usize = std::mem::size_of::<cache::InlineIds>() / 4;
+        let mut i = 0;
+        while i < keys.len() {
+            out.reserve(WRITE * (keys.len() - i));
+            let dst = out.as_mut_ptr();
+            let mut len = out.len();
+            let probe = cache.probe();
+            while let (Some(&key), Some(&h)) = (keys.get(i), hashes.get(i)) {
+                if !cache::is_short_key(key) {
+                    break;
+                }
+                let Some(ids) = probe.inline_ids(key, h) else {
+                    break;
+                };
+                // SAFETY: the reserve above left room for `WRITE` ids per key from `i` on,
+                // and `len` grows by at most that per key; the first `ids[WRITE - 1]` ids
+                // written are real ids, which `set_len` covers below.
+                unsafe { dst.add(len).cast::<cache::InlineIds>().write_unaligned(ids) };
+                len += ids[WRITE - 1] as usize;
+                i += 1;
+            }
+            // SAFETY: the first `len` ids are written (see above).
+            unsafe { out.set_len(len) };
+            if let Some(&key) = keys.get(i) {
+                self.encode_pretoken(bytes, key, cache, out);
+                i += 1;
+            }
         }
     }
 
@@ -220,7 +274,7 @@ impl Encoder {
         out: &mut Vec<TokenId>,
     ) {
         if cache::is_short_key(key) {
-            if !cache.extend_short(key, out) {
+            if !cache.probe().extend_short(key, out) {
                 let (buf, n) = cache::key_bytes(key);
                 self.encode_uncached(&buf[..n], cache, out);
             }

@@ -12,9 +12,10 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::array::IdArray;
-use super::text::{storage_of, surrogate_error, utf8_all};
+use super::text::{storage_of, surrogate_error, utf8_all, Storage};
 use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
+use crate::encode::memory;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder};
 use crate::vocab::Vocab;
 use crate::TokenId;
@@ -39,11 +40,41 @@ impl PyCoreTokenizer {
     /// The tokens of one `str`, encoded without the GIL.
     fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
         let storage = [storage_of(text)?];
-        py.detach(|| {
-            let mut buf = Vec::new();
-            utf8_all(&storage, &mut buf, Some(1)).map(|refs| self.inner.encode(refs[0]))
-        })
-        .map_err(|_| surrogate_error(text))
+        py.detach(|| self.encode_serial(&storage).map(|(ids, _)| ids))
+            .map_err(|_| surrogate_error(text))
+    }
+
+    /// The tokens of the texts of `storages` on this thread, one after another into one
+    /// array, and the offsets of each text's in it (one more than the texts); or the index
+    /// of a text holding a lone surrogate. A text stored as code units is made UTF-8 a
+    /// piece at a time, each piece encoded while it is in cache (`for_each_safe_piece`).
+    fn encode_serial(&self, storages: &[Storage<'_>]) -> Result<(Vec<TokenId>, Vec<u64>), usize> {
+        let e = &self.inner;
+        // At least the UTF-8 length: one code unit makes one to four bytes.
+        let total: usize = storages
+            .iter()
+            .map(|s| match s {
+                Storage::Utf8(t) => t.len(),
+                Storage::Units(u) => u.len(),
+            })
+            .sum();
+        e.reserve_cache(total);
+        let mut ids = memory::id_buffer(total / 3 + 16);
+        let mut offsets = Vec::with_capacity(storages.len() + 1);
+        offsets.push(0u64);
+        let mut buf = Vec::new();
+        for (i, storage) in storages.iter().enumerate() {
+            match storage {
+                Storage::Utf8(text) => e.encode_into(text, &mut ids),
+                Storage::Units(units) => units
+                    .for_each_safe_piece(e.special_tokens(), &mut buf, |piece| {
+                        e.encode_into(piece, &mut ids)
+                    })
+                    .map_err(|_| i)?,
+            }
+            offsets.push(ids.len() as u64);
+        }
+        Ok((ids, offsets))
     }
 
     /// `ids` (all below the vocabulary size) as a Python list.
@@ -188,6 +219,9 @@ impl PyCoreTokenizer {
         let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
         let (ids, offsets) = py
             .detach(|| {
+                if num_threads == Some(1) {
+                    return self.encode_serial(&storages).map(Ok);
+                }
                 let mut buf = Vec::new();
                 utf8_all(&storages, &mut buf, num_threads)
                     .map(|refs| self.inner.encode_batch_flat(&refs, num_threads))

@@ -24,6 +24,10 @@ pub enum BpeError {
     /// A token id outside the vocabulary.
     #[error("token id {id} is out of range for a vocabulary of {vocab_size} tokens")]
     UnknownId { id: u64, vocab_size: usize },
+    /// Text `text` of a call holds a code unit with no UTF-8 (a lone surrogate) at
+    /// character `unit`.
+    #[error("text {text} holds a lone surrogate at character {unit}")]
+    NotUnicode { text: usize, unit: usize },
     /// Any other bad argument (vocab size too small, empty or duplicate special token, ...).
     #[error("{0}")]
     InvalidArgument(String),

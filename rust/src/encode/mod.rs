@@ -22,13 +22,14 @@ use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
 use crate::pretokenize;
 use crate::special::{Segment, SpecialTokens};
+use crate::transcode::Units;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
 pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 
-/// `encode_batch_flat` cuts texts longer than this into pieces encoded in parallel.
-const SPLIT_BYTES: usize = 1 << 20;
+/// `encode_texts_flat` cuts UTF-8 texts longer than this into pieces encoded in parallel.
+pub const SPLIT_BYTES: usize = 1 << 20;
 
 /// How many blocks of pretokens `encode_ordinary` cuts (and prefetches the table slots
 /// of) before it looks them up.
@@ -64,6 +65,24 @@ fn join_parts(parts: &[(Vec<TokenId>, Vec<usize>)]) -> Vec<TokenId> {
     // SAFETY: the pieces cover the first `total` elements exactly, and each was written.
     unsafe { out.set_len(total) };
     out
+}
+
+/// A text for `Encoder::encode_texts_flat`: UTF-8, or code units (made UTF-8 piece by
+/// piece as they are encoded, never all at once).
+#[derive(Clone, Copy, Debug)]
+pub enum Text<'a> {
+    Utf8(&'a str),
+    Units(Units<'a>),
+}
+
+impl Text<'_> {
+    /// Its UTF-8 bytes, or its code units (no more than its UTF-8 bytes).
+    pub fn size(&self) -> usize {
+        match self {
+            Text::Utf8(t) => t.len(),
+            Text::Units(u) => u.len(),
+        }
+    }
 }
 
 /// A vocabulary with its special tokens, ready to encode and decode.
@@ -325,16 +344,29 @@ impl Encoder {
     /// Encodes each text on `num_threads` threads (`None`: all cores) into one array:
     /// returns the ids of all texts concatenated and `offsets` (one more than the texts),
     /// text `i` being `ids[offsets[i]..offsets[i + 1]]`.
-    ///
-    /// Short texts are grouped into work units of up to `SPLIT_BYTES`, and a text longer than
-    /// that is cut at safe points (`chunk_ranges`, exact by construction) into pieces of
-    /// about that size, so one huge text also keeps every thread busy.
     pub fn encode_batch_flat(
         &self,
         texts: &[&str],
         num_threads: Option<usize>,
     ) -> Result<(Vec<TokenId>, Vec<u64>)> {
-        let total: usize = texts.iter().map(|t| t.len()).sum();
+        let texts: Vec<Text<'_>> = texts.iter().map(|t| Text::Utf8(t)).collect();
+        self.encode_texts_flat(&texts, num_threads)
+    }
+
+    /// `encode_batch_flat` of texts given as UTF-8 or as code units; a text holding a lone
+    /// surrogate fails the call (`BpeError::NotUnicode`).
+    ///
+    /// Short texts are grouped into work units of up to `SPLIT_BYTES`, and a UTF-8 text longer
+    /// than that is cut at safe points (`chunk_ranges`, exact by construction) into pieces of
+    /// about that size, so one huge text also keeps every thread busy. A text of code units
+    /// is one piece, made UTF-8 as it is encoded (`Units::for_each_safe_piece`); the caller
+    /// gives long ones as UTF-8 for them to be shared out.
+    pub fn encode_texts_flat(
+        &self,
+        texts: &[Text<'_>],
+        num_threads: Option<usize>,
+    ) -> Result<(Vec<TokenId>, Vec<u64>)> {
+        let total: usize = texts.iter().map(Text::size).sum();
         let mut counts = vec![0u64; texts.len()];
         let units = self.flat_units(texts, total, num_threads);
         let ids = if num_threads == Some(1) || units.len() <= 1 {
@@ -342,25 +374,26 @@ impl Encoder {
             // and straight into the output (no parts to join).
             self.reserve_cache(total);
             let mut ids = memory::id_buffer(total / 3 + 16);
-            for (text, count) in texts.iter().zip(&mut counts) {
+            let mut buf = Vec::new();
+            for (i, (text, count)) in texts.iter().zip(&mut counts).enumerate() {
                 let before = ids.len();
-                self.encode_into(text, &mut ids);
+                self.encode_text_into(i, text, &mut buf, &mut ids)?;
                 *count = (ids.len() - before) as u64;
             }
             ids
         } else {
-            pool::in_pool(num_threads, || {
+            pool::in_pool(num_threads, || -> Result<Vec<TokenId>> {
                 let parts: Vec<(Vec<TokenId>, Vec<usize>)> = units
                     .par_iter()
                     .map(|unit| self.encode_unit(texts, unit))
-                    .collect();
+                    .collect::<Result<_>>()?;
                 for (unit, (_, lens)) in units.iter().zip(&parts) {
                     for ((i, _), &n) in unit.iter().zip(lens) {
                         counts[*i] += n as u64;
                     }
                 }
-                join_parts(&parts)
-            })?
+                Ok(join_parts(&parts))
+            })??
         };
         let mut offsets = Vec::with_capacity(texts.len() + 1);
         offsets.push(0u64);
@@ -372,23 +405,46 @@ impl Encoder {
         Ok((ids, offsets))
     }
 
-    /// The ids of one work unit of `encode_batch_flat`, and the id count of each of its
+    /// Appends the tokens of `text` (the call's text `index`) to `out`, `buf` holding the
+    /// UTF-8 of code units while they are encoded.
+    fn encode_text_into(
+        &self,
+        index: usize,
+        text: &Text<'_>,
+        buf: &mut Vec<u8>,
+        out: &mut Vec<TokenId>,
+    ) -> Result<()> {
+        match text {
+            Text::Utf8(t) => self.encode_into(t, out),
+            Text::Units(units) => units
+                .for_each_safe_piece(&self.specials, buf, |piece| self.encode_into(piece, out))
+                .map_err(|unit| BpeError::NotUnicode { text: index, unit })?,
+        }
+        Ok(())
+    }
+
+    /// The ids of one work unit of `encode_texts_flat`, and the id count of each of its
     /// pieces.
     fn encode_unit(
         &self,
-        texts: &[&str],
+        texts: &[Text<'_>],
         unit: &[(usize, Range<usize>)],
-    ) -> (Vec<TokenId>, Vec<usize>) {
+    ) -> Result<(Vec<TokenId>, Vec<usize>)> {
         let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
         self.reserve_cache(bytes);
         let mut ids = Vec::with_capacity(bytes / 3 + 16);
         let mut lens = Vec::with_capacity(unit.len());
+        let mut buf = Vec::new();
         for (i, range) in unit {
             let before = ids.len();
-            self.encode_into(&texts[*i][range.clone()], &mut ids);
+            match &texts[*i] {
+                Text::Utf8(t) => self.encode_into(&t[range.clone()], &mut ids),
+                // Whole: `flat_units` never cuts code units.
+                whole => self.encode_text_into(*i, whole, &mut buf, &mut ids)?,
+            }
             lens.push(ids.len() - before);
         }
-        (ids, lens)
+        Ok((ids, lens))
     }
 
     /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.
@@ -396,7 +452,7 @@ impl Encoder {
     /// grouped, each unit small enough that there are several per thread.
     fn flat_units(
         &self,
-        texts: &[&str],
+        texts: &[Text<'_>],
         total: usize,
         num_threads: Option<usize>,
     ) -> Vec<Vec<(usize, Range<usize>)>> {
@@ -409,7 +465,8 @@ impl Encoder {
         let mut current: Vec<(usize, Range<usize>)> = Vec::new();
         let mut current_bytes = 0;
         for (i, text) in texts.iter().enumerate() {
-            if text.len() > SPLIT_BYTES {
+            let size = text.size();
+            if let (Text::Utf8(text), true) = (text, size > SPLIT_BYTES) {
                 if !current.is_empty() {
                     units.push(std::mem::take(&mut current));
                     current_bytes = 0;
@@ -419,8 +476,8 @@ impl Encoder {
                 }
                 continue;
             }
-            current.push((i, 0..text.len()));
-            current_bytes += text.len();
+            current.push((i, 0..size));
+            current_bytes += size;
             if current_bytes >= group_bytes {
                 units.push(std::mem::take(&mut current));
                 current_bytes = 0;

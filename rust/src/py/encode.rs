@@ -15,8 +15,8 @@ use super::array::IdArray;
 use super::text::{storage_of, surrogate_error, utf8_all, Storage};
 use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
-use crate::encode::memory;
-use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder};
+use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text, SPLIT_BYTES};
+use crate::error::BpeError;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
@@ -39,42 +39,50 @@ impl PyCoreTokenizer {
 
     /// The tokens of one `str`, encoded without the GIL.
     fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
-        let storage = [storage_of(text)?];
-        py.detach(|| self.encode_serial(&storage).map(|(ids, _)| ids))
-            .map_err(|_| surrogate_error(text))
+        let texts = [text.clone()];
+        Ok(self.encode_flat(py, &texts, Some(1))?.0)
     }
 
-    /// The tokens of the texts of `storages` on this thread, one after another into one
-    /// array, and the offsets of each text's in it (one more than the texts); or the index
-    /// of a text holding a lone surrogate. A text stored as code units is made UTF-8 a
-    /// piece at a time, each piece encoded while it is in cache (`for_each_safe_piece`).
-    fn encode_serial(&self, storages: &[Storage<'_>]) -> Result<(Vec<TokenId>, Vec<u64>), usize> {
-        let e = &self.inner;
-        // At least the UTF-8 length: one code unit makes one to four bytes.
-        let total: usize = storages
-            .iter()
-            .map(|s| match s {
-                Storage::Utf8(t) => t.len(),
-                Storage::Units(u) => u.len(),
-            })
-            .sum();
-        e.reserve_cache(total);
-        let mut ids = memory::id_buffer(total / 3 + 16);
-        let mut offsets = Vec::with_capacity(storages.len() + 1);
-        offsets.push(0u64);
-        let mut buf = Vec::new();
-        for (i, storage) in storages.iter().enumerate() {
-            match storage {
-                Storage::Utf8(text) => e.encode_into(text, &mut ids),
-                Storage::Units(units) => units
-                    .for_each_safe_piece(e.special_tokens(), &mut buf, |piece| {
-                        e.encode_into(piece, &mut ids)
-                    })
-                    .map_err(|_| i)?,
+    /// `Encoder::encode_texts_flat` of `texts`, without the GIL. Their code units are made
+    /// UTF-8 as they are encoded, except, on several threads, those of texts too long for
+    /// one work unit: those are made UTF-8 first, so that they can be cut between threads.
+    fn encode_flat(
+        &self,
+        py: Python<'_>,
+        texts: &[Bound<'_, PyString>],
+        num_threads: Option<usize>,
+    ) -> PyResult<(Vec<TokenId>, Vec<u64>)> {
+        let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
+        let result = py.detach(|| {
+            let mut texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
+            let long: Vec<usize> = match num_threads {
+                Some(1) => Vec::new(),
+                _ => (0..texts.len())
+                    .filter(|&i| matches!(texts[i], Text::Units(u) if u.len() > SPLIT_BYTES))
+                    .collect(),
+            };
+            let long_units: Vec<Storage<'_>> = long
+                .iter()
+                .filter_map(|&i| match texts[i] {
+                    Text::Units(u) => Some(Storage::Units(u)),
+                    Text::Utf8(_) => None,
+                })
+                .collect();
+            let mut buf = Vec::new();
+            let long_utf8 =
+                utf8_all(&long_units, &mut buf, num_threads).map_err(|k| BpeError::NotUnicode {
+                    text: long[k],
+                    unit: 0,
+                })?;
+            for (&i, utf8) in long.iter().zip(long_utf8) {
+                texts[i] = Text::Utf8(utf8);
             }
-            offsets.push(ids.len() as u64);
-        }
-        Ok((ids, offsets))
+            self.inner.encode_texts_flat(&texts, num_threads)
+        });
+        result.map_err(|e| match e {
+            BpeError::NotUnicode { text, .. } => surrogate_error(&texts[text]),
+            e => e.into(),
+        })
     }
 
     /// `ids` (all below the vocabulary size) as a Python list.
@@ -216,17 +224,7 @@ impl PyCoreTokenizer {
         texts: Vec<Bound<'_, PyString>>,
         num_threads: Option<usize>,
     ) -> PyResult<(IdArray, IdArray)> {
-        let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
-        let (ids, offsets) = py
-            .detach(|| {
-                if num_threads == Some(1) {
-                    return self.encode_serial(&storages).map(Ok);
-                }
-                let mut buf = Vec::new();
-                utf8_all(&storages, &mut buf, num_threads)
-                    .map(|refs| self.inner.encode_batch_flat(&refs, num_threads))
-            })
-            .map_err(|i| surrogate_error(&texts[i]))??;
+        let (ids, offsets) = self.encode_flat(py, &texts, num_threads)?;
         Ok((IdArray::from_ids(ids), IdArray::from_u64(offsets)))
     }
 

@@ -23,9 +23,10 @@ impl From<BpeError> for PyErr {
                 _ => PyOSError::new_err(message),
             },
             BpeError::UnknownId { .. } => PyKeyError::new_err(message),
-            BpeError::NotUtf8 { .. } | BpeError::BadFile { .. } | BpeError::InvalidArgument(_) => {
-                PyValueError::new_err(message)
-            }
+            BpeError::NotUtf8 { .. }
+            | BpeError::NotUnicode { .. }
+            | BpeError::BadFile { .. }
+            | BpeError::InvalidArgument(_) => PyValueError::new_err(message),
         }
     }
 }

@@ -22,6 +22,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 use crate::encode::memory;
+use crate::encode::Text;
 use crate::transcode::Units;
 
 #[cfg(not(windows))]
@@ -83,6 +84,16 @@ pub(crate) enum Storage<'a> {
     /// UTF-8 where the code units were not read.
     Utf8(Utf8<'a>),
     Units(Units<'a>),
+}
+
+impl Storage<'_> {
+    /// The text for the encoder: its UTF-8, or its code units.
+    pub(crate) fn text(&self) -> Text<'_> {
+        match self {
+            Storage::Utf8(s) => Text::Utf8(s),
+            Storage::Units(units) => Text::Units(*units),
+        }
+    }
 }
 
 /// The UTF-8 of each text in `storages`: borrowed, or transcoded side by side into `buf`

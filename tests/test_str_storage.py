@@ -105,3 +105,31 @@ def test_lone_surrogates_raise_cpythons_error(gpt2, bad):
             gpt2.encode_batch_flat(batch, num_threads=num_threads)
         with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
             gpt2.encode_batch(batch, num_threads=num_threads)
+
+
+# Longer than one transcoding step (65,536 characters) and than one work unit of a parallel
+# batch (2**20 bytes): in Latin-1, UCS-2 and UCS-4, with safe cuts (lines) and without.
+LONG = [
+    "Caf\u00e9 au lait, na\u00efve words\nand 123 more \n\n" * 30_000,
+    "\u20ac prices: 12,50 \u20ac each\nIt's fine.\n" * 40_000,
+    "\U0001f600 faces   and\ttabs\n<|endoftext|>" * 50_000,
+    "one long line without a newline, \u00fcber " * 40_000,
+]
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_long_texts_of_each_width_encode_like_tiktoken(gpt2, reference, num_threads):
+    # Also shorter than a work unit, but longer than a transcoding step.
+    texts = LONG + [t[:200_000] for t in LONG]
+    want = [reference.encode(t, allowed_special="all") for t in texts]
+    ids, offsets = gpt2.encode_batch_flat(texts, num_threads=num_threads)
+    got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+    assert got == want
+    assert gpt2.encode_to_array(LONG[2]).tolist() == want[2]
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_a_lone_surrogate_late_in_a_long_text_raises(gpt2, num_threads):
+    bad = LONG[1] + "\ud800"
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        gpt2.encode_batch_flat(["fine", bad], num_threads=num_threads)

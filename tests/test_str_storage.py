@@ -87,7 +87,9 @@ def test_mixed_batches_encode_like_each_text(gpt2, reference, num_threads):
 def test_any_texts_in_a_parallel_batch(gpt2, reference, texts):
     ids, offsets = gpt2.encode_batch_flat(texts, num_threads=2)
     got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
-    assert got == [reference.encode_ordinary(t) for t in texts]
+    # The tokenizer has <|endoftext|> as a special token (hypothesis tries the module's
+    # string constants, that one among them).
+    assert got == [reference.encode(t, allowed_special="all") for t in texts]
 
 
 # A lone surrogate in each width: in a UCS-2 string, and in a UCS-4 one.

@@ -20,10 +20,12 @@ pub(crate) const MAX_CACHED_WORD: usize = 64;
 /// brings about 390k distinct words needing merges (beside GPT-2's 50k seeded tokens); at
 /// half this bound the cache was cleared every ~50 MB there, and each time refilled.
 const MAX_ENTRIES: usize = 1 << 19;
-/// A long text brings about one word the cache has not seen per this many bytes (web text:
-/// 155k distinct words needing merges in 32 MB, 30k in 4 MB), so the cache makes room for
-/// that many up front rather than doubling on the way.
-const BYTES_PER_NEW_WORD: usize = 200;
+/// How many distinct words needing merges `bytes` of text bring, about: they grow like
+/// `bytes^0.75` (Heaps' law; web text: 30k in 4 MB, 93k in 16 MB, 155k in 32 MB, 390k in
+/// 128 MB), so the cache makes room for that many up front rather than doubling on the way.
+fn new_words(bytes: usize) -> usize {
+    (0.365 * (bytes as f64).powf(0.75)) as usize
+}
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
 pub(crate) const INLINE_KEY: usize = 15;
@@ -367,7 +369,7 @@ impl WordCache {
     /// growing the table rehashes every entry into fresh memory, so one large growth
     /// before a long text costs much less than the doublings it replaces.
     pub(crate) fn reserve_for_text(&mut self, bytes: usize) {
-        self.reserve(bytes / BYTES_PER_NEW_WORD);
+        self.reserve(new_words(bytes));
     }
 
     /// Makes room for `additional` words beyond the seed (up to the cache's bound) in one

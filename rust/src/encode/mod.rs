@@ -383,6 +383,9 @@ impl Encoder {
             ids
         } else {
             pool::in_pool(num_threads, || -> Result<Vec<TokenId>> {
+                // Each thread's cache is sized for its share at once: grown unit by unit,
+                // it would be rehashed on the way, more than once.
+                rayon::broadcast(|ctx| self.reserve_cache(total / ctx.num_threads()));
                 let parts: Vec<(Vec<TokenId>, Vec<usize>)> = units
                     .par_iter()
                     .map(|unit| self.encode_unit(texts, unit))

@@ -65,9 +65,11 @@ impl<'a> Units<'a> {
         while at < n {
             let end = (at + PIECE_UNITS).min(n);
             let step = self.slice(at..end);
+            // Room for the most UTF-8 the step can make, rather than a pass to count it.
             let old = buf.len();
-            buf.resize(old + step.utf8_len(), 0);
-            step.write_utf8(&mut buf[old..]).map_err(|i| at + i)?;
+            buf.resize(old + step.max_utf8_per_unit() * step.len(), 0);
+            let written = step.write_utf8_prefix(&mut buf[old..]).map_err(|i| at + i)?;
+            buf.truncate(old + written);
             at = end;
             if at == n {
                 break;
@@ -100,6 +102,23 @@ impl<'a> Units<'a> {
     /// returns the index of the first code unit with no UTF-8 (a lone surrogate, or above
     /// U+10FFFF), leaving `out` partly written.
     pub fn write_utf8(&self, out: &mut [u8]) -> Result<(), usize> {
+        let written = self.write_utf8_prefix(out)?;
+        debug_assert_eq!(written, out.len(), "out must be exactly utf8_len() long");
+        Ok(())
+    }
+
+    /// The most UTF-8 bytes a code unit of this width makes.
+    fn max_utf8_per_unit(&self) -> usize {
+        match self {
+            Units::Latin1(_) => 2,
+            Units::Ucs2(_) => 3,
+            Units::Ucs4(_) => 4,
+        }
+    }
+
+    /// Writes the text's UTF-8 to the start of `out`, which must have room for it (at least
+    /// `utf8_len()` bytes), and returns its length; errors as `write_utf8`.
+    fn write_utf8_prefix(&self, out: &mut [u8]) -> Result<usize, usize> {
         let mut w = Writer { out, at: 0 };
         match *self {
             Units::Latin1(u) => {
@@ -134,8 +153,7 @@ impl<'a> Units<'a> {
                 }
             }
         }
-        debug_assert_eq!(w.at, w.out.len(), "out must be exactly utf8_len() long");
-        Ok(())
+        Ok(w.at)
     }
 }
 

@@ -68,7 +68,9 @@ impl<'a> Units<'a> {
             // Room for the most UTF-8 the step can make, rather than a pass to count it.
             let old = buf.len();
             buf.resize(old + step.max_utf8_per_unit() * step.len(), 0);
-            let written = step.write_utf8_prefix(&mut buf[old..]).map_err(|i| at + i)?;
+            let written = step
+                .write_utf8_prefix(&mut buf[old..])
+                .map_err(|i| at + i)?;
             buf.truncate(old + written);
             at = end;
             if at == n {

@@ -45,26 +45,19 @@ fn long_word(start: usize, n: usize) -> u128 {
     start as u128 | ((n as u128) << 64)
 }
 
-/// The ids of `parts` joined into one vector, copied on the current pool's threads (so that
-/// the page faults of the fresh output are taken in parallel too).
-fn join_parts(parts: &[(Vec<TokenId>, Vec<usize>)]) -> Vec<TokenId> {
-    let total: usize = parts.iter().map(|(ids, _)| ids.len()).sum();
-    let mut out = memory::id_buffer(total);
-    let mut rest = &mut out.spare_capacity_mut()[..total];
-    let mut pieces = Vec::with_capacity(parts.len());
-    for (ids, _) in parts {
-        let (piece, tail) = rest.split_at_mut(ids.len());
-        pieces.push((piece, ids));
-        rest = tail;
-    }
-    pieces.into_par_iter().for_each(|(piece, ids)| {
-        for (dst, &id) in piece.iter_mut().zip(ids) {
-            dst.write(id);
-        }
-    });
-    // SAFETY: the pieces cover the first `total` elements exactly, and each was written.
-    unsafe { out.set_len(total) };
-    out
+/// What a thread of a parallel `encode_texts_flat` keeps across its work units.
+#[derive(Default)]
+struct UnitScratch {
+    reserved: bool,
+    utf8: Vec<u8>,
+}
+
+/// One work unit's result: its ids, the id count of each of its pieces, or why it failed.
+#[derive(Default)]
+struct UnitPart {
+    ids: Vec<TokenId>,
+    lens: Vec<usize>,
+    error: Option<BpeError>,
 }
 
 /// A text for `Encoder::encode_texts_flat`: UTF-8, or code units (made UTF-8 piece by
@@ -382,21 +375,39 @@ impl Encoder {
             }
             ids
         } else {
-            pool::in_pool(num_threads, || -> Result<Vec<TokenId>> {
-                // Each thread's cache is sized for its share at once: grown unit by unit,
-                // it would be rehashed on the way, more than once.
-                rayon::broadcast(|ctx| self.reserve_cache(total / ctx.num_threads()));
-                let parts: Vec<(Vec<TokenId>, Vec<usize>)> = units
-                    .par_iter()
-                    .map(|unit| self.encode_unit(texts, unit))
-                    .collect::<Result<_>>()?;
-                for (unit, (_, lens)) in units.iter().zip(&parts) {
-                    for ((i, _), &n) in unit.iter().zip(lens) {
-                        counts[*i] += n as u64;
+            // Units are encoded on the pool's threads and appended to the output in order
+            // on this one as they come (`run_ordered`), their buffers recycled while still
+            // in cache, rather than all kept and then joined.
+            let threads = match num_threads {
+                Some(n) if n > 0 => n,
+                _ => rayon::current_num_threads(),
+            };
+            let mut ids = memory::id_buffer(total / 3 + 16);
+            ordered::run_ordered(
+                &*pool::get(threads)?,
+                units.len(),
+                4 * threads,
+                |i, scratch: &mut UnitScratch, part: &mut UnitPart| {
+                    if !scratch.reserved {
+                        // Room for this thread's share of the new words in one growth:
+                        // grown unit by unit, the cache would be rehashed more than once.
+                        self.reserve_cache(total / threads);
+                        scratch.reserved = true;
                     }
-                }
-                Ok(join_parts(&parts))
-            })??
+                    self.encode_unit(texts, &units[i], &mut scratch.utf8, part);
+                },
+                |i, part| {
+                    if let Some(e) = part.error.take() {
+                        return Err(e);
+                    }
+                    ids.extend_from_slice(&part.ids);
+                    for ((t, _), &n) in units[i].iter().zip(&part.lens) {
+                        counts[*t] += n as u64;
+                    }
+                    Ok(())
+                },
+            )?;
+            ids
         };
         let mut offsets = Vec::with_capacity(texts.len() + 1);
         offsets.push(0u64);
@@ -426,28 +437,33 @@ impl Encoder {
         Ok(())
     }
 
-    /// The ids of one work unit of `encode_texts_flat`, and the id count of each of its
-    /// pieces.
+    /// Encodes one work unit of `encode_texts_flat` into `part`, `utf8` holding the UTF-8
+    /// of code units while they are encoded.
     fn encode_unit(
         &self,
         texts: &[Text<'_>],
         unit: &[(usize, Range<usize>)],
-    ) -> Result<(Vec<TokenId>, Vec<usize>)> {
-        let bytes: usize = unit.iter().map(|(_, r)| r.len()).sum();
-        self.reserve_cache(bytes);
-        let mut ids = Vec::with_capacity(bytes / 3 + 16);
-        let mut lens = Vec::with_capacity(unit.len());
-        let mut buf = Vec::new();
+        utf8: &mut Vec<u8>,
+        part: &mut UnitPart,
+    ) {
+        part.ids.clear();
+        part.lens.clear();
         for (i, range) in unit {
-            let before = ids.len();
-            match &texts[*i] {
-                Text::Utf8(t) => self.encode_into(&t[range.clone()], &mut ids),
+            let before = part.ids.len();
+            let done = match &texts[*i] {
+                Text::Utf8(t) => {
+                    self.encode_into(&t[range.clone()], &mut part.ids);
+                    Ok(())
+                }
                 // Whole: `flat_units` never cuts code units.
-                whole => self.encode_text_into(*i, whole, &mut buf, &mut ids)?,
+                whole => self.encode_text_into(*i, whole, utf8, &mut part.ids),
+            };
+            if let Err(e) = done {
+                part.error = Some(e);
+                return;
             }
-            lens.push(ids.len() - before);
+            part.lens.push(part.ids.len() - before);
         }
-        Ok((ids, lens))
     }
 
     /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.

@@ -21,7 +21,7 @@ pub(crate) fn run_ordered<S: Default, B: Default + Send>(
     jobs: usize,
     window: usize,
     produce: impl Fn(usize, &mut S, &mut B) + Sync,
-    mut consume: impl FnMut(usize, &B) -> Result<()>,
+    mut consume: impl FnMut(usize, &mut B) -> Result<()>,
 ) -> Result<()> {
     let (free_tx, free_rx) = mpsc::channel::<B>();
     for _ in 0..window.max(1) {
@@ -65,8 +65,8 @@ pub(crate) fn run_ordered<S: Default, B: Default + Send>(
                     BpeError::InvalidArgument(format!("a worker stopped before job {wanted}"))
                 })?;
                 waiting.insert(i, buffer);
-                while let Some(buffer) = waiting.remove(&wanted) {
-                    consume(wanted, &buffer)?;
+                while let Some(mut buffer) = waiting.remove(&wanted) {
+                    consume(wanted, &mut buffer)?;
                     wanted += 1;
                     let _ = free_tx.send(buffer);
                 }

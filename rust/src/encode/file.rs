@@ -134,7 +134,7 @@ pub fn encode_file(
         .map_err(|e| BpeError::io(dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
     let io_err = |e| BpeError::io(&tmp_path, e);
-    let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file());
     if npy {
         writer.write_all(&[b' '; NPY_HEADER_LEN]).map_err(io_err)?;
     }
@@ -159,6 +159,7 @@ pub fn encode_file(
         _ => rayon::current_num_threads(),
     };
     let pool = super::pool::get(threads)?;
+    let mut writeback = Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 });
     let mut tokens = 0u64;
     super::ordered::run_ordered(
         &pool,
@@ -180,6 +181,7 @@ pub fn encode_file(
             writer.write_all(bytes).map_err(io_err)?;
             tokens += (bytes.len() / width) as u64;
             bar.inc(ranges[i].len() as u64);
+            writeback.advance(writer.get_ref(), bytes.len() as u64);
             Ok(())
         },
     )?;
@@ -200,6 +202,59 @@ pub fn encode_file(
         bytes: text.len() as u64,
     })
 }
+
+/// The output writer's buffer: the file holds all that was written but this much at most.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes written between two starts of writeback.
+const WRITEBACK_BYTES: u64 = 2 << 20;
+
+/// Starts the disk writes of the output while it is still being encoded, a few MB at a
+/// time, so that the `fsync` at the end (which makes the file durable before it is renamed
+/// into place) waits only for the last of them.
+struct Writeback {
+    /// Bytes handed to the writer so far, and the end of what writeback has started on.
+    written: u64,
+    started: u64,
+}
+
+impl Writeback {
+    fn new(start: u64) -> Self {
+        Writeback {
+            written: start,
+            started: 0,
+        }
+    }
+
+    /// Counts `bytes` more written, and starts writeback every `WRITEBACK_BYTES` of them on
+    /// what has surely reached `file` (all but the writer's buffer).
+    fn advance(&mut self, file: &File, bytes: u64) {
+        self.written += bytes;
+        let end = self.written.saturating_sub(WRITE_BUFFER as u64);
+        if end >= self.started + WRITEBACK_BYTES {
+            start_writeback(file, self.started, end);
+            self.started = end;
+        }
+    }
+}
+
+/// Asks the kernel to start writing `from..to` of `file` to disk, without waiting.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, from: u64, to: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for as long as `file` is borrowed; the call reads no
+    // memory of ours, and a failure only leaves the work to the final fsync.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            from as libc::off64_t,
+            (to - from) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _from: u64, _to: u64) {}
 
 /// Appends `ids` to `out` as little-endian `dtype` elements.
 fn extend_le_bytes(out: &mut Vec<u8>, ids: &[u32], dtype: Dtype) {

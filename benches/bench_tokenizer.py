@@ -467,7 +467,15 @@ def section_patho(args, runner: Runner, names: list[str]) -> dict:
             if not ok:
                 continue
             job = {"kind": "patho", "contender": name, "case": case, "size": size}
+            # Best of `--repeats` fresh processes, as in "encode": one cold call on this
+            # virtual machine can take twice as long when its fresh memory comes slowly.
             r = runner.run(job, 1, args.patho_timeout)
+            for _ in range(args.repeats - 1):
+                if "seconds" not in r:
+                    break
+                again = runner.run(job, 1, args.patho_timeout)
+                if again.get("seconds", float("inf")) < r["seconds"]:
+                    r = again
             row = {"case": case, "contender": name, **r}
             if "seconds" in r:
                 row["ms_per_mb"] = r["seconds"] * 1e3 / (r["bytes"] / 1e6)
@@ -490,7 +498,12 @@ def section_patho(args, runner: Runner, names: list[str]) -> dict:
         for r in done:
             r["ids_reference"] = "tiktoken" if ref_row else "most common output"
             r["ids_equal_reference"] = r["digest"] == ref
-    return {"rows": rows, "size_mb": args.patho_mb, "timeout_s": args.patho_timeout}
+    return {
+        "rows": rows,
+        "size_mb": args.patho_mb,
+        "timeout_s": args.patho_timeout,
+        "repeats": args.repeats,
+    }
 
 
 def section_train(args, runner: Runner, path: Path, names: list[str]) -> dict:
@@ -772,7 +785,7 @@ def print_summary(results: dict) -> None:
     if "patho" in results:
         pa = results["patho"]
         names = list(dict.fromkeys(r["contender"] for r in pa["rows"]))
-        print(f"\npathological inputs, ms per MB ({pa['size_mb']} MB, 1 thread; * = ids differ):")
+        print(f"\npathological inputs, ms per MB ({pa['size_mb']} MB, 1 thread, one cold call, best of {pa.get('repeats', 1)} processes; * = ids differ):")
         print("  " + f"{'case':14}" + "".join(f"{n[:13]:>14}" for n in names))
         for case in PATHO_CASES:
             cells = []

@@ -785,7 +785,10 @@ def print_summary(results: dict) -> None:
     if "patho" in results:
         pa = results["patho"]
         names = list(dict.fromkeys(r["contender"] for r in pa["rows"]))
-        print(f"\npathological inputs, ms per MB ({pa['size_mb']} MB, 1 thread, one cold call, best of {pa.get('repeats', 1)} processes; * = ids differ):")
+        print(
+            f"\npathological inputs, ms per MB ({pa['size_mb']} MB, 1 thread, one cold call, "
+            f"best of {pa.get('repeats', 1)} processes; * = ids differ):"
+        )
         print("  " + f"{'case':14}" + "".join(f"{n[:13]:>14}" for n in names))
         for case in PATHO_CASES:
             cells = []

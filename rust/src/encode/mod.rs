@@ -28,8 +28,10 @@ use crate::TokenId;
 
 pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 
-/// `encode_texts_flat` cuts UTF-8 texts longer than this into pieces encoded in parallel.
-pub const SPLIT_BYTES: usize = 1 << 20;
+/// `encode_texts_flat` cuts UTF-8 texts longer than this into pieces encoded in parallel,
+/// and groups shorter ones into work units of up to this size. Smaller units even out the
+/// threads' last ones: 512 KB measured 2-3% faster at 2 threads than 1 MB.
+pub const SPLIT_BYTES: usize = 1 << 19;
 
 /// How many blocks of pretokens `encode_ordinary` cuts (and prefetches the table slots
 /// of) before it looks them up.

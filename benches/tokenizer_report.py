@@ -187,8 +187,9 @@ def render_markdown(res: dict[str, Any], json_name: str = "") -> str:
     if pa:
         names = list(dict.fromkeys(r["contender"] for r in pa["rows"]))
         lines += [
-            f"### Pathological inputs ({pa['size_mb']} MB each, 1 thread, ms per MB; "
-            f"timeout {pa['timeout_s']:g} s including load)",
+            f"### Pathological inputs ({pa['size_mb']} MB each, 1 thread, ms per MB, one cold "
+            f"call per process, best of {pa.get('repeats', 1)}; timeout {pa['timeout_s']:g} s "
+            "including load)",
             "",
             "`*` marks ids that differ from the reference (tiktoken's, or where tiktoken failed, "
             "the most common output).",

@@ -225,6 +225,16 @@ fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
 }
 
+/// The slots of a table for `words` words (at most `MAX_ENTRIES`): at most half full.
+fn table_slots(words: usize) -> usize {
+    let words = words.min(MAX_ENTRIES);
+    let mut slots = MIN_SLOTS;
+    while 2 * words > slots {
+        slots *= 2;
+    }
+    slots
+}
+
 /// The hash of an inline key; its first slot in a table of any size is `hash & mask`.
 #[inline(always)]
 pub(crate) fn key_hash(key: u128) -> u32 {
@@ -332,20 +342,27 @@ impl WordCache {
         self.seeded = self.len;
     }
 
-    /// Empties the cache down to `seed`'s contents, in the memory it has: memory already
-    /// touched costs no page faults, and a table that has grown stays grown (a long text
-    /// that filled it would only grow it again, rehashing on the way).
-    fn reset(&mut self, seed: &Seed) {
-        if self.table.len() == seed.table.len() {
+    /// Empties the cache down to `seed`'s contents, with room for `additional` more words.
+    /// In the memory it has where that is large enough: memory already touched costs no
+    /// page faults, and a table that has grown stays grown (a long text that filled it would
+    /// only grow it again, rehashing on the way). Otherwise straight into a table of the size
+    /// wanted, rather than a copy of the seed's that is grown right after.
+    fn reset(&mut self, seed: &Seed, additional: usize) {
+        let slots = table_slots(seed.len + additional).max(seed.table.len());
+        if self.table.len() == slots && slots == seed.table.len() {
             self.table.copy_from_slice(&seed.table);
             self.len = seed.len;
-        } else if self.table.len() > seed.table.len() {
+        } else if self.table.len() >= slots {
             self.table.fill(Slot::default());
             self.len = 0;
             self.put_slots(&seed.table);
-        } else {
+        } else if slots == seed.table.len() {
             self.table = ZeroedArray::from_slice(&seed.table);
             self.len = seed.len;
+        } else {
+            self.table = ZeroedArray::new(slots);
+            self.len = 0;
+            self.put_slots(&seed.table);
         }
         self.seeded = self.len;
         self.long.clear();
@@ -376,11 +393,7 @@ impl WordCache {
     /// step. Counted from the seed, not from what the cache holds now: a text encoded again,
     /// or the next chunk of one, brings few words the cache has not seen.
     fn reserve(&mut self, additional: usize) {
-        let wanted = (self.seeded + additional).max(self.len).min(MAX_ENTRIES);
-        let mut slots = self.table.len();
-        while 2 * wanted > slots {
-            slots *= 2;
-        }
+        let slots = table_slots((self.seeded + additional).max(self.len));
         if slots > self.table.len() {
             self.resize(slots);
         }
@@ -437,7 +450,7 @@ impl WordCache {
     #[inline]
     pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &Seed) {
         if self.len + self.long.len() >= MAX_ENTRIES {
-            self.reset(seed);
+            self.reset(seed, 0);
         }
         let v = pack(tokens, &mut self.arena);
         if word.len() <= INLINE_KEY {
@@ -455,13 +468,18 @@ thread_local! {
     static CACHE: RefCell<WordCache> = RefCell::new(WordCache::new());
 }
 
-/// Runs `f` with this thread's cache, reset to `seed` first if another encoder (`owner`)
-/// filled it.
-pub(crate) fn with_cache<R>(owner: u64, seed: &Seed, f: impl FnOnce(&mut WordCache) -> R) -> R {
+/// Runs `f` with this thread's cache, reset to `seed` first (with room for the new words of
+/// `text_bytes` of text) if another encoder (`owner`) filled it.
+pub(crate) fn with_cache<R>(
+    owner: u64,
+    seed: &Seed,
+    text_bytes: usize,
+    f: impl FnOnce(&mut WordCache) -> R,
+) -> R {
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => {
             if cache.owner != owner {
-                cache.reset(seed);
+                cache.reset(seed, new_words(text_bytes));
                 cache.owner = owner;
             }
             f(&mut cache)
@@ -469,7 +487,7 @@ pub(crate) fn with_cache<R>(owner: u64, seed: &Seed, f: impl FnOnce(&mut WordCac
         // Only reachable by re-entrance on this thread; a private cache keeps it correct.
         Err(_) => {
             let mut cache = WordCache::new();
-            cache.reset(seed);
+            cache.reset(seed, new_words(text_bytes));
             cache.owner = owner;
             f(&mut cache)
         }
@@ -509,7 +527,7 @@ mod tests {
             .collect();
         let seed = Seed::new(&pairs);
         let mut cache = WordCache::new();
-        cache.reset(&seed);
+        cache.reset(&seed, 0);
         let words: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
         let long: Vec<String> = (0..50).map(|i| format!("{i:0>20}")).collect();
         for (i, w) in words.iter().enumerate() {
@@ -546,7 +564,7 @@ mod tests {
         assert!(!cache.extend_long(b"absent but longer than 15", &mut out));
         assert!(out.is_empty());
         // Reset keeps only the seed.
-        cache.reset(&seed);
+        cache.reset(&seed, 0);
         assert!(!cache.probe().extend_short(inline_key(b"w1"), &mut out));
         assert!(cache.probe().extend_short(inline_key(b"s1"), &mut out));
     }

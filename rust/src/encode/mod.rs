@@ -170,7 +170,7 @@ impl Encoder {
 
     /// Appends the tokens of `text` to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
-        cache::with_cache(self.uid, &self.seed, |cache| {
+        cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
                 self.encode_ordinary(text, cache, out);
@@ -188,7 +188,9 @@ impl Encoder {
     /// Makes room in this thread's cache for the new words of `bytes` of text about to be
     /// encoded (in one or many calls).
     pub(crate) fn reserve_cache(&self, bytes: usize) {
-        cache::with_cache(self.uid, &self.seed, |cache| cache.reserve_for_text(bytes));
+        cache::with_cache(self.uid, &self.seed, bytes, |cache| {
+            cache.reserve_for_text(bytes)
+        });
     }
 
     /// Encodes text that holds no special tokens.

@@ -44,8 +44,9 @@ impl PyCoreTokenizer {
     }
 
     /// `Encoder::encode_texts_flat` of `texts`, without the GIL. Their code units are made
-    /// UTF-8 as they are encoded, except, on several threads, those of texts too long for
-    /// one work unit: those are made UTF-8 first, so that they can be cut between threads.
+    /// UTF-8 as they are encoded, except, on several threads, those of texts long enough to
+    /// unbalance the threads as one work unit: those are made UTF-8 first, so that they can
+    /// be cut between threads.
     fn encode_flat(
         &self,
         py: Python<'_>,
@@ -55,13 +56,21 @@ impl PyCoreTokenizer {
         let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
         let result = py.detach(|| {
             let mut texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
-            let long: Vec<usize> = match num_threads {
-                Some(1) => Vec::new(),
+            // Long enough to leave a thread alone with it at the end of the call: a quarter
+            // of a thread's share (and at least one work unit).
+            let threads = match num_threads {
+                Some(n) if n > 0 => n,
+                _ => rayon::current_num_threads(),
+            };
+            let total: usize = texts.iter().map(Text::size).sum();
+            let long_units = SPLIT_BYTES.max(total / (4 * threads));
+            let long: Vec<usize> = match threads {
+                1 => Vec::new(),
                 _ => (0..texts.len())
-                    .filter(|&i| matches!(texts[i], Text::Units(u) if u.len() > SPLIT_BYTES))
+                    .filter(|&i| matches!(texts[i], Text::Units(u) if u.len() > long_units))
                     .collect(),
             };
-            let long_units: Vec<Storage<'_>> = long
+            let to_transcode: Vec<Storage<'_>> = long
                 .iter()
                 .filter_map(|&i| match texts[i] {
                     Text::Units(u) => Some(Storage::Units(u)),
@@ -69,11 +78,12 @@ impl PyCoreTokenizer {
                 })
                 .collect();
             let mut buf = Vec::new();
-            let long_utf8 =
-                utf8_all(&long_units, &mut buf, num_threads).map_err(|k| BpeError::NotUnicode {
+            let long_utf8 = utf8_all(&to_transcode, &mut buf, num_threads).map_err(|k| {
+                BpeError::NotUnicode {
                     text: long[k],
                     unit: 0,
-                })?;
+                }
+            })?;
             for (&i, utf8) in long.iter().zip(long_utf8) {
                 texts[i] = Text::Utf8(utf8);
             }

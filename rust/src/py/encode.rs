@@ -209,17 +209,11 @@ impl PyCoreTokenizer {
         texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
-        let all = py
-            .detach(|| {
-                let mut buf = Vec::new();
-                utf8_all(&storages, &mut buf, num_threads)
-                    .map(|refs| self.inner.encode_batch(&refs, num_threads))
-            })
-            .map_err(|i| surrogate_error(&texts[i]))??;
-        let lists = all
-            .iter()
-            .map(|ids| self.id_list(py, ids))
+        // Encoded as `encode_batch_flat` does, then cut into one list per text.
+        let (ids, offsets) = self.encode_flat(py, &texts, num_threads)?;
+        let lists = offsets
+            .windows(2)
+            .map(|w| self.id_list(py, &ids[w[0] as usize..w[1] as usize]))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, lists)
     }

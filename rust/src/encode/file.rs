@@ -154,10 +154,7 @@ pub fn encode_file(
     };
 
     let width = dtype.width();
-    let threads = match num_threads {
-        Some(n) if n > 0 => n,
-        _ => rayon::current_num_threads(),
-    };
+    let threads = super::pool::threads(num_threads);
     let pool = super::pool::get(threads)?;
     let mut writeback = Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 });
     let mut tokens = 0u64;
@@ -165,13 +162,13 @@ pub fn encode_file(
         &pool,
         ranges.len(),
         4 * threads,
-        |i, (ids, reserved): &mut (Vec<u32>, bool), bytes: &mut Vec<u8>| {
-            if !*reserved {
-                // Room for this worker's share of the file's new words, in one growth
-                // rather than doublings chunk after chunk.
-                encoder.reserve_cache(text.len() / threads);
-                *reserved = true;
-            }
+        || {
+            // Room for this worker's share of the file's new words, in one growth rather
+            // than doublings chunk after chunk.
+            encoder.reserve_cache(text.len() / threads);
+            Vec::new()
+        },
+        |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
             ids.clear();
             encoder.encode_into(&text[ranges[i].clone()], ids);
             bytes.clear();

@@ -16,8 +16,6 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rayon::prelude::*;
-
 use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
 use crate::pretokenize;
@@ -45,13 +43,6 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 #[inline(always)]
 fn long_word(start: usize, n: usize) -> u128 {
     start as u128 | ((n as u128) << 64)
-}
-
-/// What a thread of a parallel `encode_texts_flat` keeps across its work units.
-#[derive(Default)]
-struct UnitScratch {
-    reserved: bool,
-    utf8: Vec<u8>,
 }
 
 /// One work unit's result: its ids, the id count of each of its pieces, or why it failed.
@@ -322,22 +313,6 @@ impl Encoder {
         }
     }
 
-    /// Encodes each text, in parallel on `num_threads` threads (`None`: all cores), keeping
-    /// the order.
-    pub fn encode_batch(
-        &self,
-        texts: &[&str],
-        num_threads: Option<usize>,
-    ) -> Result<Vec<Vec<TokenId>>> {
-        // One thread: stay on this one, whose cache is already warm, rather than start a pool.
-        if num_threads == Some(1) || texts.len() <= 1 {
-            return Ok(texts.iter().map(|t| self.encode(t)).collect());
-        }
-        pool::in_pool(num_threads, || {
-            texts.par_iter().map(|t| self.encode(t)).collect()
-        })
-    }
-
     /// Encodes each text on `num_threads` threads (`None`: all cores) into one array:
     /// returns the ids of all texts concatenated and `offsets` (one more than the texts),
     /// text `i` being `ids[offsets[i]..offsets[i + 1]]`.
@@ -382,23 +357,20 @@ impl Encoder {
             // Units are encoded on the pool's threads and appended to the output in order
             // on this one as they come (`run_ordered`), their buffers recycled while still
             // in cache, rather than all kept and then joined.
-            let threads = match num_threads {
-                Some(n) if n > 0 => n,
-                _ => rayon::current_num_threads(),
-            };
+            let threads = pool::threads(num_threads);
             let mut ids = memory::id_buffer(total / 3 + 16);
             ordered::run_ordered(
                 &*pool::get(threads)?,
                 units.len(),
                 4 * threads,
-                |i, scratch: &mut UnitScratch, part: &mut UnitPart| {
-                    if !scratch.reserved {
-                        // Room for this thread's share of the new words in one growth:
-                        // grown unit by unit, the cache would be rehashed more than once.
-                        self.reserve_cache(total / threads);
-                        scratch.reserved = true;
-                    }
-                    self.encode_unit(texts, &units[i], &mut scratch.utf8, part);
+                || {
+                    // Room for this thread's share of the new words in one growth: grown
+                    // unit by unit, the cache would be rehashed more than once.
+                    self.reserve_cache(total / threads);
+                    Vec::new()
+                },
+                |i, utf8: &mut Vec<u8>, part: &mut UnitPart| {
+                    self.encode_unit(texts, &units[i], utf8, part);
                 },
                 |i, part| {
                     if let Some(e) = part.error.take() {
@@ -454,15 +426,12 @@ impl Encoder {
         part.lens.clear();
         for (i, range) in unit {
             let before = part.ids.len();
-            let done = match &texts[*i] {
-                Text::Utf8(t) => {
-                    self.encode_into(&t[range.clone()], &mut part.ids);
-                    Ok(())
-                }
+            let text = match texts[*i] {
+                Text::Utf8(t) => Text::Utf8(&t[range.clone()]),
                 // Whole: `flat_units` never cuts code units.
-                whole => self.encode_text_into(*i, whole, utf8, &mut part.ids),
+                whole => whole,
             };
-            if let Err(e) = done {
+            if let Err(e) = self.encode_text_into(*i, &text, utf8, &mut part.ids) {
                 part.error = Some(e);
                 return;
             }
@@ -479,10 +448,7 @@ impl Encoder {
         total: usize,
         num_threads: Option<usize>,
     ) -> Vec<Vec<(usize, Range<usize>)>> {
-        let threads = match num_threads {
-            Some(n) if n > 0 => n,
-            _ => rayon::current_num_threads(),
-        };
+        let threads = pool::threads(num_threads);
         let group_bytes = (total / (threads * 8)).clamp(1, SPLIT_BYTES);
         let mut units = Vec::new();
         let mut current: Vec<(usize, Range<usize>)> = Vec::new();
@@ -593,7 +559,7 @@ mod tests {
             .find(|&i| long.is_char_boundary(i))
             .unwrap();
         let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..cut], ""];
-        let lists = e.encode_batch(&texts, Some(1)).unwrap();
+        let lists: Vec<Vec<TokenId>> = texts.iter().map(|t| e.encode(t)).collect();
         for threads in [Some(1), Some(2), Some(3), None] {
             let (ids, offsets) = e.encode_batch_flat(&texts, threads).unwrap();
             assert_eq!(offsets.len(), texts.len() + 1);

@@ -13,13 +13,14 @@ use std::sync::{mpsc, Mutex};
 use crate::error::{BpeError, Result};
 
 /// Runs `produce(i, scratch, buffer)` for every `i` in `0..jobs` on the threads of `pool`
-/// (each thread with its own `scratch`), and `consume(i, buffer)` on the calling thread in
-/// order of `i`. At most `window` buffers exist at once. The first error of `consume` stops
-/// the run and is returned.
-pub(crate) fn run_ordered<S: Default, B: Default + Send>(
+/// (each thread with its own `scratch`, made by `init` on that thread before its first job),
+/// and `consume(i, buffer)` on the calling thread in order of `i`. At most `window` buffers
+/// exist at once. The first error of `consume` stops the run and is returned.
+pub(crate) fn run_ordered<S, B: Default + Send>(
     pool: &rayon::ThreadPool,
     jobs: usize,
     window: usize,
+    init: impl Fn() -> S + Sync,
     produce: impl Fn(usize, &mut S, &mut B) + Sync,
     mut consume: impl FnMut(usize, &mut B) -> Result<()>,
 ) -> Result<()> {
@@ -30,12 +31,12 @@ pub(crate) fn run_ordered<S: Default, B: Default + Send>(
     let free_rx = Mutex::new(free_rx);
     let (done_tx, done_rx) = mpsc::channel::<(usize, B)>();
     let next = AtomicUsize::new(0);
-    let (produce, free_rx, next) = (&produce, &free_rx, &next);
+    let (init, produce, free_rx, next) = (&init, &produce, &free_rx, &next);
     pool.in_place_scope(|scope| {
         for _ in 0..pool.current_num_threads() {
             let done_tx = done_tx.clone();
             scope.spawn(move |_| {
-                let mut scratch = S::default();
+                let mut scratch = None;
                 loop {
                     // A buffer first, then a job: so the unwritten job with the smallest
                     // index always has its buffer, and the writer never waits on a worker
@@ -49,7 +50,7 @@ pub(crate) fn run_ordered<S: Default, B: Default + Send>(
                     if i >= jobs {
                         return;
                     }
-                    produce(i, &mut scratch, &mut buffer);
+                    produce(i, scratch.get_or_insert_with(init), &mut buffer);
                     if done_tx.send((i, buffer)).is_err() {
                         return;
                     }
@@ -102,6 +103,7 @@ mod tests {
                     &pool(threads),
                     100,
                     window,
+                    Vec::new,
                     |i, scratch: &mut Vec<usize>, out: &mut Vec<usize>| {
                         scratch.push(i);
                         out.clear();
@@ -128,6 +130,7 @@ mod tests {
             &pool(3),
             1000,
             4,
+            || (),
             |_, _: &mut (), out: &mut u32| *out += 1,
             |i, _| {
                 calls += 1;
@@ -146,6 +149,7 @@ mod tests {
             &pool(2),
             0,
             2,
+            || (),
             |_, _: &mut (), _: &mut u8| {},
             |_, _| Ok(()),
         )

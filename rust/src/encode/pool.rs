@@ -12,7 +12,17 @@ type Pools = Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>;
 
 static POOLS: OnceLock<Pools> = OnceLock::new();
 
+/// The threads a call with `num_threads` runs on (`None` or 0: rayon's global pool's).
+pub(crate) fn threads(num_threads: Option<usize>) -> usize {
+    match num_threads {
+        Some(n) if n > 0 => n,
+        _ => rayon::current_num_threads(),
+    }
+}
+
 /// Runs `f` on a kept pool of `num_threads` threads (`None` or 0: rayon's global pool).
+/// For the bindings' parallel transcoding.
+#[cfg(feature = "python")]
 pub(crate) fn in_pool<R: Send>(
     num_threads: Option<usize>,
     f: impl FnOnce() -> R + Send,

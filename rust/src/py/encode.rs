@@ -17,6 +17,7 @@ use crate::corpus::safe_split_before;
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text, SPLIT_BYTES};
 use crate::error::BpeError;
+use crate::transcode::Units;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
@@ -58,33 +59,27 @@ impl PyCoreTokenizer {
             let mut texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
             // Long enough to leave a thread alone with it at the end of the call: a quarter
             // of a thread's share (and at least one work unit).
-            let threads = match num_threads {
-                Some(n) if n > 0 => n,
-                _ => rayon::current_num_threads(),
-            };
+            let threads = crate::encode::pool::threads(num_threads);
             let total: usize = texts.iter().map(Text::size).sum();
             let long_units = SPLIT_BYTES.max(total / (4 * threads));
-            let long: Vec<usize> = match threads {
-                1 => Vec::new(),
-                _ => (0..texts.len())
-                    .filter(|&i| matches!(texts[i], Text::Units(u) if u.len() > long_units))
-                    .collect(),
-            };
-            let to_transcode: Vec<Storage<'_>> = long
+            let long: Vec<(usize, Units<'_>)> = texts
                 .iter()
-                .filter_map(|&i| match texts[i] {
-                    Text::Units(u) => Some(Storage::Units(u)),
-                    Text::Utf8(_) => None,
+                .enumerate()
+                .filter_map(|(i, text)| match *text {
+                    Text::Units(u) if threads > 1 && u.len() > long_units => Some((i, u)),
+                    _ => None,
                 })
                 .collect();
+            let to_transcode: Vec<Storage<'_>> =
+                long.iter().map(|&(_, u)| Storage::Units(u)).collect();
             let mut buf = Vec::new();
             let long_utf8 = utf8_all(&to_transcode, &mut buf, num_threads).map_err(|k| {
                 BpeError::NotUnicode {
-                    text: long[k],
+                    text: long[k].0,
                     unit: 0,
                 }
             })?;
-            for (&i, utf8) in long.iter().zip(long_utf8) {
+            for (&(i, _), utf8) in long.iter().zip(long_utf8) {
                 texts[i] = Text::Utf8(utf8);
             }
             self.inner.encode_texts_flat(&texts, num_threads)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bpelm.gpt2 import EOT, load_vocab_json, mergeable_ranks, tiktoken_encoding
+from bpelm.tokenizer.gpt2 import EOT, load_vocab_json, mergeable_ranks, tiktoken_encoding
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CORPORA = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}

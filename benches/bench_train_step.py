@@ -32,8 +32,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # the plain PyTorch baseline only
 from bpelm.generate import generate
-from bpelm.nn import TransformerLM, cross_entropy
-from bpelm.optim import AdamW, clip_grad_norm
+from bpelm.nn import ModelConfig, TransformerLM, cross_entropy
+from bpelm.training.optim import AdamW, clip_grad_norm
 from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ class Mode:
 
 def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Mode:
     def build(device: torch.device) -> tuple[nn.Module, Any, Callable[..., torch.Tensor]]:
-        model = TransformerLM(**MODEL, attention=attention, device=device)  # type: ignore[arg-type]
+        model = TransformerLM(ModelConfig(**MODEL, attention=attention), device=device)  # type: ignore[arg-type]
         opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1, foreach=foreach)
 
         def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -203,7 +203,7 @@ def run_mode(
     sync(device)
     elapsed = time.perf_counter() - t0
     tokens_per_s = batch * ctx * steps / elapsed
-    ref = TransformerLM(**MODEL, device="meta")  # type: ignore[arg-type]
+    ref = TransformerLM(ModelConfig(**MODEL), device="meta")  # type: ignore[arg-type]
     flops = ref.flops_per_token()
     peak = PEAK_BF16 if mode.bf16 else PEAK_FP32
     result = {
@@ -230,7 +230,7 @@ def run_decode(
     device: torch.device, batch: int, new_tokens: int, use_cache: bool, compile_step: bool = False
 ) -> dict[str, Any]:
     torch.manual_seed(0)
-    model = TransformerLM(**MODEL, device=device)  # type: ignore[arg-type]
+    model = TransformerLM(ModelConfig(**MODEL), device=device)  # type: ignore[arg-type]
     prompt = list(range(1, 17))
 
     def once() -> float:

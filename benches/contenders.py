@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from bpelm.gpt2 import EOT, GPT2_PATTERN, byte_decoder, mergeable_ranks
+from bpelm.tokenizer.gpt2 import EOT, GPT2_PATTERN, byte_decoder, mergeable_ranks
 
 EOT_ID = 50256
 
@@ -361,7 +361,7 @@ _HF_DECODER = byte_decoder()
 def train_with(name: str, path: Path, vocab_size: int, threads: int) -> list[tuple[bytes, bytes]]:
     """Trains `vocab_size` tokens (including <|endoftext|>) with `name`; returns the merges."""
     if name == "bpelm":
-        from bpelm.trainer import train_bpe
+        from bpelm.tokenizer import train_bpe
 
         _vocab, merges = train_bpe(path, vocab_size, [EOT], num_threads=threads)
         return list(merges)

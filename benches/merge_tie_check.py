@@ -15,8 +15,8 @@ import sys
 
 import gigatoken
 import tiktoken
-from bpelm.gpt2 import EOT, GPT2_PATTERN
-from bpelm.trainer import train_bpe
+from bpelm.tokenizer import train_bpe
+from bpelm.tokenizer.gpt2 import EOT, GPT2_PATTERN
 
 
 def main() -> int:

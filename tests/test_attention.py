@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from bpelm.nn import (
+    ModelConfig,
     MultiHeadSelfAttention,
     TransformerBlock,
     TransformerLM,
@@ -32,7 +33,7 @@ TINY = {
 
 def tiny_lm(**overrides: object) -> TransformerLM:
     torch.manual_seed(0)
-    return TransformerLM(**{**TINY, **overrides})  # type: ignore[arg-type]
+    return TransformerLM(ModelConfig(**{**TINY, **overrides}))  # type: ignore[arg-type]
 
 
 @settings(max_examples=30, deadline=None)
@@ -86,14 +87,14 @@ def manual_mhsa(attn: MultiHeadSelfAttention, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("impl", ["reference", "sdpa"])
 def test_mhsa_matches_manual(theta: float | None, impl: str) -> None:
     torch.manual_seed(0)
-    attn = MultiHeadSelfAttention(32, 4, max_seq_len=16, theta=theta, attention=impl)
+    attn = MultiHeadSelfAttention(32, 4, context_length=16, theta=theta, attention=impl)
     x = torch.randn(3, 11, 32)
     torch.testing.assert_close(attn(x), manual_mhsa(attn, x), atol=1e-5, rtol=1e-5)
 
 
 def test_mhsa_is_causal() -> None:
     torch.manual_seed(0)
-    attn = MultiHeadSelfAttention(16, 2, max_seq_len=8, theta=10000.0)
+    attn = MultiHeadSelfAttention(16, 2, context_length=8, theta=10000.0)
     x = torch.randn(1, 8, 16)
     y = x.clone()
     y[:, 5:] += 1.0
@@ -132,7 +133,7 @@ def test_state_dict_keys_and_round_trip() -> None:
     torch.save(sd, buf)
     buf.seek(0)
     torch.manual_seed(1)
-    other = TransformerLM(**TINY)  # type: ignore[arg-type]
+    other = TransformerLM(ModelConfig(**TINY))  # type: ignore[arg-type]
     other.load_state_dict(torch.load(buf, weights_only=True))
     ids = torch.randint(0, 97, (2, 10))
     torch.testing.assert_close(other(ids), model(ids))
@@ -140,8 +141,8 @@ def test_state_dict_keys_and_round_trip() -> None:
 
 def test_config_rebuilds_the_model() -> None:
     model = tiny_lm(ffn="silu", d_ff=128, tie_embeddings=True)
-    assert model.config["ffn"] == "silu" and model.config["d_ff"] == 128
-    clone = TransformerLM(**model.config)
+    assert model.config.ffn == "silu" and model.config.d_ff == 128
+    clone = TransformerLM(ModelConfig.from_dict(model.config.to_dict()))
     clone.load_state_dict(model.state_dict())
     ids = torch.randint(0, 97, (1, 6))
     torch.testing.assert_close(clone(ids), model(ids))
@@ -151,7 +152,7 @@ def test_load_state_dict_accepts_compiled_prefix() -> None:
     model = tiny_lm()
     prefixed = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
     torch.manual_seed(5)
-    other = TransformerLM(**TINY)  # type: ignore[arg-type]
+    other = TransformerLM(ModelConfig(**TINY))  # type: ignore[arg-type]
     other.load_state_dict(prefixed)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(other.state_dict()[k], v)

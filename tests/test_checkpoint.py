@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bpelm.checkpoint import load_checkpoint, read_checkpoint_extra, save_checkpoint
-from bpelm.data import get_batch
-from bpelm.nn import TransformerLM, cross_entropy
-from bpelm.optim import AdamW
+from bpelm.nn import ModelConfig, TransformerLM, cross_entropy
+from bpelm.training.checkpoint import load_checkpoint, read_checkpoint_extra, save_checkpoint
+from bpelm.training.data import get_batch
+from bpelm.training.optim import AdamW
 
 CFG = {
     "vocab_size": 50,
@@ -27,7 +27,7 @@ DATA = np.random.default_rng(0).integers(0, 50, size=2000)
 
 def fresh(seed: int = 0, foreach: bool = False) -> tuple[TransformerLM, AdamW]:
     torch.manual_seed(seed)
-    model = TransformerLM(**CFG)  # type: ignore[arg-type]
+    model = TransformerLM(ModelConfig(**CFG))  # type: ignore[arg-type]
     return model, AdamW(model.parameters(), lr=3e-3, weight_decay=0.1, foreach=foreach)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bpelm.cli import IncrementalDecoder, main
+from bpelm.cli import main
+from bpelm.generate import IncrementalDecoder
 
 SAMPLE = Path(__file__).resolve().parent.parent / "python" / "bpelm" / "data" / "sample.txt"
 

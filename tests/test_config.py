@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from bpelm.config import ConfigError, ModelConfig, TrainConfig, build_config, load_config
+from bpelm.training.config import ConfigError, ModelConfig, TrainConfig, build_config, load_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bpelm.data import get_batch, load_tokens
+from bpelm.training.data import get_batch, load_tokens
 
 
 def test_batch_shapes_dtype_and_shift() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from bpelm.generate import generate, sample_next
-from bpelm.nn import TransformerLM
+from bpelm.nn import ModelConfig, TransformerLM
 
 
 def test_temperature_zero_is_argmax() -> None:
@@ -60,14 +60,16 @@ def test_sampling_follows_the_distribution_and_seed() -> None:
 def small_model(context_length: int = 12, attention: str = "reference") -> TransformerLM:
     torch.manual_seed(0)
     return TransformerLM(
-        vocab_size=40,
-        context_length=context_length,
-        d_model=32,
-        num_layers=2,
-        num_heads=4,
-        d_ff=64,
-        rope_theta=10000.0,
-        attention=attention,
+        ModelConfig(
+            vocab_size=40,
+            context_length=context_length,
+            d_model=32,
+            num_layers=2,
+            num_heads=4,
+            d_ff=64,
+            rope_theta=10000.0,
+            attention=attention,
+        ),
         dtype=torch.float64,  # greedy ties cannot flip between the two paths
     )
 

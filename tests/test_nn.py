@@ -160,7 +160,7 @@ def rope_complex(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torc
 )
 def test_rope_matches_complex_formulation(batch: int, seq: int, half_d: int, seed: int) -> None:
     d = 2 * half_d
-    rope = RotaryPositionalEmbedding(10000.0, d, max_seq_len=64)
+    rope = RotaryPositionalEmbedding(10000.0, d, context_length=64)
     x = randn([batch, seq, d], seed).float()
     g = torch.Generator().manual_seed(seed)
     positions = torch.randint(0, 64, (batch, seq), generator=g)

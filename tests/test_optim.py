@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from bpelm.optim import AdamW, clip_grad_norm, cosine_lr_schedule
+from bpelm.training.optim import AdamW, clip_grad_norm, cosine_lr_schedule
 
 
 def make_params(seed: int) -> list[torch.nn.Parameter]:

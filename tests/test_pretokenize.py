@@ -8,7 +8,7 @@ import pytest
 import regex
 import tiktoken
 from bpelm import _core
-from bpelm.gpt2 import GPT2_PATTERN
+from bpelm.tokenizer.gpt2 import GPT2_PATTERN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

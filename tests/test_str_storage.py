@@ -11,7 +11,7 @@ import sys
 import bpelm._core as core
 import pytest
 from bpelm import Tokenizer
-from bpelm.gpt2 import EOT, tiktoken_encoding
+from bpelm.tokenizer.gpt2 import EOT, tiktoken_encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import random
 
 import pytest
 from bpelm import Tokenizer
-from bpelm.gpt2 import EOT, tiktoken_encoding
+from bpelm.tokenizer.gpt2 import EOT, tiktoken_encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

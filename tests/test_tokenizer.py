@@ -6,7 +6,7 @@ import json
 import os
 from unittest import mock
 
-import bpelm.tokenizer as tokenizer_module
+import bpelm.tokenizer.tokenizer as tokenizer_module
 import numpy as np
 import pytest
 from bpelm import Tokenizer

@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from bpelm import _core, _reference, train_bpe
-from bpelm._reference import learn_merges, train_bpe_reference
+from bpelm import _core, train_bpe
+from bpelm.tokenizer import reference
+from bpelm.tokenizer.reference import learn_merges, train_bpe_reference
 from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ def assert_same_as_reference(
 
 def test_reference_examples() -> None:
     # The reference's docstring examples are hand-computed; they check the oracle itself.
-    result = doctest.testmod(_reference)
+    result = doctest.testmod(reference)
     assert result.attempted >= 5 and result.failed == 0
 
 

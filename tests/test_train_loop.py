@@ -12,9 +12,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bpelm.config import ModelConfig, TrainConfig  # noqa: E402
-from bpelm.metrics import read_metrics  # noqa: E402
-from bpelm.train import checkpoint_paths, lr_at, train  # noqa: E402
+from bpelm.training.checkpoint import checkpoint_paths  # noqa: E402
+from bpelm.training.config import ModelConfig, TrainConfig  # noqa: E402
+from bpelm.training.loop import lr_at, train  # noqa: E402
+from bpelm.training.metrics import read_metrics  # noqa: E402
 
 VOCAB = 64
 ROW_FIELDS = {"step", "tokens", "time_s", "train_loss", "lr", "grad_norm", "tokens_per_s", "mfu"}
@@ -128,7 +129,7 @@ def test_time_budget_ends_the_run_with_the_schedule_finished(
     # A clock that advances 5 ms per reading makes the run's time deterministic: a budget
     # of 0.6 s against 100k steps must stop the run on time, not on steps.
     ticks = iter(range(10**9))
-    monkeypatch.setattr("bpelm.train.time.perf_counter", lambda: 0.005 * next(ticks))
+    monkeypatch.setattr("bpelm.training.loop.time.perf_counter", lambda: 0.005 * next(ticks))
     model, cfg = tiny(
         token_files, max_steps=100_000, max_minutes=0.01, checkpoint_every=10**6, eval_every=10**6
     )
@@ -146,7 +147,7 @@ def test_time_budget_ends_the_run_with_the_schedule_finished(
 
 
 def test_lr_follows_the_larger_of_step_and_time_progress() -> None:
-    from bpelm.optim import cosine_lr_schedule
+    from bpelm.training.optim import cosine_lr_schedule
 
     cfg = TrainConfig(max_steps=1000, warmup_steps=10, max_lr=1.0, min_lr=0.1)
     assert lr_at(500, 0.0, cfg)[0] == pytest.approx(cosine_lr_schedule(500, 1.0, 0.1, 10, 1000))
@@ -186,7 +187,8 @@ def test_losses_are_fetched_once_per_log_interval(
         original = getattr(torch.Tensor, name)
 
         def wrapper(self, *args, **kwargs):
-            if sys._getframe(1).f_code.co_filename.endswith(str(Path("bpelm", "train.py"))):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.endswith(str(Path("bpelm", "training", "loop.py"))):
                 calls[name] += 1
             return original(self, *args, **kwargs)
 

@@ -11,8 +11,10 @@ tokens without it: exactly what the uncached path does, token for token.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 import torch
 
@@ -189,3 +191,96 @@ def generate(
                 logits = _logits_last(model, seq)
     finally:
         model.train(was_training)
+
+
+# The token that ends a sample when the tokenizer has it.
+END_OF_TEXT = "<|endoftext|>"
+
+
+class IncrementalDecoder:
+    """Turns a stream of token ids into text pieces. A character split across tokens
+    (a partial UTF-8 sequence decodes to U+FFFD) is held back until it completes."""
+
+    # A UTF-8 character has at most 4 bytes, so at most 4 byte-level tokens can be pending.
+    MAX_PENDING = 4
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.pending: list[int] = []
+
+    def push(self, token_id: int) -> str:
+        self.pending.append(token_id)
+        text = self.tokenizer.decode(self.pending)
+        if text.endswith("\ufffd") and len(self.pending) < self.MAX_PENDING:
+            return ""
+        self.pending = []
+        return text
+
+    def flush(self) -> str:
+        text = self.tokenizer.decode(self.pending) if self.pending else ""
+        self.pending = []
+        return text
+
+
+def sample_text(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.8,
+    top_p: float = 0.9,
+    top_k: int = 0,
+    num_samples: int = 1,
+    seed: int | None = 0,
+    out: IO[str] | None = None,
+) -> list[str]:
+    """Generate continuations of `prompt`, stopping at <|endoftext|>. With one sample the text
+    is streamed to `out` as it is produced; with several, each is printed when all are done."""
+    out = sys.stdout if out is None else out
+    prompt_ids = tokenizer.encode(prompt)
+    if not prompt_ids:
+        raise ValueError("the prompt encodes to no tokens; give a non-empty prompt")
+    try:
+        eos: int | None = tokenizer.token_to_id(END_OF_TEXT)
+    except KeyError:
+        eos = None  # a vocabulary without <|endoftext|>: stop only at max_new_tokens
+    vocab_size = tokenizer.vocab_size
+    ids: list[list[int]] = [[] for _ in range(num_samples)]
+    done = [False] * num_samples
+    stream = IncrementalDecoder(tokenizer) if num_samples == 1 else None
+    if stream is not None:
+        out.write(prompt)
+        out.flush()
+    with torch.no_grad():
+        for step_ids in generate(
+            model,
+            prompt_ids,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            num_samples=num_samples,
+            eos_id=eos,
+            seed=seed,
+        ):
+            for i, t in enumerate(step_ids.tolist()):
+                if done[i] or t >= vocab_size:
+                    continue  # ids past the tokenizer's vocabulary (model padding) carry no text
+                if eos is not None and t == eos:
+                    done[i] = True
+                    continue
+                ids[i].append(t)
+                if stream is not None:
+                    out.write(stream.push(t))
+                    out.flush()
+            if all(done):
+                break
+    texts = [tokenizer.decode(s) for s in ids]
+    if stream is not None:
+        out.write(stream.flush() + "\n")
+    else:
+        for i, text in enumerate(texts):
+            out.write(f"--- sample {i + 1}/{num_samples} ---\n{prompt}{text}\n")
+    out.flush()
+    return texts

@@ -1,6 +1,8 @@
-"""bpelm's from-scratch model library: layers, attention, the Transformer LM and a KV cache."""
+"""bpelm's from-scratch model library: its config, layers, attention, the Transformer LM and a
+KV cache."""
 
 from bpelm.nn.attention import MultiHeadSelfAttention
+from bpelm.nn.config import ModelConfig
 from bpelm.nn.functional import (
     cross_entropy,
     logsumexp,
@@ -11,7 +13,12 @@ from bpelm.nn.functional import (
 from bpelm.nn.kv_cache import KVCache, LayerKVCache
 from bpelm.nn.layers import Embedding, Identity, Linear, RMSNorm, SiLUFFN, SwiGLU, default_d_ff
 from bpelm.nn.rope import RotaryPositionalEmbedding
-from bpelm.nn.transformer import TransformerBlock, TransformerLM, strip_compiled_prefix
+from bpelm.nn.transformer import (
+    TransformerBlock,
+    TransformerLM,
+    strip_compiled_prefix,
+    unwrap_compiled,
+)
 
 __all__ = [
     "Embedding",
@@ -19,6 +26,7 @@ __all__ = [
     "KVCache",
     "LayerKVCache",
     "Linear",
+    "ModelConfig",
     "MultiHeadSelfAttention",
     "RMSNorm",
     "RotaryPositionalEmbedding",
@@ -33,4 +41,5 @@ __all__ = [
     "silu",
     "softmax",
     "strip_compiled_prefix",
+    "unwrap_compiled",
 ]

@@ -34,7 +34,7 @@ class MultiHeadSelfAttention(nn.Module):
         self,
         d_model: int,
         num_heads: int,
-        max_seq_len: int | None = None,
+        context_length: int | None = None,
         theta: float | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -55,9 +55,9 @@ class MultiHeadSelfAttention(nn.Module):
         self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.rope: RotaryPositionalEmbedding | None = None
         if theta is not None:
-            if max_seq_len is None:
-                raise ValueError("RoPE (theta given) needs max_seq_len")
-            self.rope = RotaryPositionalEmbedding(theta, self.d_head, max_seq_len, device=device)
+            if context_length is None:
+                raise ValueError("RoPE (theta given) needs context_length")
+            self.rope = RotaryPositionalEmbedding(theta, self.d_head, context_length, device=device)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         # (..., T, d_model) -> (..., H, T, d_head)

@@ -9,7 +9,7 @@ from torch import nn
 class RotaryPositionalEmbedding(nn.Module):
     """Rotates pairs (x[2k], x[2k+1]) of the last dim by angle pos * theta^(-2k/d_k).
 
-    cos/sin tables (max_seq_len, d_k/2) are precomputed in float32 and not saved in the state
+    cos/sin tables (context_length, d_k/2) are precomputed in float32 and not saved in the state
     dict. `token_positions` (..., seq) broadcasts against x's leading dims (..., seq, d_k).
     """
 
@@ -17,17 +17,17 @@ class RotaryPositionalEmbedding(nn.Module):
         self,
         theta: float,
         d_k: int,
-        max_seq_len: int,
+        context_length: int,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         if d_k % 2:
             raise ValueError(f"RoPE needs an even d_k, got {d_k}")
         self.d_k = d_k
-        self.max_seq_len = max_seq_len
+        self.context_length = context_length
         inv_freq = theta ** (-torch.arange(0, d_k, 2, device=device, dtype=torch.float64) / d_k)
-        pos = torch.arange(max_seq_len, device=device, dtype=torch.float64)
-        angles = torch.outer(pos, inv_freq)  # (max_seq_len, d_k/2)
+        pos = torch.arange(context_length, device=device, dtype=torch.float64)
+        angles = torch.outer(pos, inv_freq)  # (context_length, d_k/2)
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
 

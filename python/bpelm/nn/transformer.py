@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from bpelm.nn.attention import ATTENTION_IMPLS, MultiHeadSelfAttention
+from bpelm.nn.config import ModelConfig
 from bpelm.nn.kv_cache import KVCache, LayerKVCache
 from bpelm.nn.layers import Embedding, Identity, Linear, RMSNorm, SiLUFFN, SwiGLU
 
@@ -32,6 +33,11 @@ def strip_compiled_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def unwrap_compiled(model: nn.Module) -> nn.Module:
+    """The module under torch.compile's wrapper (the model itself when not compiled)."""
+    return getattr(model, "_orig_mod", model)
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm: h = x + attn(ln1(x)); out = h + ffn(ln2(h)).
     Post-norm: h = ln1(x + attn(x)); out = ln2(h + ffn(h))."""
@@ -41,7 +47,7 @@ class TransformerBlock(nn.Module):
         d_model: int,
         num_heads: int,
         d_ff: int,
-        max_seq_len: int,
+        context_length: int,
         theta: float | None,
         *,
         norm: str = "rmsnorm",
@@ -57,7 +63,13 @@ class TransformerBlock(nn.Module):
         _check_choice("ffn", ffn, FFNS)
         self.pre_norm = norm_position == "pre"
         self.attn = MultiHeadSelfAttention(
-            d_model, num_heads, max_seq_len, theta, device=device, dtype=dtype, attention=attention
+            d_model,
+            num_heads,
+            context_length,
+            theta,
+            device=device,
+            dtype=dtype,
+            attention=attention,
         )
         if norm == "rmsnorm":
             self.ln1 = RMSNorm(d_model, device=device, dtype=dtype)
@@ -83,85 +95,67 @@ class TransformerBlock(nn.Module):
 class TransformerLM(nn.Module):
     """token_embeddings -> layers -> ln_final -> lm_head; forward returns logits (..., T, V).
 
-    Ablations (all off by default): norm="none" (identity norms), norm_position="post",
-    position="nope" (no RoPE), ffn="silu" (ungated; pass d_ff = 4 d_model), tie_embeddings
-    (one matrix, lm_head's, initialised as lm_head). `attention`: "auto" (PyTorch's fused SDPA on
-    CUDA, our reference math elsewhere), "reference" or "sdpa".
+    Built from a `ModelConfig`, the one list of its hyperparameters. Ablations (all off by
+    default): norm="none" (identity norms), norm_position="post", position="nope" (no RoPE),
+    ffn="silu" (ungated; pass d_ff = 4 d_model), tie_embeddings (one matrix, lm_head's,
+    initialised as lm_head). `attention`: "auto" (PyTorch's fused SDPA on CUDA, our reference
+    math elsewhere), "reference" or "sdpa".
     """
 
     def __init__(
         self,
-        vocab_size: int,
-        context_length: int,
-        d_model: int,
-        num_layers: int,
-        num_heads: int,
-        d_ff: int,
-        rope_theta: float,
+        config: ModelConfig,
         *,
-        norm: str = "rmsnorm",
-        norm_position: str = "pre",
-        position: str = "rope",
-        ffn: str = "swiglu",
-        tie_embeddings: bool = False,
-        attention: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_choice("position", position, POSITIONS)
-        _check_choice("attention", attention, ATTENTION_IMPLS)
-        _check_choice("norm", norm, NORMS)
-        self.vocab_size = vocab_size
-        self.context_length = context_length
-        self.d_model = d_model
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.d_ff = d_ff
-        self.tie_embeddings = tie_embeddings
-        # Constructor arguments (less device/dtype): TransformerLM(**model.config) rebuilds it,
-        # and checkpoints can store it as plain data.
-        self.config: dict[str, Any] = {
-            "vocab_size": vocab_size,
-            "context_length": context_length,
-            "d_model": d_model,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "d_ff": d_ff,
-            "rope_theta": rope_theta,
-            "norm": norm,
-            "norm_position": norm_position,
-            "position": position,
-            "ffn": ffn,
-            "tie_embeddings": tie_embeddings,
-            "attention": attention,
-        }
-        theta = rope_theta if position == "rope" else None
-        self.token_embeddings = Embedding(vocab_size, d_model, device=device, dtype=dtype)
+        if not isinstance(config, ModelConfig):
+            raise TypeError(
+                f"TransformerLM takes a ModelConfig, not {type(config).__name__} "
+                "(build one with ModelConfig(**fields) or ModelConfig.from_dict(data))"
+            )
+        _check_choice("position", config.position, POSITIONS)
+        _check_choice("attention", config.attention, ATTENTION_IMPLS)
+        _check_choice("norm", config.norm, NORMS)
+        # The one record of the model's shape: checkpoints store config.to_dict(), and
+        # TransformerLM(ModelConfig.from_dict(...)) rebuilds the same model.
+        self.config = config
+        c = config
+        theta = c.rope_theta if c.position == "rope" else None
+        self.token_embeddings = Embedding(c.vocab_size, c.d_model, device=device, dtype=dtype)
         self.layers = nn.ModuleList(
             TransformerBlock(
-                d_model,
-                num_heads,
-                d_ff,
-                context_length,
+                c.d_model,
+                c.num_heads,
+                c.d_ff,
+                c.context_length,
                 theta,
-                norm=norm,
-                norm_position=norm_position,
-                ffn=ffn,
-                attention=attention,
+                norm=c.norm,
+                norm_position=c.norm_position,
+                ffn=c.ffn,
+                attention=c.attention,
                 device=device,
                 dtype=dtype,
             )
-            for _ in range(num_layers)
+            for _ in range(c.num_layers)
         )
         self.ln_final = (
-            RMSNorm(d_model, device=device, dtype=dtype) if norm == "rmsnorm" else Identity()
+            RMSNorm(c.d_model, device=device, dtype=dtype) if c.norm == "rmsnorm" else Identity()
         )
-        self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
-        if tie_embeddings:
+        self.lm_head = Linear(c.d_model, c.vocab_size, device=device, dtype=dtype)
+        if c.tie_embeddings:
             # The shared matrix keeps lm_head's initialisation: with the embedding's std 1, the
             # initial logits would have std ~sqrt(d_model) and the first losses would explode.
             self.token_embeddings.weight = self.lm_head.weight
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def context_length(self) -> int:
+        return self.config.context_length
 
     def forward(
         self,
@@ -193,11 +187,11 @@ class TransformerLM(nn.Module):
         """An empty static cache for up to `max_len` (default context_length) tokens."""
         weight = self.lm_head.weight
         return KVCache(
-            self.num_layers,
+            self.config.num_layers,
             batch_size,
-            self.num_heads,
+            self.config.num_heads,
             self.context_length if max_len is None else max_len,
-            self.d_model // self.num_heads,
+            self.config.d_model // self.config.num_heads,
             device=weight.device,
             dtype=weight.dtype if dtype is None else dtype,
         )
@@ -206,7 +200,7 @@ class TransformerLM(nn.Module):
         """Parameter count (shared tensors once). non_embedding drops the token embedding table
         unless it is tied to lm_head, where it also serves as the output matmul."""
         n = sum(p.numel() for p in self.parameters())
-        if non_embedding and not self.tie_embeddings:
+        if non_embedding and not self.config.tie_embeddings:
             n -= self.token_embeddings.weight.numel()
         return n
 
@@ -221,7 +215,7 @@ class TransformerLM(nn.Module):
         """
         seq_len = self.context_length if seq_len is None else seq_len
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, Linear))
-        return 6.0 * n_matmul + 12.0 * self.num_layers * self.d_model * seq_len
+        return 6.0 * n_matmul + 12.0 * self.config.num_layers * self.config.d_model * seq_len
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False

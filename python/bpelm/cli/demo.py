@@ -14,13 +14,23 @@ import platform
 import time
 from pathlib import Path
 
+from bpelm.tokenizer.corpus import OPENERS, encode_corpus, load_tokenizer, train_tokenizer
+
 PILE_BYTES = 825e9  # The Pile (Gao et al., 2020): 825 GiB of text, counted here as 825e9 bytes
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-SAMPLE = Path(__file__).resolve().parent / "data" / "sample.txt"
+REPO_ROOT = Path(__file__).resolve().parents[3]  # python/bpelm/cli/demo.py -> the checkout
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.txt"
 SPECIAL = "<|endoftext|>"
 
 
-def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
+    """The `bpelm demo` subcommand."""
+    p = sub.add_parser(
+        "demo",
+        help="the main job: tokenizer, encoding throughput, a short training run, a sample",
+        description="Train a tokenizer on the bundled corpus, encode it and report throughput "
+        "(and what it means for the 825 GB Pile), then train a small model briefly and sample.",
+        formatter_class=fmt,
+    )
     p.add_argument("--work", default="runs/demo", help="directory for everything the demo writes")
     p.add_argument(
         "--data",
@@ -48,6 +58,12 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--prompt", default="Once upon a time", help="prompt for the final sample")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(args)
+    return 0
 
 
 def _shared_data(name: str) -> Path | None:
@@ -62,7 +78,6 @@ def _materialize(src: Path, dest: Path) -> Path:
     """A plain-text copy of `src` at `dest`, decompressing .gz/.xz/.bz2 (rewritten every run:
     a few seconds, and never stale)."""
     tmp = dest.with_name(dest.name + ".tmp")
-    from bpelm.cli import OPENERS
 
     opener = OPENERS.get(src.suffix, open)
     with opener(src, "rb") as fin, open(tmp, "wb") as fout:
@@ -122,8 +137,6 @@ def _mb_per_s(nbytes: int, seconds: float) -> float:
 
 def _best_encode(tok, src: Path, out: Path, threads: int, repeats: int = 2):
     """(tokens, bytes, seconds): the fastest of `repeats` encodings (the machine may be busy)."""
-    from bpelm.cli import encode_corpus
-
     runs = [encode_corpus(tok, src, out, threads=threads) for _ in range(repeats)]
     return min(runs, key=lambda r: r[2])
 
@@ -161,9 +174,9 @@ def measure_encoding(tok, train_txt: Path, work: Path, threads: int | None) -> d
 def run_demo(args: argparse.Namespace) -> None:
     import torch
 
-    from bpelm.cli import encode_corpus, load_tokenizer, sample_text, train_tokenizer
-    from bpelm.config import load_config
-    from bpelm.train import resolve_device, train
+    from bpelm.generate import sample_text
+    from bpelm.training import load_config, load_model, train
+    from bpelm.training.runtime import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -219,8 +232,6 @@ def run_demo(args: argparse.Namespace) -> None:
     print(f"loss curve: {run_dir / 'loss.png'}; metrics: {run_dir / 'metrics.jsonl'}")
 
     print(f"== 5. a sample from {result.last_checkpoint.name} (corpus: {desc})")
-    from bpelm.cli import load_model
-
     model, _, _ = load_model(result.last_checkpoint, str(device))
     sample_text(model, tok, args.prompt, max_new_tokens=200, temperature=0.8, top_p=0.9, seed=0)
     print(f"demo finished in {(time.perf_counter() - t_start) / 60:.1f} min")

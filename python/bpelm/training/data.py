@@ -1,4 +1,4 @@
-"""Token data on disk and random training batches drawn from it."""
+"""Token data on disk and the batches drawn from it, on their way to the device."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-__all__ = ["get_batch", "load_tokens"]
+from bpelm.training.runtime import resolve_device
+
+__all__ = ["get_batch", "load_tokens", "to_device"]
 
 _default_rng = np.random.default_rng()
 
@@ -24,16 +26,12 @@ def load_tokens(path: str | os.PathLike[str], dtype: npt.DTypeLike = np.uint16) 
     raise ValueError(f"{path}: expected a .npy or .bin token file")
 
 
-def _parse_device(device: torch.device | str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError(f"device {device!r} requested but MPS is not available")
-    return dev
+def to_device(tokens: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on `device`: on CUDA through pinned memory with a non-blocking copy, so
+    the host goes on preparing work while it travels."""
+    if device.type == "cuda":
+        return tokens.pin_memory().to(device, non_blocking=True)
+    return tokens.to(device)
 
 
 def get_batch(
@@ -47,10 +45,10 @@ def get_batch(
     """Random (x, y) int64 batches of shape (batch_size, context_length), y = x shifted by one.
 
     Starts are uniform over 0 .. len(dataset) - context_length - 1. Only the sampled windows are
-    read, so a np.memmap is never loaded whole. On CUDA the batch goes through pinned memory
-    with a non-blocking copy.
+    read, so a np.memmap is never loaded whole. On CUDA one (B, T+1) buffer makes one pinned,
+    asynchronous copy, and x and y are views of it.
     """
-    dev = _parse_device(device)
+    dev = resolve_device(device)
     if not isinstance(dataset, np.ndarray):  # np.memmap is an ndarray: left as is
         dataset = np.asarray(dataset)
     n = len(dataset)
@@ -64,7 +62,7 @@ def get_batch(
     window = starts[:, None] + np.arange(context_length + 1)
     tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))
     if dev.type == "cuda":
-        # One pinned (B, T+1) buffer, one async copy; x and y are views of it on the device.
-        tokens = tokens.pin_memory().to(dev, non_blocking=True)
+        tokens = to_device(tokens, dev)
         return tokens[:, :-1], tokens[:, 1:]
+    # On the CPU the views would make every later reshape copy: two contiguous halves instead.
     return tokens[:, :-1].contiguous().to(dev), tokens[:, 1:].contiguous().to(dev)

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 
 import regex
 
-from bpelm.gpt2 import GPT2_PATTERN
+from bpelm.tokenizer.gpt2 import GPT2_PATTERN
 
 # GPT-2's pretokenization pattern, verbatim.
 _GPT2_RE = regex.compile(GPT2_PATTERN)

@@ -1,8 +1,10 @@
-"""Saving and restoring model + optimizer state (plus caller metadata) in one file."""
+"""Checkpoints: model + optimizer state (plus caller metadata) in one file, written atomically;
+finding the newest in a run directory; rebuilding a trained model from one."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Union
@@ -10,16 +12,25 @@ from typing import IO, Any, Union
 import torch
 from torch import nn
 
-from bpelm.nn.transformer import strip_compiled_prefix
+from bpelm.nn import ModelConfig, TransformerLM, strip_compiled_prefix, unwrap_compiled
 
-__all__ = ["load_checkpoint", "read_checkpoint_extra", "save_checkpoint"]
+__all__ = [
+    "checkpoint_paths",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "read_checkpoint_extra",
+    "save_checkpoint",
+]
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+# Periodic checkpoints are named by their step, so that names sort in training order.
+CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.pt$")
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module under torch.compile's wrapper, so keys carry no `_orig_mod.`."""
-    return getattr(model, "_orig_mod", model)
+def checkpoint_name(step: int) -> str:
+    """The file name of the periodic checkpoint taken after `step` updates."""
+    return f"ckpt_{step:07d}.pt"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -64,7 +75,7 @@ def save_checkpoint(
     """Write model and optimizer state, the iteration, and `extra` (plain Python / tensors only,
     so the file loads with weights_only=True). A path is written atomically."""
     obj = {
-        "model": strip_compiled_prefix(_unwrap(model).state_dict()),
+        "model": strip_compiled_prefix(unwrap_compiled(model).state_dict()),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "iteration": int(iteration),
         "extra": dict(extra or {}),
@@ -84,7 +95,7 @@ def load_checkpoint(
 ) -> int:
     """Restore `model` (and `optimizer` when given) from `src`; returns the saved iteration."""
     obj = _read(src)
-    _unwrap(model).load_state_dict(strip_compiled_prefix(obj["model"]))
+    unwrap_compiled(model).load_state_dict(strip_compiled_prefix(obj["model"]))
     if optimizer is not None:
         if obj["optimizer"] is None:
             raise ValueError("checkpoint holds no optimizer state")
@@ -95,3 +106,45 @@ def load_checkpoint(
 def read_checkpoint_extra(src: PathOrFile) -> dict[str, Any]:
     """The `extra` dict a checkpoint was saved with (model config, train config, RNG states...)."""
     return dict(_read(src).get("extra", {}))
+
+
+def checkpoint_paths(out_dir: Path) -> list[tuple[int, Path]]:
+    """Periodic checkpoints in `out_dir` as (step, path), oldest first."""
+    found = []
+    if out_dir.is_dir():
+        for p in out_dir.iterdir():
+            m = CHECKPOINT_RE.match(p.name)
+            if m:
+                found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """`path` itself when it is a file, else the newest ckpt_*.pt in that directory."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such checkpoint file or run directory")
+    found = checkpoint_paths(path)
+    if not found:
+        raise FileNotFoundError(f"{path}: no ckpt_*.pt checkpoints in this directory")
+    return found[-1][1]
+
+
+def load_model(
+    checkpoint: str | os.PathLike[str], device: torch.device | str = "auto"
+) -> tuple[TransformerLM, dict[str, Any], torch.device]:
+    """(model in eval mode, the checkpoint's extra dict, device): the model rebuilt from the
+    config a training run stored in `checkpoint` (a file, or a run directory's newest)."""
+    from bpelm.training.runtime import resolve_device
+
+    path = latest_checkpoint(checkpoint)
+    extra = read_checkpoint_extra(path)
+    if "model_config" not in extra:
+        raise ValueError(f"{path}: holds no model config (not written by `bpelm train`?)")
+    dev = resolve_device(device)
+    model = TransformerLM(ModelConfig.from_dict(extra["model_config"]), device=dev)
+    load_checkpoint(path, model)
+    model.eval()
+    return model, extra, dev

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
+
+from bpelm.nn.config import ModelConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,38 +24,6 @@ else:  # pragma: no cover - exercised only on 3.9/3.10
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key or file."""
-
-
-@dataclass
-class ModelConfig:
-    """The arguments of `bpelm.nn.TransformerLM`, minus device and dtype."""
-
-    # Number of token ids; must be at least the tokenizer's vocabulary size.
-    vocab_size: int = 10_000
-    # Longest sequence the model sees (RoPE tables and batches are this long).
-    context_length: int = 256
-    # Width of the residual stream.
-    d_model: int = 512
-    # Number of Transformer blocks.
-    num_layers: int = 4
-    # Attention heads per block; d_model must divide evenly.
-    num_heads: int = 16
-    # Hidden width of the feed-forward network (about 8/3 * d_model for SwiGLU).
-    d_ff: int = 1344
-    # RoPE base frequency.
-    rope_theta: float = 10_000.0
-    # "rmsnorm" or "none" (ablation).
-    norm: str = "rmsnorm"
-    # "pre" or "post" normalization.
-    norm_position: str = "pre"
-    # Positional scheme: "rope" or "nope" (no positional information).
-    position: str = "rope"
-    # Feed-forward kind: "swiglu" or "silu" (ungated; use d_ff = 4 * d_model).
-    ffn: str = "swiglu"
-    # Share the input embedding with the output projection.
-    tie_embeddings: bool = False
-    # Attention kernel: "auto" (fused SDPA on CUDA), "reference" or "sdpa".
-    attention: str = "auto"
 
 
 @dataclass
@@ -283,10 +253,4 @@ def validate(model: ModelConfig, train: TrainConfig) -> None:
 
 def config_dict(model: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
     """Both configs as plain dicts (for config.json and checkpoints)."""
-    return {"model": dataclasses.asdict(model), "train": dataclasses.asdict(train)}
-
-
-def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
-    """A ModelConfig from a stored dict, ignoring keys newer versions may add."""
-    known = {f.name for f in fields(ModelConfig)}
-    return ModelConfig(**{k: v for k, v in data.items() if k in known})
+    return {"model": model.to_dict(), "train": dataclasses.asdict(train)}

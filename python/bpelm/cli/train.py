@@ -1,0 +1,87 @@
+"""`bpelm train`: train a Transformer LM from a TOML config, or resume a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from bpelm.cli.common import CliError
+from bpelm.tokenizer.corpus import existing
+
+
+def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
+    tr = sub.add_parser(
+        "train",
+        help="train a Transformer LM from a TOML config",
+        description="Train a Transformer LM. Everything (model shape, optimizer, schedule, data, "
+        "run settings) is in one TOML file with [model] and [train] tables; see configs/.",
+        formatter_class=fmt,
+    )
+    tr.add_argument("--config", default=None, help="TOML config file")
+    tr.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.max_lr=1e-3 or --set d_model=256 "
+        "(repeatable)",
+    )
+    tr.add_argument("--out", default=None, help="run directory (default runs/CONFIG-TIMESTAMP)")
+    tr.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="resume from a checkpoint file or run directory (default: --out's newest)",
+    )
+    tr.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="time budget; the LR decay follows wall-clock so the run ends on time",
+    )
+    tr.add_argument("--device", default=None, help="cuda, cuda:N, cpu or mps (default: auto)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+
+
+def load_any_config(path: Path, overrides: list[str]):
+    """A TOML config, or the config.json a previous run wrote (for --resume)."""
+    from bpelm.training.config import build_config, load_config
+
+    if path.suffix == ".json":
+        data = json.loads(existing(path, "config").read_text())
+        return build_config(data, overrides, source=str(path))
+    return load_config(path, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bpelm.training import latest_checkpoint, train
+
+    config_path = args.config
+    resume = None
+    if args.resume is not None:
+        resume_from = args.resume or args.out
+        if not resume_from:
+            raise CliError("--resume without a path needs --out (the run directory to resume)")
+        resume = latest_checkpoint(resume_from)
+        if config_path is None:
+            config_path = resume.parent / "config.json"
+    if config_path is None:
+        raise CliError("--config FILE.toml is required (or --resume a run)")
+    overrides = list(args.set or [])
+    if args.max_minutes is not None:
+        overrides.append(f"train.max_minutes={args.max_minutes}")
+    if args.device is not None:
+        overrides.append(f"train.device={args.device}")
+    model_cfg, train_cfg = load_any_config(Path(config_path), overrides)
+    if args.out:
+        out = Path(args.out)
+    elif resume is not None:
+        out = resume.parent
+    else:
+        out = Path("runs") / f"{Path(config_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    train(model_cfg, train_cfg, out, resume=resume, progress=not args.quiet)
+    return 0

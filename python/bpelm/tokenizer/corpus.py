@@ -1,0 +1,128 @@
+"""Whole corpora on disk: compressed inputs, a tokenizer folder, training one and encoding
+a text file with it. The `bpelm tokenizer` commands and the demo are thin shells over these.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Callable
+
+from bpelm.tokenizer.bpe_training import train_bpe
+from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
+
+# Compressed inputs, by suffix; each opener returns a binary file object.
+OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+    ".gz": gzip.open,
+    ".xz": lzma.open,
+    ".bz2": bz2.open,
+}
+# The files a tokenizer folder holds (bpelm.json is optional: GPT-2's own files lack it).
+VOCAB_NAME = "vocab.json"
+MERGES_NAME = "merges.txt"
+
+
+def existing(path: str | os.PathLike[str], what: str) -> Path:
+    """`path` as a Path, or FileNotFoundError naming what it was meant to be."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: {what} not found")
+    return p
+
+
+@contextlib.contextmanager
+def plain_text(path: Path, scratch_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
+    """`path` itself, or for .gz/.xz/.bz2 a decompressed copy in `scratch_dir` that is
+    removed afterwards (streamed, so memory stays flat)."""
+    opener = OPENERS.get(path.suffix)
+    if opener is None:
+        yield path
+        return
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    tmp = scratch_dir / f".{path.stem}.{os.getpid()}.tmp"
+    log(f"decompressing {path} to {tmp} (removed afterwards)")
+    try:
+        with opener(path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
+    """The tokenizer saved in `directory` (vocab.json + merges.txt, and bpelm.json if any)."""
+    d = existing(directory, "tokenizer directory")
+    vocab, merges = d / VOCAB_NAME, d / MERGES_NAME
+    for p in (vocab, merges):
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{p}: not found (is {d} a directory written by `bpelm tokenizer train`?)"
+            )
+    return Tokenizer.from_files(vocab, merges)
+
+
+def token_dtype(vocab_size: int) -> str:
+    """The smallest unsigned dtype that holds every id."""
+    return "uint16" if vocab_size <= 1 << 16 else "uint32"
+
+
+def train_tokenizer(
+    input_path: Path,
+    vocab_size: int,
+    specials: list[str],
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> float:
+    """Train and save a tokenizer into `out_dir`; returns the training seconds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with plain_text(input_path, out_dir, log) as text:
+        size = text.stat().st_size
+        t0 = time.perf_counter()
+        vocab, merges = train_bpe(
+            text, vocab_size, specials, num_threads=threads, progress=sys.stderr.isatty()
+        )
+        seconds = time.perf_counter() - t0
+    Tokenizer(vocab, merges, specials).save(out_dir / VOCAB_NAME, out_dir / MERGES_NAME)
+    log(
+        f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on "
+        f"{size / 1e6:.1f} MB in {seconds:.2f} s -> {out_dir}/vocab.json, merges.txt, bpelm.json"
+    )
+    return seconds
+
+
+def encode_corpus(
+    tokenizer: Tokenizer,
+    input_path: Path,
+    out_path: Path,
+    *,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[int, int, float]:
+    """Encode a text file to a token array; returns (tokens, input bytes, seconds)."""
+    if out_path.suffix not in (".npy", ".bin"):
+        raise ValueError(f"{out_path}: the output must end in .npy or .bin")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = token_dtype(tokenizer.vocab_size)
+    with plain_text(input_path, out_path.parent, log) as text:
+        size = text.stat().st_size
+        t0 = time.perf_counter()
+        n = encode_file(
+            tokenizer,
+            text,
+            out_path,
+            dtype=dtype,
+            num_threads=threads,
+            progress=sys.stderr.isatty(),
+        )
+        seconds = time.perf_counter() - t0
+    return n, size, seconds

@@ -1,0 +1,477 @@
+"""The training loop: AdamW on memory-mapped token arrays, with evaluation, metrics and
+checkpoints that resume bit-for-bit.
+
+`Trainer` holds a run's state and does one thing per method (build, step, evaluate, save,
+log); `train()` drives it. Losses and gradient norms stay on the device and are fetched
+together every `log_every` steps, so the loop never waits on the GPU except there, at
+evaluation and at checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from bpelm.nn import ModelConfig, TransformerLM
+from bpelm.training.checkpoint import (
+    checkpoint_name,
+    checkpoint_paths,
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint_extra,
+    save_checkpoint,
+)
+from bpelm.training.config import TrainConfig, config_dict
+from bpelm.training.data import get_batch, load_tokens
+from bpelm.training.evaluation import lm_loss, sampled_val_loss
+from bpelm.training.metrics import MetricsLog, peak_flops, plot_metrics, truncate_metrics
+from bpelm.training.optim import AdamW, clip_grad_norm, cosine_lr_schedule
+from bpelm.training.runtime import (
+    autocast_context,
+    autocast_dtype,
+    enable_fast_matmul,
+    environment_record,
+    resolve_device,
+    use_compile,
+)
+from bpelm.training.trackers import Trackers
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    tokens: int
+    elapsed_s: float
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    stopped_by_time: bool
+    last_checkpoint: Path
+
+
+# -----------------------------------------------------------------------------
+# Building blocks (also used by `bpelm eval`, `bpelm generate` and the benchmarks)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW that decays matrices only: norms' gains and biases keep weight decay off."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    return AdamW(
+        groups,
+        lr=cfg.max_lr,
+        betas=(cfg.beta1, cfg.beta2),
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def lr_at(step: int, elapsed_s: float, cfg: TrainConfig) -> tuple[float, float]:
+    """(learning rate, schedule progress in [0, 1]) before update number `step + 1`.
+
+    Progress is the larger of the step fraction and, under a time budget, the elapsed
+    fraction of it: the cosine reaches min_lr when either runs out.
+    """
+    progress = step / cfg.max_steps
+    if cfg.max_minutes > 0:
+        progress = max(progress, elapsed_s / (cfg.max_minutes * 60))
+    progress = min(progress, 1.0)
+    lr = cosine_lr_schedule(
+        progress * cfg.max_steps, cfg.max_lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps
+    )
+    return float(lr), progress
+
+
+def _rng_state(data_rng: np.random.Generator, device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "numpy": data_rng.bit_generator.state,
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng_state(state: dict[str, Any], data_rng: np.random.Generator, device) -> None:
+    data_rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def check_tokens(data: np.ndarray, vocab_size: int, name: str, path: str) -> None:
+    """Catch a tokenizer/model vocabulary mismatch up front instead of as a CUDA assert."""
+    if len(data) < 2:
+        raise ValueError(f"{path}: {name} has {len(data)} tokens; need at least 2")
+    if len(data) <= 500_000_000:  # a full scan of larger arrays costs more than it is worth
+        top = int(data.max())
+        if top >= vocab_size:
+            raise ValueError(
+                f"{path}: {name} contains token id {top}, but model.vocab_size is {vocab_size}; "
+                "raise model.vocab_size to the tokenizer's vocabulary size"
+            )
+
+
+# -----------------------------------------------------------------------------
+# The run
+
+
+class Trainer:
+    """One training run: the model, optimizer, data and run directory, and the step count.
+
+    Build it (fresh, or from `resume`: a checkpoint file or a run directory's newest), then
+    call `run()`; or drive it step by step with `step()`, `evaluate()` and `save_periodic()`.
+    """
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        cfg: TrainConfig,
+        out_dir: str | Path,
+        *,
+        resume: str | Path | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.model_cfg, self.cfg, self.log = model_cfg, cfg, log
+        self.out_dir = Path(out_dir)
+        if resume is None and checkpoint_paths(self.out_dir):
+            raise FileExistsError(
+                f"{self.out_dir} already holds checkpoints of another run: pass --resume to "
+                "continue it, or choose another --out"
+            )
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(cfg.device)
+        self.amp = autocast_dtype(cfg.dtype, self.device)
+        enable_fast_matmul(self.device)
+        self._load_data()
+
+        torch.manual_seed(cfg.seed)
+        self.data_rng = np.random.default_rng(cfg.seed)
+        self.model = TransformerLM(model_cfg, device=self.device)
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.step_count = 0
+        self.elapsed_before = 0.0
+        self.best_val = math.inf
+        self.last_val: float | None = None
+        self.last_train_loss: float | None = None
+        if resume is not None:
+            self._resume(resume)
+        else:
+            self.metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh log
+
+        self.config = config_dict(model_cfg, cfg)
+        self._write_json("config.json", self.config)
+        self._write_json("environment.json", environment_record(self.device))
+        self.tokenizer_dir = str(Path(cfg.tokenizer).resolve()) if cfg.tokenizer else ""
+        self.compiled = use_compile(cfg.compile, self.device)
+        self.forward = torch.compile(self.model) if self.compiled else self.model
+        self.tokens_per_step = cfg.batch_size * model_cfg.context_length
+        self.flops_per_token = float(self.model.flops_per_token(model_cfg.context_length))
+        on_cuda = self.device.type == "cuda"
+        self.peak = peak_flops(torch.cuda.get_device_name(self.device)) if on_cuda else None
+        self.clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        # (step, loss, grad norm, lr, elapsed) of steps whose values are still on the device.
+        self.pending: list[tuple[int, torch.Tensor, torch.Tensor, float, float]] = []
+        self.t_start = time.perf_counter()
+        self._reset_rate_window()
+
+    # --- building ---
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.jsonl"
+
+    def _load_data(self) -> None:
+        cfg, ctx = self.cfg, self.model_cfg.context_length
+        if not cfg.train_data:
+            raise ValueError("train.train_data is not set: give a token array (.npy/.bin)")
+        self.train_data = load_tokens(cfg.train_data)
+        check_tokens(self.train_data, self.model_cfg.vocab_size, "train_data", cfg.train_data)
+        self.val_data = None
+        if cfg.val_data:
+            self.val_data = load_tokens(cfg.val_data)
+            check_tokens(self.val_data, self.model_cfg.vocab_size, "val_data", cfg.val_data)
+        if len(self.train_data) <= ctx:
+            raise ValueError(
+                f"{cfg.train_data}: {len(self.train_data)} tokens is not more than one context "
+                f"({ctx})"
+            )
+
+    def _resume(self, resume: str | Path) -> None:
+        ckpt = latest_checkpoint(resume)
+        self.step_count = load_checkpoint(ckpt, self.model, self.optimizer)
+        extra = read_checkpoint_extra(ckpt)
+        _restore_rng_state(extra["rng"], self.data_rng, self.device)
+        self.elapsed_before = float(extra.get("elapsed_s", 0.0))
+        self.best_val = float(extra.get("best_val_loss") or math.inf)
+        truncate_metrics(self.metrics_path, self.step_count)
+        self.log(f"resumed from {ckpt} at step {self.step_count}")
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        (self.out_dir / name).write_text(json.dumps(data, indent=2) + "\n")
+
+    def describe(self) -> str:
+        """The one-line header a run prints at start."""
+        amp = self.amp
+        return (
+            f"model: {self.model.num_params() / 1e6:.2f}M parameters, device {self.device}"
+            f"{', ' + str(amp).replace('torch.', '') + ' autocast' if amp else ''}"
+            f"{', compiled' if self.compiled else ''}; {len(self.train_data):,} training tokens; "
+            f"{self.tokens_per_step:,} tokens/step"
+        )
+
+    # --- time ---
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, earlier sessions of a resumed run included."""
+        return self.elapsed_before + (time.perf_counter() - self.t_start)
+
+    def _reset_rate_window(self) -> None:
+        # tokens/s is measured over the steps since the last flush, evaluation or checkpoint.
+        self.window_t, self.window_steps = self.elapsed(), 0
+
+    # --- one step ---
+
+    def step(self, lr: float) -> None:
+        """One AdamW update at learning rate `lr` on a fresh random batch."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        ctx = self.model_cfg.context_length
+        # On CUDA get_batch copies through pinned memory without blocking.
+        x, y = get_batch(self.train_data, self.cfg.batch_size, ctx, self.device, rng=self.data_rng)
+        with autocast_context(self.device, self.amp):
+            loss = lm_loss(self.forward, x, y)
+        loss.backward()
+        grad_norm = clip_grad_norm(self.params, self.clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step_count += 1
+        self.window_steps += 1
+        self.pending.append(
+            (self.step_count, loss.detach(), grad_norm.detach(), lr, self.elapsed())
+        )
+
+    # --- metrics ---
+
+    def flush(self, metrics: MetricsLog, trackers: Trackers) -> list[dict[str, Any]]:
+        """Fetch the pending losses in one transfer and write their rows; returns the rows."""
+        if not self.pending:
+            return []
+        pending = self.pending
+        losses = torch.stack([loss for _, loss, _, _, _ in pending]).float()
+        norms = torch.stack([norm.to(losses.device) for _, _, norm, _, _ in pending]).float()
+        values = torch.stack([losses, norms], dim=1).tolist()  # the one sync per interval
+        now = self.elapsed()
+        rate = self.window_steps * self.tokens_per_step / max(now - self.window_t, 1e-9)
+        mfu = rate * self.flops_per_token / self.peak if self.peak else None
+        rows = []
+        for (s, _, _, lr, t), (loss, gnorm) in zip(pending, values):
+            rows.append(
+                {
+                    "step": s,
+                    "tokens": s * self.tokens_per_step,
+                    "time_s": round(t, 4),
+                    "train_loss": loss,
+                    "lr": lr,
+                    "grad_norm": gnorm,
+                    "tokens_per_s": round(rate, 1),
+                    "mfu": None if mfu is None else round(mfu, 4),
+                }
+            )
+        rows[-1]["time_s"] = round(now, 4)
+        metrics.write(rows)
+        trackers.log(rows)
+        self.last_train_loss = values[-1][0]
+        self.pending = []
+        self._reset_rate_window()
+        return rows
+
+    # --- evaluation and checkpoints ---
+
+    def evaluate(self, metrics: MetricsLog, trackers: Trackers) -> float:
+        """Validation loss as its own metrics row (train fields absent); best.pt on a record."""
+        assert self.val_data is not None
+        cfg = self.cfg
+        self.last_val = sampled_val_loss(
+            self.model,
+            self.val_data,
+            batches=cfg.eval_batches,
+            batch_size=cfg.batch_size,
+            context_length=self.model_cfg.context_length,
+            seed=cfg.seed,
+            device=self.device,
+            amp=self.amp,
+        )
+        step = self.step_count
+        row = {
+            "step": step,
+            "tokens": step * self.tokens_per_step,
+            "time_s": round(self.elapsed(), 4),
+        }
+        row["val_loss"] = self.last_val
+        metrics.write([row])
+        trackers.log([row])
+        if self.last_val < self.best_val:
+            self.best_val = self.last_val
+            self.save(self.out_dir / "best.pt")
+        self.log(f"step {step}: val loss {self.last_val:.4f}")
+        return self.last_val
+
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint holds besides the weights and optimizer: enough to resume."""
+        return {
+            "config": self.config,
+            "model_config": self.config["model"],
+            "tokenizer": self.tokenizer_dir,
+            "rng": _rng_state(self.data_rng, self.device),
+            "elapsed_s": self.elapsed(),
+            "tokens": self.step_count * self.tokens_per_step,
+            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
+            "val_loss": self.last_val,
+        }
+
+    def save(self, path: Path) -> None:
+        # save_checkpoint writes a temporary file and renames it: never a torn checkpoint.
+        save_checkpoint(self.model, self.optimizer, self.step_count, path, extra=self.extra_state())
+
+    def save_periodic(self) -> Path:
+        """ckpt_STEP.pt, keeping only the newest `keep_last`."""
+        path = self.out_dir / checkpoint_name(self.step_count)
+        self.save(path)
+        for _, old in checkpoint_paths(self.out_dir)[: -max(self.cfg.keep_last, 1)]:
+            old.unlink(missing_ok=True)
+        return path
+
+    # --- the loop ---
+
+    def run(self, progress: bool = True) -> TrainResult:
+        """Train until max_steps or the time budget; evaluate, log and checkpoint on the way."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        self.log(self.describe())
+        metrics = MetricsLog(self.metrics_path)
+        trackers = Trackers(cfg, self.out_dir, self.config, self.log)
+        last_ckpt: Path | None = None
+        stopped_by_time = False
+        self.model.train()
+        self.t_start = time.perf_counter()
+        self.window_t, self.window_steps = self.elapsed_before, 0
+        bar = (
+            tqdm(
+                total=cfg.max_steps,
+                initial=self.step_count,
+                desc="train",
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 30,  # a log file: a line per 30 s
+            )
+            if progress
+            else None
+        )
+
+        def flush() -> None:
+            rows = self.flush(metrics, trackers)
+            if bar is not None and rows:
+                bar.set_postfix(
+                    loss=f"{self.last_train_loss:.3f}", tok_s=f"{rows[-1]['tokens_per_s']:,.0f}"
+                )
+
+        try:
+            while self.step_count < cfg.max_steps:
+                lr, frac = lr_at(self.step_count, self.elapsed(), cfg)
+                if frac >= 1.0 and self.step_count > 0 and cfg.max_minutes > 0:
+                    stopped_by_time = True
+                    break
+                self.step(lr)
+                if bar is not None:
+                    bar.update(1)
+                step = self.step_count
+                last = step == cfg.max_steps
+                do_eval = self.val_data is not None and (step % cfg.eval_every == 0 or last)
+                if step % cfg.log_every == 0 or do_eval or last:
+                    flush()
+                if do_eval:
+                    self.evaluate(metrics, trackers)
+                    plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+                if step % cfg.checkpoint_every == 0 or last:
+                    last_ckpt = self.save_periodic()
+                if do_eval or step % cfg.checkpoint_every == 0:
+                    self._reset_rate_window()  # keep eval/saving out of tokens/s
+        except KeyboardInterrupt:
+            flush()
+            self.log(
+                f"interrupted at step {self.step_count}; `--resume` continues from the last "
+                "checkpoint"
+            )
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+
+        flush()
+        step = self.step_count
+        if step > 0 and (last_ckpt is None or last_ckpt.name != checkpoint_name(step)):
+            # Stopped by the time budget (or resumed at the end): evaluate and save the end state.
+            if self.val_data is not None:
+                self.evaluate(metrics, trackers)
+            last_ckpt = self.save_periodic()
+        metrics.close()
+        trackers.close()
+        if self.metrics_path.exists():
+            plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+        total = self.elapsed()
+        if stopped_by_time:
+            self.log(f"time budget of {cfg.max_minutes:g} min reached at step {step}")
+        train_loss = self.last_train_loss
+        self.log(
+            f"done: {step} steps, {step * self.tokens_per_step:,} tokens in {total:.1f} s; "
+            f"train loss {train_loss if train_loss is None else round(train_loss, 4)}"
+            + (f", val loss {self.last_val:.4f}" if self.last_val is not None else "")
+            + f"; run directory {self.out_dir}"
+        )
+        assert last_ckpt is not None or step == 0
+        return TrainResult(
+            out_dir=self.out_dir,
+            steps=step,
+            tokens=step * self.tokens_per_step,
+            elapsed_s=total,
+            train_loss=train_loss,
+            val_loss=self.last_val,
+            best_val_loss=self.best_val if math.isfinite(self.best_val) else None,
+            stopped_by_time=stopped_by_time,
+            last_checkpoint=last_ckpt if last_ckpt is not None else self.out_dir,
+        )
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train `model_cfg` as `cfg` says, writing everything into `out_dir`.
+
+    `resume` is a checkpoint file or a run directory (its newest checkpoint): model,
+    optimizer, step, data-sampling and torch RNG states are restored, so the run continues
+    exactly as if it had never stopped (under a time budget the schedule follows wall-clock
+    and is then only approximately the same).
+    """
+    return Trainer(model_cfg, cfg, out_dir, resume=resume, log=log).run(progress=progress)

@@ -52,7 +52,8 @@ def test_memmap_bin_and_npy(tmp_path: Path) -> None:
     tokens = (np.arange(5000) % 65000).astype(np.uint16)
     tokens.tofile(tmp_path / "t.bin")
     np.save(tmp_path / "t.npy", tokens.astype(np.uint32))
-    mm = load_tokens(tmp_path / "t.bin")
+    with pytest.warns(UserWarning, match="t.bin.json"):  # no record of its width: uint16
+        mm = load_tokens(tmp_path / "t.bin")
     assert isinstance(mm, np.memmap) and mm.dtype == np.uint16 and len(mm) == 5000
     npy = load_tokens(tmp_path / "t.npy")
     assert isinstance(npy, np.memmap) and npy.dtype == np.uint32

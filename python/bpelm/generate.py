@@ -11,6 +11,7 @@ tokens without it: exactly what the uncached path does, token for token.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -128,6 +129,23 @@ def _logits_last(model: TransformerLM, seq: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def check_sampling(
+    *, temperature: float, top_p: float, top_k: int, num_samples: int, max_new_tokens: int
+) -> None:
+    """The one check of sampling settings (the Python API and `bpelm generate` both come
+    here): a ValueError naming the setting, before any work."""
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (1 disables it), got {top_p}")
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0 (0 disables it), got {top_k}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+
+
 def generate(
     model: TransformerLM,
     prompt_ids: list[int],
@@ -141,19 +159,64 @@ def generate(
     seed: int | None = None,
     use_cache: bool = True,
     compile_step: bool = False,
+    vocab_limit: int | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield, per step, the next token id of each sample: a (num_samples,) int64 tensor.
 
     Samples that already emitted `eos_id` keep yielding it; generation stops once every sample
     has, or after max_new_tokens. A prompt longer than the context keeps its last tokens.
     `compile_step` torch.compiles the cached one-token step (a one-off compile of tens of
-    seconds, worth it for long or repeated generation).
+    seconds, worth it for long or repeated generation). `vocab_limit` (a tokenizer's size,
+    when the model's vocabulary is padded past it) keeps ids at or above it from being drawn.
+    Arguments are checked when this is called, not at the first step.
     """
+    check_sampling(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        num_samples=num_samples,
+        max_new_tokens=max_new_tokens,
+    )
     if not prompt_ids:
         raise ValueError("generate needs a non-empty prompt")
     bad = [t for t in prompt_ids if not 0 <= t < model.vocab_size]
     if bad:
         raise ValueError(f"prompt ids {bad[:5]} are outside the vocabulary [0, {model.vocab_size})")
+    if vocab_limit is not None and not 0 < vocab_limit <= model.vocab_size:
+        raise ValueError(
+            f"vocab_limit {vocab_limit} must be in (0, {model.vocab_size}], the model's vocabulary"
+        )
+    return _generate(
+        model,
+        prompt_ids,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        num_samples=num_samples,
+        eos_id=eos_id,
+        seed=seed,
+        use_cache=use_cache,
+        compile_step=compile_step,
+        vocab_limit=vocab_limit,
+    )
+
+
+def _generate(
+    model: TransformerLM,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    num_samples: int,
+    eos_id: int | None,
+    seed: int | None,
+    use_cache: bool,
+    compile_step: bool,
+    vocab_limit: int | None,
+) -> Iterator[torch.Tensor]:
     device = next(model.parameters()).device
     ctx = model.context_length
     was_training = model.training
@@ -173,6 +236,9 @@ def generate(
         else:
             logits = _logits_last(model, seq)
         for _ in range(max_new_tokens):
+            if vocab_limit is not None and vocab_limit < logits.shape[-1]:
+                logits = logits.clone()
+                logits[:, vocab_limit:] = float("-inf")  # padding ids carry no token
             ids = sample_next(
                 logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
             )
@@ -246,6 +312,23 @@ def sample_text(
     except KeyError:
         eos = None  # a vocabulary without <|endoftext|>: stop only at max_new_tokens
     vocab_size = tokenizer.vocab_size
+    if vocab_size > model.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {vocab_size:,} tokens but the model only {model.vocab_size:,}: "
+            "they do not belong together (pass the tokenizer the model was trained with)"
+        )
+    steps = generate(  # checks every setting before anything is printed
+        model,
+        prompt_ids,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        num_samples=num_samples,
+        eos_id=eos,
+        seed=seed,
+        vocab_limit=vocab_size,
+    )
     ids: list[list[int]] = [[] for _ in range(num_samples)]
     done = [False] * num_samples
     stream = IncrementalDecoder(tokenizer) if num_samples == 1 else None
@@ -253,20 +336,10 @@ def sample_text(
         out.write(prompt)
         out.flush()
     with torch.no_grad():
-        for step_ids in generate(
-            model,
-            prompt_ids,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            num_samples=num_samples,
-            eos_id=eos,
-            seed=seed,
-        ):
+        for step_ids in steps:
             for i, t in enumerate(step_ids.tolist()):
-                if done[i] or t >= vocab_size:
-                    continue  # ids past the tokenizer's vocabulary (model padding) carry no text
+                if done[i]:
+                    continue
                 if eos is not None and t == eos:
                     done[i] = True
                     continue

@@ -80,11 +80,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from bpelm.training import load_model, load_tokens
+    from bpelm.training.data import check_tokens
     from bpelm.training.evaluation import window_loss
     from bpelm.training.runtime import autocast_dtype
 
     model, extra, dev = load_model(existing(args.checkpoint, "checkpoint"), args.device)
     data = load_tokens(existing(args.data, "token array"))
+    check_tokens(data, model.vocab_size, f"--data ({args.data})", model.context_length + 1)
     train_cfg = extra.get("config", {}).get("train", {})
     batch_size = args.batch_size or int(train_cfg.get("batch_size", 32))
     amp = autocast_dtype(train_cfg.get("dtype", "auto"), dev)

@@ -66,9 +66,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume_from = args.resume or args.out
         if not resume_from:
             raise CliError("--resume without a path needs --out (the run directory to resume)")
-        resume = latest_checkpoint(resume_from)
+        # A run directory stays a directory: resuming then falls back past an unreadable
+        # newest checkpoint to the previous good one.
+        resume = Path(resume_from)
+        run_dir = latest_checkpoint(resume).parent
         if config_path is None:
-            config_path = resume.parent / "config.json"
+            config_path = run_dir / "config.json"
     if config_path is None:
         raise CliError("--config FILE.toml is required (or --resume a run)")
     overrides = list(args.set or [])
@@ -80,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
     elif resume is not None:
-        out = resume.parent
+        out = run_dir
     else:
         out = Path("runs") / f"{Path(config_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     train(model_cfg, train_cfg, out, resume=resume, progress=not args.quiet)

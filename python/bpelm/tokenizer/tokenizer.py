@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 
 from bpelm import _core
+from bpelm.tokenizer.token_files import write_bin_sidecar
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -240,8 +241,8 @@ def encode_file(
     progress: bool = False,
 ) -> int:
     """Encodes the UTF-8 file `input_path` into `output_path` (`.npy`, loadable with
-    `np.load`, or raw little-endian `.bin`) with bounded memory; returns the token count.
-    The output appears only when complete."""
+    `np.load`, or raw little-endian `.bin`, whose dtype is recorded in `FILE.bin.json`) with
+    bounded memory; returns the token count. The output appears only when complete."""
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be a bpelm Tokenizer, not {type(tokenizer).__name__}")
     if dtype not in ("uint16", "uint32"):
@@ -256,4 +257,6 @@ def encode_file(
         num_threads,
         bool(progress),
     )
+    if Path(output_path).suffix == ".bin":
+        write_bin_sidecar(output_path, dtype, tokens)  # a raw array does not say its width
     return tokens

@@ -4,10 +4,11 @@ finding the newest in a run directory; rebuilding a trained model from one."""
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, Callable, Union
 
 import torch
 from torch import nn
@@ -15,11 +16,14 @@ from torch import nn
 from bpelm.nn import ModelConfig, TransformerLM, strip_compiled_prefix, unwrap_compiled
 
 __all__ = [
+    "CheckpointError",
     "checkpoint_paths",
     "latest_checkpoint",
     "load_checkpoint",
     "load_model",
+    "read_checkpoint",
     "read_checkpoint_extra",
+    "read_resumable",
     "save_checkpoint",
 ]
 
@@ -86,26 +90,84 @@ def save_checkpoint(
         torch.save(obj, out)
 
 
-def _read(src: PathOrFile) -> dict[str, Any]:
-    return torch.load(src, map_location="cpu", weights_only=True)
+class CheckpointError(ValueError):
+    """A file that is not a readable bpelm checkpoint (truncated, corrupt, or something else)."""
+
+
+# What torch.load raises on a file that is not a checkpoint: a bad zip, a truncated stream,
+# an unpickling error (weights_only refuses anything but plain data and tensors).
+_UNREADABLE = (RuntimeError, EOFError, ValueError, AttributeError)
+_KEYS = ("model", "optimizer", "iteration", "extra")
+
+
+def read_checkpoint(src: PathOrFile) -> dict[str, Any]:
+    """The checkpoint's contents (model, optimizer, iteration, extra), read once, on the CPU.
+
+    Only plain data and tensors are loaded (`weights_only=True`), so a file from elsewhere
+    cannot run code; anything else is a CheckpointError naming the file."""
+    name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "checkpoint"
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False: unsafe advice for a file of
+        # unknown origin, so it is not passed on.
+        raise CheckpointError(
+            f"{name}: not a bpelm checkpoint (not a torch file of plain data and tensors)"
+        ) from None
+    except _UNREADABLE as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{name}: not a bpelm checkpoint ({first_line[:200]})") from None
+    if not isinstance(obj, dict) or any(k not in obj for k in _KEYS):
+        raise CheckpointError(
+            f"{name}: not a bpelm checkpoint (expected the keys {', '.join(_KEYS)})"
+        )
+    return obj
+
+
+def restore(
+    obj: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> int:
+    """Put a read checkpoint's weights (and optimizer state) in place; returns its iteration."""
+    unwrap_compiled(model).load_state_dict(strip_compiled_prefix(obj["model"]))
+    if optimizer is not None:
+        if obj["optimizer"] is None:
+            raise CheckpointError("the checkpoint holds no optimizer state")
+        optimizer.load_state_dict(obj["optimizer"])
+    return int(obj["iteration"])
 
 
 def load_checkpoint(
     src: PathOrFile, model: nn.Module, optimizer: torch.optim.Optimizer | None = None
 ) -> int:
     """Restore `model` (and `optimizer` when given) from `src`; returns the saved iteration."""
-    obj = _read(src)
-    unwrap_compiled(model).load_state_dict(strip_compiled_prefix(obj["model"]))
-    if optimizer is not None:
-        if obj["optimizer"] is None:
-            raise ValueError("checkpoint holds no optimizer state")
-        optimizer.load_state_dict(obj["optimizer"])
-    return int(obj["iteration"])
+    return restore(read_checkpoint(src), model, optimizer)
 
 
 def read_checkpoint_extra(src: PathOrFile) -> dict[str, Any]:
     """The `extra` dict a checkpoint was saved with (model config, train config, RNG states...)."""
-    return dict(_read(src).get("extra", {}))
+    return dict(read_checkpoint(src).get("extra", {}))
+
+
+def read_resumable(
+    path: str | os.PathLike[str], log: Callable[[str], None] = print
+) -> tuple[Path, dict[str, Any]]:
+    """(file, contents) of the checkpoint to resume from `path`: the file itself, or in a run
+    directory the newest periodic checkpoint that reads back; unreadable newer ones (a run
+    killed while the disk filled, a copied-over truncated file) are skipped, and said so."""
+    path = Path(path)
+    if path.is_file():
+        return path, read_checkpoint(path)
+    latest_checkpoint(path)  # a clear error for a missing directory or one without checkpoints
+    errors = []
+    for _, candidate in reversed(checkpoint_paths(path)):
+        try:
+            obj = read_checkpoint(candidate)
+        except CheckpointError as e:
+            errors.append(str(e))
+            log(f"warning: {e}; trying the previous checkpoint")
+            continue
+        return candidate, obj
+    raise CheckpointError(f"{path}: no readable checkpoint: " + "; ".join(errors))
 
 
 def checkpoint_paths(out_dir: Path) -> list[tuple[int, Path]]:
@@ -140,11 +202,12 @@ def load_model(
     from bpelm.training.runtime import resolve_device
 
     path = latest_checkpoint(checkpoint)
-    extra = read_checkpoint_extra(path)
+    obj = read_checkpoint(path)
+    extra = dict(obj["extra"])
     if "model_config" not in extra:
-        raise ValueError(f"{path}: holds no model config (not written by `bpelm train`?)")
+        raise CheckpointError(f"{path}: holds no model config (not written by `bpelm train`?)")
     dev = resolve_device(device)
     model = TransformerLM(ModelConfig.from_dict(extra["model_config"]), device=dev)
-    load_checkpoint(path, model)
+    restore(obj, model)
     model.eval()
     return model, extra, dev

@@ -8,6 +8,7 @@ A config file has two tables, `[model]` (fields of `ModelConfig`) and `[train]` 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class TrainConfig:
     wandb_project: str = ""
     # Also write TensorBoard event files (needs `tensorboard` installed).
     tensorboard: bool = False
+    # --- divergence (bpelm.training.divergence) ---
+    # Stop the run as diverged when a train loss exceeds this factor times the lowest train
+    # loss so far; a NaN/inf loss or gradient norm always stops it. 0 turns the factor test off.
+    # A diverged run writes no further checkpoint and records "diverged" in summary.json.
+    divergence_factor: float = 4.0
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig}
@@ -243,10 +249,34 @@ def validate(model: ModelConfig, train: TrainConfig) -> None:
             f"model.d_model ({model.d_model}) must be divisible by model.num_heads "
             f"({model.num_heads})"
         )
+    for section, cfg in (("model", model), ("train", train)):
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{section}.{f.name} must be a finite number, got {value}")
+    if model.rope_theta <= 0:
+        raise ConfigError(f"model.rope_theta must be positive, got {model.rope_theta}")
+    if train.max_lr <= 0:
+        raise ConfigError(f"train.max_lr must be positive, got {train.max_lr}")
+    if train.eps <= 0:
+        raise ConfigError(f"train.eps must be positive, got {train.eps}")
+    for key in ("beta1", "beta2"):
+        beta = getattr(train, key)
+        if not 0 <= beta < 1:
+            raise ConfigError(f"train.{key} must be in [0, 1), got {beta}")
+    non_negative = {
+        "train.min_lr": train.min_lr,
+        "train.weight_decay": train.weight_decay,
+        "train.grad_clip": train.grad_clip,
+        "train.warmup_steps": train.warmup_steps,
+        "train.keep_last": train.keep_last,
+        "train.max_minutes": train.max_minutes,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
     if train.min_lr > train.max_lr:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.max_lr ({train.max_lr})")
-    if train.warmup_steps < 0 or train.keep_last < 0 or train.max_minutes < 0:
-        raise ConfigError("train.warmup_steps, train.keep_last and train.max_minutes must be >= 0")
     if isinstance(train.compile, str) and train.compile != "auto":
         raise ConfigError(f'train.compile: expected true, false or "auto", got {train.compile!r}')
 

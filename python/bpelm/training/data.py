@@ -9,21 +9,50 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from bpelm.tokenizer.token_files import bin_dtype
 from bpelm.training.runtime import resolve_device
 
-__all__ = ["get_batch", "load_tokens", "to_device"]
+__all__ = ["check_tokens", "get_batch", "load_tokens", "to_device"]
 
 _default_rng = np.random.default_rng()
 
 
-def load_tokens(path: str | os.PathLike[str], dtype: npt.DTypeLike = np.uint16) -> np.ndarray:
-    """Memory-map a token file: `.npy` (dtype from its header) or raw `.bin` of `dtype`."""
+def load_tokens(path: str | os.PathLike[str], dtype: npt.DTypeLike | None = None) -> np.ndarray:
+    """Memory-map a token file: `.npy` (dtype from its header) or raw `.bin` (dtype from its
+    `FILE.bin.json`, else `dtype`, else uint16 with a warning). Ids must be unsigned integers:
+    a float or signed array is refused rather than silently truncated."""
     path = Path(path)
     if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    if path.suffix == ".bin":
-        return np.memmap(path, dtype=dtype, mode="r")
-    raise ValueError(f"{path}: expected a .npy or .bin token file")
+        data = np.load(path, mmap_mode="r")
+    elif path.suffix == ".bin":
+        data = np.memmap(path, dtype=bin_dtype(path, dtype), mode="r")
+    else:
+        raise ValueError(f"{path}: expected a .npy or .bin token file")
+    if data.dtype.kind != "u" or data.ndim != 1:
+        raise ValueError(
+            f"{path}: holds a {data.ndim}-d {data.dtype} array; token ids are a 1-d array of "
+            "unsigned integers (uint16 or uint32), as `bpelm tokenizer encode` writes"
+        )
+    return data
+
+
+def check_tokens(data: np.ndarray, vocab_size: int, key: str, min_tokens: int = 2) -> None:
+    """The one check of a token array against a model, before any work: at least
+    `min_tokens` ids (one context window + 1 for training and evaluation), and none at or
+    past `vocab_size` (which would surface as an IndexError or a CUDA assert much later).
+    `key` names where the array came from (a config key and path, or a flag)."""
+    if len(data) < min_tokens:
+        raise ValueError(
+            f"{key}: {len(data):,} tokens, fewer than the {min_tokens:,} needed "
+            "(one context window + 1)"
+        )
+    if len(data) <= 500_000_000:  # a full scan of larger arrays costs more than it is worth
+        top = int(data.max())
+        if top >= vocab_size:
+            raise ValueError(
+                f"{key}: contains token id {top}, but the model's vocab_size is {vocab_size} "
+                "(model.vocab_size must be at least the tokenizer's vocabulary size)"
+            )
 
 
 def to_device(tokens: torch.Tensor, device: torch.device) -> torch.Tensor:

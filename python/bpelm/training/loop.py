@@ -24,13 +24,13 @@ from bpelm.nn import ModelConfig, TransformerLM
 from bpelm.training.checkpoint import (
     checkpoint_name,
     checkpoint_paths,
-    latest_checkpoint,
-    load_checkpoint,
-    read_checkpoint_extra,
+    read_resumable,
+    restore,
     save_checkpoint,
 )
 from bpelm.training.config import TrainConfig, config_dict
-from bpelm.training.data import get_batch, load_tokens
+from bpelm.training.data import check_tokens, get_batch, load_tokens
+from bpelm.training.divergence import DivergenceMonitor, TrainingDiverged
 from bpelm.training.evaluation import lm_loss, sampled_val_loss
 from bpelm.training.metrics import MetricsLog, peak_flops, plot_metrics, truncate_metrics
 from bpelm.training.optim import AdamW, clip_grad_norm, cosine_lr_schedule
@@ -56,6 +56,9 @@ class TrainResult:
     best_val_loss: float | None
     stopped_by_time: bool
     last_checkpoint: Path
+    # Stopped early by the divergence monitor (`divergence` says why); see summary.json.
+    diverged: bool = False
+    divergence: str | None = None
 
 
 # -----------------------------------------------------------------------------
@@ -110,19 +113,6 @@ def _restore_rng_state(state: dict[str, Any], data_rng: np.random.Generator, dev
     torch.set_rng_state(state["torch"].cpu())
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
-
-
-def check_tokens(data: np.ndarray, vocab_size: int, name: str, path: str) -> None:
-    """Catch a tokenizer/model vocabulary mismatch up front instead of as a CUDA assert."""
-    if len(data) < 2:
-        raise ValueError(f"{path}: {name} has {len(data)} tokens; need at least 2")
-    if len(data) <= 500_000_000:  # a full scan of larger arrays costs more than it is worth
-        top = int(data.max())
-        if top >= vocab_size:
-            raise ValueError(
-                f"{path}: {name} contains token id {top}, but model.vocab_size is {vocab_size}; "
-                "raise model.vocab_size to the tokenizer's vocabulary size"
-            )
 
 
 # -----------------------------------------------------------------------------
@@ -184,6 +174,7 @@ class Trainer:
         on_cuda = self.device.type == "cuda"
         self.peak = peak_flops(torch.cuda.get_device_name(self.device)) if on_cuda else None
         self.clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        self.divergence = DivergenceMonitor(cfg.divergence_factor)
         # (step, loss, grad norm, lr, elapsed) of steps whose values are still on the device.
         self.pending: list[tuple[int, torch.Tensor, torch.Tensor, float, float]] = []
         self.t_start = time.perf_counter()
@@ -199,22 +190,20 @@ class Trainer:
         cfg, ctx = self.cfg, self.model_cfg.context_length
         if not cfg.train_data:
             raise ValueError("train.train_data is not set: give a token array (.npy/.bin)")
+        vocab = self.model_cfg.vocab_size
+        # Both arrays are checked here, before the model is built: a validation array too
+        # short for one window would otherwise fail at the first evaluation, after training.
         self.train_data = load_tokens(cfg.train_data)
-        check_tokens(self.train_data, self.model_cfg.vocab_size, "train_data", cfg.train_data)
+        check_tokens(self.train_data, vocab, f"train.train_data ({cfg.train_data})", ctx + 1)
         self.val_data = None
         if cfg.val_data:
             self.val_data = load_tokens(cfg.val_data)
-            check_tokens(self.val_data, self.model_cfg.vocab_size, "val_data", cfg.val_data)
-        if len(self.train_data) <= ctx:
-            raise ValueError(
-                f"{cfg.train_data}: {len(self.train_data)} tokens is not more than one context "
-                f"({ctx})"
-            )
+            check_tokens(self.val_data, vocab, f"train.val_data ({cfg.val_data})", ctx + 1)
 
     def _resume(self, resume: str | Path) -> None:
-        ckpt = latest_checkpoint(resume)
-        self.step_count = load_checkpoint(ckpt, self.model, self.optimizer)
-        extra = read_checkpoint_extra(ckpt)
+        ckpt, obj = read_resumable(resume, self.log)
+        self.step_count = restore(obj, self.model, self.optimizer)
+        extra = obj["extra"]
         _restore_rng_state(extra["rng"], self.data_rng, self.device)
         self.elapsed_before = float(extra.get("elapsed_s", 0.0))
         self.best_val = float(extra.get("best_val_loss") or math.inf)
@@ -386,6 +375,7 @@ class Trainer:
 
         def flush() -> None:
             rows = self.flush(metrics, trackers)
+            self.divergence.update(rows)
             if bar is not None and rows:
                 bar.set_postfix(
                     loss=f"{self.last_train_loss:.3f}", tok_s=f"{rows[-1]['tokens_per_s']:,.0f}"
@@ -403,8 +393,11 @@ class Trainer:
                 step = self.step_count
                 last = step == cfg.max_steps
                 do_eval = self.val_data is not None and (step % cfg.eval_every == 0 or last)
-                if step % cfg.log_every == 0 or do_eval or last:
+                save_due = step % cfg.checkpoint_every == 0 or last
+                if step % cfg.log_every == 0 or do_eval or save_due:
                     flush()
+                if self._diverged(check_weights=save_due):
+                    break  # before evaluating or saving: no checkpoint of a diverged model
                 if do_eval:
                     self.evaluate(metrics, trackers)
                     plot_metrics(self.metrics_path, self.out_dir / "loss.png")
@@ -425,7 +418,12 @@ class Trainer:
 
         flush()
         step = self.step_count
-        if step > 0 and (last_ckpt is None or last_ckpt.name != checkpoint_name(step)):
+        diverged = self.divergence.diverged
+        if (
+            step > 0
+            and not diverged
+            and (last_ckpt is None or last_ckpt.name != checkpoint_name(step))
+        ):
             # Stopped by the time budget (or resumed at the end): evaluate and save the end state.
             if self.val_data is not None:
                 self.evaluate(metrics, trackers)
@@ -437,6 +435,8 @@ class Trainer:
         total = self.elapsed()
         if stopped_by_time:
             self.log(f"time budget of {cfg.max_minutes:g} min reached at step {step}")
+        if diverged:
+            self.log(f"{self.divergence.reason}; stopped, the last good checkpoint is kept")
         train_loss = self.last_train_loss
         self.log(
             f"done: {step} steps, {step * self.tokens_per_step:,} tokens in {total:.1f} s; "
@@ -444,8 +444,8 @@ class Trainer:
             + (f", val loss {self.last_val:.4f}" if self.last_val is not None else "")
             + f"; run directory {self.out_dir}"
         )
-        assert last_ckpt is not None or step == 0
-        return TrainResult(
+        assert last_ckpt is not None or step == 0 or diverged
+        result = TrainResult(
             out_dir=self.out_dir,
             steps=step,
             tokens=step * self.tokens_per_step,
@@ -455,7 +455,44 @@ class Trainer:
             best_val_loss=self.best_val if math.isfinite(self.best_val) else None,
             stopped_by_time=stopped_by_time,
             last_checkpoint=last_ckpt if last_ckpt is not None else self.out_dir,
+            diverged=diverged,
+            divergence=self.divergence.reason,
         )
+        self._write_summary(result)
+        return result
+
+    # --- divergence and the run's summary ---
+
+    def _diverged(self, check_weights: bool) -> bool:
+        """Whether the run has diverged, by the losses flushed so far and, before a
+        checkpoint, by the weights themselves."""
+        if check_weights:
+            self.divergence.check_weights(self.params, self.step_count)
+        return self.divergence.diverged
+
+    def _write_summary(self, result: TrainResult) -> None:
+        """summary.json: how the run ended, one record per run for `bpelm compare`."""
+        status = "diverged" if result.diverged else "finished"
+        if result.stopped_by_time and not result.diverged:
+            status = "stopped_by_time"
+        data = {
+            "status": status,
+            "diverged": result.diverged,
+            "divergence": result.divergence,
+            "steps": result.steps,
+            "tokens": result.tokens,
+            "elapsed_s": round(result.elapsed_s, 3),
+            "train_loss": result.train_loss,
+            "val_loss": result.val_loss,
+            "best_val_loss": result.best_val_loss,
+            "stopped_by_time": result.stopped_by_time,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        # JSON has no NaN: a diverged loss is written as null.
+        data = {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in data.items()
+        }
+        self._write_json("summary.json", data)
 
 
 def train(
@@ -473,5 +510,15 @@ def train(
     optimizer, step, data-sampling and torch RNG states are restored, so the run continues
     exactly as if it had never stopped (under a time budget the schedule follows wall-clock
     and is then only approximately the same).
+
+    A run that diverges (see `TrainConfig.divergence_factor`) raises `TrainingDiverged`.
     """
-    return Trainer(model_cfg, cfg, out_dir, resume=resume, log=log).run(progress=progress)
+    result = Trainer(model_cfg, cfg, out_dir, resume=resume, log=log).run(progress=progress)
+    if result.diverged:
+        # An error for callers (`bpelm train` exits non-zero); `.result` still has the numbers.
+        raise TrainingDiverged(
+            f"{result.divergence}; stopped after {result.steps} steps (summary.json in "
+            f"{result.out_dir}; lower train.max_lr or set train.divergence_factor)",
+            result,
+        )
+    return result

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from bpelm.cli import main
 from bpelm.generate import IncrementalDecoder
+from bpelm.tokenizer import load_tokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "python" / "bpelm" / "data" / "sample.txt"
 
@@ -228,6 +229,13 @@ def test_train_resume_generate_eval(corpus: Path, tmp_path: Path, capsys) -> Non
     loss = float(out.split("loss ")[1].split()[0])
     ppl = float(out.split("perplexity ")[1].split()[0])
     assert np.isclose(np.exp(loss), ppl, rtol=1e-3) and 0 < loss < np.log(300) + 1
+    # Bits per byte: the same nats spread over the bytes the scored tokens spell, base 2.
+    bpb = float(out.split("nats/token, ")[1].split()[0])
+    scored = int(out.split("over ")[1].split()[0].replace(",", ""))
+    spelled = load_tokenizer(corpus / "tok").decode_bytes(
+        np.load(corpus / "valid.npy")[1 : scored + 1].tolist()
+    )
+    assert np.isclose(bpb, loss * scored / (len(spelled) * np.log(2)), rtol=1e-3)
 
 
 def test_errors_name_the_file_or_key(corpus: Path, tmp_path: Path, capsys) -> None:
@@ -296,3 +304,36 @@ def test_demo_without_training_on_given_text(tmp_path: Path, capsys) -> None:
     rc, _, err = run(argv, capsys)
     assert rc == 0, err
     assert np.load(tmp_path / "w" / "train.npy").size == n_train
+
+
+def test_a_run_resumes_from_another_working_directory(
+    corpus: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # The config names its data relative to where the run starts; config.json must not.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "data").symlink_to(corpus)
+    config = work / "tiny.toml"
+    config.write_text(TINY_TOML.format(vocab=300, data="data"))
+    monkeypatch.chdir(work)
+    rc, _, err = run(["train", "--config", "tiny.toml", "--out", "run", "--quiet"], capsys)
+    assert rc == 0, err
+    recorded = json.loads((work / "run" / "config.json").read_text())["train"]
+    for key in ("train_data", "val_data", "tokenizer"):
+        assert Path(recorded[key]).is_absolute(), key
+    monkeypatch.chdir(tmp_path)  # elsewhere: the relative paths would no longer resolve
+    rc, out, err = run(
+        ["train", "--resume", str(work / "run"), "--set", "max_steps=3", "--quiet"], capsys
+    )
+    assert rc == 0, err
+    assert "resumed from" in out
+
+
+def test_a_missing_data_file_names_its_config_key(corpus: Path, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML.format(vocab=300, data=corpus.as_posix()))
+    rc, _, err = run(
+        ["train", "--config", str(config), "--set", f"val_data={tmp_path / 'nope.npy'}"],
+        capsys,
+    )
+    assert rc == 1 and "train.val_data" in err and "nope.npy" in err

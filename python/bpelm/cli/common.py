@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 # The end-of-text token: the default special token of a trained tokenizer.
 END_OF_TEXT = "<|endoftext|>"
@@ -10,6 +11,22 @@ END_OF_TEXT = "<|endoftext|>"
 
 class CliError(Exception):
     """An error to report in one line, without a traceback."""
+
+
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    """--progress / --no-progress: force progress bars on or off (default: on a terminal)."""
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw progress bars (default: only when stderr is a terminal)",
+    )
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """The --progress choice, or whether stderr is a terminal when none was made."""
+    choice = getattr(args, "progress", None)
+    return sys.stderr.isatty() if choice is None else bool(choice)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

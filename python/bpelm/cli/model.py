@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from typing import Any
 
-from bpelm.cli.common import END_OF_TEXT, CliError
+import numpy as np
+
+from bpelm.cli.common import END_OF_TEXT, CliError, add_progress_argument, progress_enabled
 from bpelm.tokenizer.corpus import existing, load_tokenizer
 
 
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "eval",
         help="validation loss and perplexity of a checkpoint",
         description="Loss over consecutive non-overlapping windows from the start of a token "
-        "array (deterministic).",
+        "array (deterministic), in nats per token, bits per byte of text (comparable across "
+        "tokenizers; needs the tokenizer) and perplexity.",
         formatter_class=fmt,
     )
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
@@ -48,6 +50,12 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     e.add_argument("--batches", type=int, default=None, help="at most this many batches (all)")
     e.add_argument("--batch-size", type=int, default=None, help="(default: the training batch)")
     e.add_argument("--device", default="auto", help="cuda, cpu, mps or auto")
+    e.add_argument(
+        "--tokenizer",
+        default=None,
+        help="tokenizer directory, for bits per byte (default: the one recorded in training)",
+    )
+    add_progress_argument(e)
     e.set_defaults(func=cmd_eval)
 
 
@@ -81,7 +89,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bpelm.training import load_model, load_tokens
     from bpelm.training.data import check_tokens
-    from bpelm.training.evaluation import window_loss
+    from bpelm.training.evaluation import bits_per_byte, window_loss
     from bpelm.training.runtime import autocast_dtype
 
     model, extra, dev = load_model(existing(args.checkpoint, "checkpoint"), args.device)
@@ -99,10 +107,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         max_batches=args.batches,
         device=dev,
         amp=amp,
-        progress=sys.stderr.isatty(),
+        progress=progress_enabled(args),
     )
+    seconds = time.perf_counter() - t0
+    bpb = ""
+    if args.tokenizer or extra.get("tokenizer"):
+        tok = _tokenizer_for(args.tokenizer, extra, args.checkpoint)
+        lengths = np.zeros(max(tok.vocab_size, model.vocab_size), dtype=np.int64)
+        for i, token in tok.vocab.items():
+            lengths[i] = len(token)
+        bpb = f", {bits_per_byte(loss, data[1 : tokens + 1], lengths):.4f} bits/byte"
     print(
-        f"{args.data}: loss {loss:.4f} nats/token, perplexity {math.exp(loss):.2f} "
-        f"over {tokens:,} tokens ({time.perf_counter() - t0:.1f} s)"
+        f"{args.data}: loss {loss:.4f} nats/token{bpb}, perplexity {math.exp(loss):.2f} "
+        f"over {tokens:,} tokens ({seconds:.1f} s)"
     )
     return 0

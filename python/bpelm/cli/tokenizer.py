@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bpelm.cli.common import END_OF_TEXT
+from bpelm.cli.common import END_OF_TEXT, add_progress_argument, progress_enabled
 from bpelm.tokenizer.corpus import (
     encode_corpus,
     existing,
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     )
     tt.add_argument("--out", required=True, help="output directory")
     tt.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    add_progress_argument(tt)
     tt.set_defaults(func=cmd_train)
     te = tsub.add_parser(
         "encode",
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     te.add_argument("--input", required=True, help="text to encode")
     te.add_argument("--out", required=True, help="output FILE.npy or FILE.bin")
     te.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    add_progress_argument(te)
     te.set_defaults(func=cmd_encode)
 
 
@@ -60,6 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         specials,
         Path(args.out),
         threads=args.threads,
+        progress=progress_enabled(args),
     )
     return 0
 
@@ -68,7 +71,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     tok = load_tokenizer(args.tokenizer)
     out = Path(args.out)
     n, size, seconds = encode_corpus(
-        tok, existing(args.input, "input text"), out, threads=args.threads
+        tok,
+        existing(args.input, "input text"),
+        out,
+        threads=args.threads,
+        progress=progress_enabled(args),
     )
     print(
         f"encoded {size / 1e6:.1f} MB into {n:,} tokens ({token_dtype(tok.vocab_size)}) in "

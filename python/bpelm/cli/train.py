@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from bpelm.cli.common import CliError
+from bpelm.cli.common import CliError, add_progress_argument
 from bpelm.tokenizer.corpus import existing
 
 
@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         help="time budget; the LR decay follows wall-clock so the run ends on time",
     )
     tr.add_argument("--device", default=None, help="cuda, cuda:N, cpu or mps (default: auto)")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_argument(tr)
+    tr.add_argument("--quiet", action="store_true", help="the same as --no-progress")
     tr.set_defaults(func=cmd_train)
 
 
@@ -86,5 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = run_dir
     else:
         out = Path("runs") / f"{Path(config_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    train(model_cfg, train_cfg, out, resume=resume, progress=not args.quiet)
+    # Training keeps its bar off a terminal too (a line per 30 s in a log) unless told not to.
+    progress = not args.quiet if args.progress is None else args.progress and not args.quiet
+    train(model_cfg, train_cfg, out, resume=resume, progress=progress)
     return 0

@@ -69,6 +69,10 @@ def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
     return Tokenizer.from_files(vocab, merges)
 
 
+def _bars(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
 def token_dtype(vocab_size: int) -> str:
     """The smallest unsigned dtype that holds every id."""
     return "uint16" if vocab_size <= 1 << 16 else "uint32"
@@ -82,14 +86,16 @@ def train_tokenizer(
     *,
     threads: int | None = None,
     log: Callable[[str], None] = print,
+    progress: bool | None = None,
 ) -> float:
-    """Train and save a tokenizer into `out_dir`; returns the training seconds."""
+    """Train and save a tokenizer into `out_dir`; returns the training seconds. `progress`:
+    draw bars (None: when stderr is a terminal)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with plain_text(input_path, out_dir, log) as text:
         size = text.stat().st_size
         t0 = time.perf_counter()
         vocab, merges = train_bpe(
-            text, vocab_size, specials, num_threads=threads, progress=sys.stderr.isatty()
+            text, vocab_size, specials, num_threads=threads, progress=_bars(progress)
         )
         seconds = time.perf_counter() - t0
     Tokenizer(vocab, merges, specials).save(out_dir / VOCAB_NAME, out_dir / MERGES_NAME)
@@ -107,8 +113,10 @@ def encode_corpus(
     *,
     threads: int | None = None,
     log: Callable[[str], None] = print,
+    progress: bool | None = None,
 ) -> tuple[int, int, float]:
-    """Encode a text file to a token array; returns (tokens, input bytes, seconds)."""
+    """Encode a text file to a token array; returns (tokens, input bytes, seconds). `progress`:
+    draw a bar (None: when stderr is a terminal)."""
     if out_path.suffix not in (".npy", ".bin"):
         raise ValueError(f"{out_path}: the output must end in .npy or .bin")
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +130,7 @@ def encode_corpus(
             out_path,
             dtype=dtype,
             num_threads=threads,
-            progress=sys.stderr.isatty(),
+            progress=_bars(progress),
         )
         seconds = time.perf_counter() - t0
     return n, size, seconds

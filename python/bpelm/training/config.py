@@ -93,6 +93,8 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig}
+# TrainConfig fields that name files or folders.
+PATH_KEYS = ("train_data", "val_data", "tokenizer")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -279,6 +281,16 @@ def validate(model: ModelConfig, train: TrainConfig) -> None:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.max_lr ({train.max_lr})")
     if isinstance(train.compile, str) and train.compile != "auto":
         raise ConfigError(f'train.compile: expected true, false or "auto", got {train.compile!r}')
+
+
+def with_absolute_paths(train: TrainConfig) -> TrainConfig:
+    """`train` with its data and tokenizer paths absolute (empty ones stay empty)."""
+    paths = {
+        key: str(Path(getattr(train, key)).expanduser().resolve())
+        for key in PATH_KEYS
+        if getattr(train, key)
+    }
+    return dataclasses.replace(train, **paths)
 
 
 def config_dict(model: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:

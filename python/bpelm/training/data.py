@@ -12,7 +12,7 @@ import torch
 from bpelm.tokenizer.token_files import bin_dtype
 from bpelm.training.runtime import resolve_device
 
-__all__ = ["check_tokens", "get_batch", "load_tokens", "to_device"]
+__all__ = ["check_tokens", "get_batch", "load_tokens", "open_tokens", "to_device"]
 
 _default_rng = np.random.default_rng()
 
@@ -53,6 +53,19 @@ def check_tokens(data: np.ndarray, vocab_size: int, key: str, min_tokens: int = 
                 f"{key}: contains token id {top}, but the model's vocab_size is {vocab_size} "
                 "(model.vocab_size must be at least the tokenizer's vocabulary size)"
             )
+
+
+def open_tokens(key: str, path: str, vocab_size: int, min_tokens: int) -> np.ndarray:
+    """The token array a config key points at, loaded and checked (`check_tokens`); any
+    problem, a missing file included, names the key."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{key}: {path} not found")
+    try:
+        data = load_tokens(path)
+    except ValueError as e:
+        raise ValueError(f"{key}: {e}") from None
+    check_tokens(data, vocab_size, f"{key} ({path})", min_tokens)
+    return data
 
 
 def to_device(tokens: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -49,6 +49,17 @@ def sampled_val_loss(
     return total.item() / batches
 
 
+def bits_per_byte(loss_nats: float, targets: np.ndarray, token_bytes: np.ndarray) -> float:
+    """Loss in bits per byte of text: the nats of all `targets` (mean `loss_nats` each) over
+    the bytes they spell, in base 2. Unlike nats per token it does not depend on the
+    tokenizer, so models with different vocabularies compare. `token_bytes[i]` is the byte
+    length of token i."""
+    n_bytes = int(token_bytes[np.asarray(targets, dtype=np.int64)].sum())
+    if n_bytes == 0:
+        raise ValueError("the scored tokens spell no bytes")
+    return loss_nats * len(targets) / (n_bytes * math.log(2))
+
+
 @torch.no_grad()
 def window_loss(
     model: torch.nn.Module,
@@ -62,7 +73,8 @@ def window_loss(
     progress: bool = False,
 ) -> tuple[float, int]:
     """Mean loss over consecutive non-overlapping windows from the start of `data`
-    (deterministic). Returns (loss, tokens scored)."""
+    (deterministic). Returns (loss, tokens scored): the scored targets are
+    data[1 : tokens + 1]."""
     n_windows = (len(data) - 1) // context_length
     if n_windows <= 0:
         raise ValueError(

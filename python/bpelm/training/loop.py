@@ -28,8 +28,8 @@ from bpelm.training.checkpoint import (
     restore,
     save_checkpoint,
 )
-from bpelm.training.config import TrainConfig, config_dict
-from bpelm.training.data import check_tokens, get_batch, load_tokens
+from bpelm.training.config import TrainConfig, config_dict, with_absolute_paths
+from bpelm.training.data import get_batch, open_tokens
 from bpelm.training.divergence import DivergenceMonitor, TrainingDiverged
 from bpelm.training.evaluation import lm_loss, sampled_val_loss
 from bpelm.training.metrics import MetricsLog, peak_flops, plot_metrics, truncate_metrics
@@ -135,6 +135,9 @@ class Trainer:
         resume: str | Path | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
+        # Paths are made absolute before config.json records them: a run resumes from any
+        # working directory.
+        cfg = with_absolute_paths(cfg)
         self.model_cfg, self.cfg, self.log = model_cfg, cfg, log
         self.out_dir = Path(out_dir)
         if resume is None and checkpoint_paths(self.out_dir):
@@ -166,7 +169,7 @@ class Trainer:
         self.config = config_dict(model_cfg, cfg)
         self._write_json("config.json", self.config)
         self._write_json("environment.json", environment_record(self.device))
-        self.tokenizer_dir = str(Path(cfg.tokenizer).resolve()) if cfg.tokenizer else ""
+        self.tokenizer_dir = cfg.tokenizer
         self.compiled = use_compile(cfg.compile, self.device)
         self.forward = torch.compile(self.model) if self.compiled else self.model
         self.tokens_per_step = cfg.batch_size * model_cfg.context_length
@@ -193,12 +196,10 @@ class Trainer:
         vocab = self.model_cfg.vocab_size
         # Both arrays are checked here, before the model is built: a validation array too
         # short for one window would otherwise fail at the first evaluation, after training.
-        self.train_data = load_tokens(cfg.train_data)
-        check_tokens(self.train_data, vocab, f"train.train_data ({cfg.train_data})", ctx + 1)
+        self.train_data = open_tokens("train.train_data", cfg.train_data, vocab, ctx + 1)
         self.val_data = None
         if cfg.val_data:
-            self.val_data = load_tokens(cfg.val_data)
-            check_tokens(self.val_data, vocab, f"train.val_data ({cfg.val_data})", ctx + 1)
+            self.val_data = open_tokens("train.val_data", cfg.val_data, vocab, ctx + 1)
 
     def _resume(self, resume: str | Path) -> None:
         ckpt, obj = read_resumable(resume, self.log)
@@ -214,10 +215,16 @@ class Trainer:
         (self.out_dir / name).write_text(json.dumps(data, indent=2) + "\n")
 
     def describe(self) -> str:
-        """The one-line header a run prints at start."""
+        """The one-line header a run prints at start. Parameters are counted the way papers
+        do: the total, the token embedding table, and the rest (non-embedding, which counts an
+        untied LM head; with tied embeddings the one matrix is the LM head's)."""
         amp = self.amp
+        tied = self.model_cfg.tie_embeddings
+        embedding = 0 if tied else self.model.token_embeddings.weight.numel()
         return (
-            f"model: {self.model.num_params() / 1e6:.2f}M parameters, device {self.device}"
+            f"model: {self.model.num_params(non_embedding=False) / 1e6:.2f}M parameters "
+            f"({embedding / 1e6:.2f}M token embedding, {self.model.num_params() / 1e6:.2f}M "
+            f"non-embedding{'; tied to the LM head' if tied else ''}), device {self.device}"
             f"{', ' + str(amp).replace('torch.', '') + ' autocast' if amp else ''}"
             f"{', compiled' if self.compiled else ''}; {len(self.train_data):,} training tokens; "
             f"{self.tokens_per_step:,} tokens/step"

@@ -1,0 +1,55 @@
+"""What a person running `bpelm train` sees and relies on (issue #16): the parameter header,
+progress switches."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from bpelm.cli import build_parser  # noqa: E402
+from bpelm.nn import ModelConfig  # noqa: E402
+from bpelm.training.config import TrainConfig  # noqa: E402
+from bpelm.training.loop import Trainer  # noqa: E402
+
+
+def header(tmp_path: Path, tie: bool) -> tuple[str, Trainer]:
+    data = tmp_path / "t.npy"
+    np.save(data, np.arange(500, dtype=np.uint16) % 50)
+    model = ModelConfig(
+        vocab_size=5000, context_length=8, d_model=64, num_layers=1, num_heads=2, d_ff=32,
+        tie_embeddings=tie,
+    )  # fmt: skip
+    cfg = TrainConfig(train_data=str(data), device="cpu", compile=False)
+    trainer = Trainer(model, cfg, tmp_path / f"run-{tie}", log=lambda _: None)
+    return trainer.describe(), trainer
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_header_labels_parameter_counts(tmp_path: Path, tie: bool) -> None:
+    text, trainer = header(tmp_path, tie)
+    total, embedding, rest = (
+        float(x)
+        for x in re.findall(r"([\d.]+)M (?:parameters|token embedding|non-embedding)", text)
+    )
+    model = trainer.model
+    assert total == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6, abs=0.005)
+    assert total == pytest.approx(embedding + rest, abs=0.011)
+    assert (embedding == 0) == tie and ("tied" in text) == tie
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [([], None), (["--progress"], True), (["--no-progress"], False)],
+)
+def test_progress_can_be_forced(argv: list[str], expected: bool | None) -> None:
+    for command in (["train"], ["eval", "--checkpoint", "c", "--data", "d"]):
+        args = build_parser().parse_args([*command, *argv])
+        assert args.progress is expected
+    args = build_parser().parse_args(["tokenizer", "encode", "--tokenizer", "t", "--input", "i",
+                                      "--out", "o.npy", *argv])  # fmt: skip
+    assert args.progress is expected

@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     )
     tr.add_argument("--config", default=None, help="TOML config file")
     tr.add_argument(
+        "--help-config",
+        action=_ConfigReference,
+        nargs=0,
+        help="print every config key with its type, default and meaning, and exit",
+    )
+    tr.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
@@ -46,6 +52,14 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     add_progress_argument(tr)
     tr.add_argument("--quiet", action="store_true", help="the same as --no-progress")
     tr.set_defaults(func=cmd_train)
+
+
+class _ConfigReference(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from bpelm.training.config import config_reference
+
+        print(config_reference(), end="")
+        parser.exit()
 
 
 def load_any_config(path: Path, overrides: list[str]):

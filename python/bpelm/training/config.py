@@ -8,6 +8,7 @@ A config file has two tables, `[model]` (fields of `ModelConfig`) and `[train]` 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import sys
 import typing
@@ -49,8 +50,9 @@ class TrainConfig:
     min_lr: float = 2e-4
     # Linear warmup steps.
     warmup_steps: int = 200
-    # AdamW betas.
+    # AdamW beta1: decay of the gradient's running mean.
     beta1: float = 0.9
+    # AdamW beta2: decay of the squared gradient's running mean.
     beta2: float = 0.95
     # AdamW epsilon.
     eps: float = 1e-8
@@ -296,3 +298,40 @@ def with_absolute_paths(train: TrainConfig) -> TrainConfig:
 def config_dict(model: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
     """Both configs as plain dicts (for config.json and checkpoints)."""
     return {"model": model.to_dict(), "train": dataclasses.asdict(train)}
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Each field's meaning: the comment lines written above it in the class body (the
+    source stays the one place a field is documented)."""
+    docs: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(cls).splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            comment = text.lstrip("#").strip()
+            if not comment.startswith("---") and not comment.startswith("("):
+                pending.append(comment)
+            continue
+        name = text.split(":", 1)[0]
+        if ":" in text and name.isidentifier() and not text.startswith(("def ", "class ")):
+            docs[name] = " ".join(pending)
+        pending = []
+    return docs
+
+
+def config_reference() -> str:
+    """Every config key as a Markdown table (key, type, default, meaning), generated from
+    the dataclasses: `bpelm train --help-config` prints it and the README holds a copy that
+    a test keeps equal."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for section, cls in SECTIONS.items():
+        docs = _field_docs(cls)
+        types = _field_types(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default
+            shown = f'"{default}"' if isinstance(default, str) else repr(default)
+            meaning = docs.get(f.name, "").replace("|", "\\|")
+            rows.append(
+                f"| `{section}.{f.name}` | {_type_name(types[f.name])} | `{shown}` | {meaning} |"
+            )
+    return "\n".join(rows) + "\n"

@@ -53,3 +53,29 @@ def test_progress_can_be_forced(argv: list[str], expected: bool | None) -> None:
     args = build_parser().parse_args(["tokenizer", "encode", "--tokenizer", "t", "--input", "i",
                                       "--out", "o.npy", *argv])  # fmt: skip
     assert args.progress is expected
+
+
+def test_export_safetensors_loads_for_generation(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("safetensors")
+    import torch
+    from bpelm.cli import main
+    from bpelm.training import load_model, train
+
+    data = tmp_path / "t.npy"
+    np.save(data, np.arange(600, dtype=np.uint16) % 50)
+    model_cfg = ModelConfig(
+        vocab_size=50, context_length=8, d_model=16, num_layers=1, num_heads=2, d_ff=32,
+        tie_embeddings=True,
+    )  # fmt: skip
+    cfg = TrainConfig(train_data=str(data), batch_size=2, max_steps=2, device="cpu", compile=False)
+    train(model_cfg, cfg, tmp_path / "run", progress=False, log=lambda _: None)
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(tmp_path / "run"), "--safetensors", str(out)]) == 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    original, _, _ = load_model(tmp_path / "run", "cpu")
+    exported, record, _ = load_model(out, "cpu")
+    assert record["model_config"] == model_cfg.to_dict()
+    for (name, a), (_, b) in zip(original.state_dict().items(), exported.state_dict().items()):
+        assert torch.equal(a, b), name
+    # The tie survives the round trip: one matrix, not two copies.
+    assert exported.token_embeddings.weight is exported.lm_head.weight

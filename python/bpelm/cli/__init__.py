@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from bpelm.cli import demo, download, experiments, model, tokenizer, train
+from bpelm.cli import demo, download, experiments, export, model, tokenizer, train
 from bpelm.cli.common import CliError, HelpFormatter
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"bpelm {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (download, tokenizer, train, model, demo, experiments):
+    for group in (download, tokenizer, train, model, export, demo, experiments):
         group.register(sub, HelpFormatter)
     return p
 

@@ -198,9 +198,15 @@ def load_model(
     checkpoint: str | os.PathLike[str], device: torch.device | str = "auto"
 ) -> tuple[TransformerLM, dict[str, Any], torch.device]:
     """(model in eval mode, the checkpoint's extra dict, device): the model rebuilt from the
-    config a training run stored in `checkpoint` (a file, or a run directory's newest)."""
+    config a training run stored in `checkpoint` (a file, a run directory's newest, or a
+    weights-only export from `bpelm export`)."""
+    from bpelm.training.export import is_export, load_export
     from bpelm.training.runtime import resolve_device
 
+    if is_export(checkpoint):
+        dev = resolve_device(device)
+        model, record = load_export(checkpoint, dev)
+        return model, record, dev
     path = latest_checkpoint(checkpoint)
     obj = read_checkpoint(path)
     extra = dict(obj["extra"])

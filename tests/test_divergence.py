@@ -106,6 +106,11 @@ def test_monitor_rules() -> None:
     assert nan.update([{"step": 3, "train_loss": math.nan}]) and "nan" in nan.reason
     norm = DivergenceMonitor(0)
     assert norm.update([{"step": 1, "train_loss": 1.0, "grad_norm": math.inf}])
+    val = DivergenceMonitor(4.0)
+    val.update([{"step": 1, "train_loss": 2.0}])
+    assert not val.check_val(2, 7.9)
+    assert val.check_val(3, 8.1) and "validation loss" in val.reason
+    assert DivergenceMonitor(0).check_val(1, math.nan)
     weights = DivergenceMonitor(0)
     assert not weights.check_weights([torch.ones(3)], 7)
     assert weights.check_weights([torch.tensor([1.0, math.nan])], 8) and "step 8" in weights.reason

@@ -75,6 +75,19 @@ class DivergenceMonitor:
                 self.running_min = min(self.running_min, loss)
         return self.diverged
 
+    def check_val(self, step: int, val_loss: float) -> bool:
+        """A validation loss NaN/inf or above factor x the running minimum of train loss (the
+        same scale) is divergence too: it must not become best.pt. True if diverged."""
+        if not math.isfinite(val_loss):
+            self._stop(step, f"validation loss is {val_loss}")
+        elif self.factor and val_loss > self.factor * self.running_min:
+            self._stop(
+                step,
+                f"validation loss {val_loss:.4g} exceeds {self.factor:g} x the running minimum "
+                f"of train loss {self.running_min:.4g} (train.divergence_factor)",
+            )
+        return self.diverged
+
     def check_weights(self, params: Iterable[torch.Tensor], step: int) -> bool:
         """Before a checkpoint: non-finite weights are divergence too (the last line of
         defence: a finite loss can precede an update that overflowed). True if diverged."""

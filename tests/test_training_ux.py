@@ -79,3 +79,33 @@ def test_export_safetensors_loads_for_generation(tmp_path: Path, capsys) -> None
         assert torch.equal(a, b), name
     # The tie survives the round trip: one matrix, not two copies.
     assert exported.token_embeddings.weight is exported.lm_head.weight
+
+
+def test_best_checkpoint_is_not_a_second_copy(tmp_path: Path) -> None:
+    from bpelm.training import train
+    from bpelm.training.checkpoint import read_checkpoint
+
+    rng = np.random.default_rng(0)
+    pattern = rng.integers(0, 50, 37)
+    np.save(tmp_path / "t.npy", np.tile(pattern, 40).astype(np.uint16))
+    np.save(tmp_path / "v.npy", np.tile(pattern, 5).astype(np.uint16))
+    model_cfg = ModelConfig(
+        vocab_size=50, context_length=8, d_model=16, num_layers=1, num_heads=2, d_ff=32
+    )
+    cfg = TrainConfig(
+        train_data=str(tmp_path / "t.npy"), val_data=str(tmp_path / "v.npy"), batch_size=4,
+        max_steps=6, max_lr=1e-2, warmup_steps=0, eval_every=2, eval_batches=1,
+        checkpoint_every=2, keep_last=1, device="cpu", compile=False,
+    )  # fmt: skip
+    run = tmp_path / "run"
+    result = train(model_cfg, cfg, run, progress=False, log=lambda _: None)
+    best = run / "best.pt"
+    obj = read_checkpoint(best)
+    assert obj["extra"]["val_loss"] == result.best_val_loss
+    # A learnable stream: every evaluation is a new best, so the last one is the newest
+    # checkpoint, and best.pt is that same file (a hard link), not a second copy.
+    assert obj["iteration"] == 6
+    assert best.samefile(run / "ckpt_0000006.pt")
+    assert best.stat().st_nlink == 2
+    # The earlier bests were files of their own once their ckpt was rotated out.
+    assert not (run / "ckpt_0000004.pt").exists()

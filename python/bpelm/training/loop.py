@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ class Trainer:
         self.best_val = math.inf
         self.last_val: float | None = None
         self.last_train_loss: float | None = None
+        self._best_due = False  # a new best validation loss whose best.pt is not written yet
         if resume is not None:
             self._resume(resume)
         else:
@@ -321,9 +323,9 @@ class Trainer:
         row["val_loss"] = self.last_val
         metrics.write([row])
         trackers.log([row])
-        if self.last_val < self.best_val:
+        if self.last_val < self.best_val and not self.divergence.check_val(step, self.last_val):
             self.best_val = self.last_val
-            self.save(self.out_dir / "best.pt")
+            self._best_due = True  # written by save_best, after this step's checkpoint
         self.log(f"step {step}: val loss {self.last_val:.4f}")
         return self.last_val
 
@@ -343,6 +345,25 @@ class Trainer:
     def save(self, path: Path) -> None:
         # save_checkpoint writes a temporary file and renames it: never a torn checkpoint.
         save_checkpoint(self.model, self.optimizer, self.step_count, path, extra=self.extra_state())
+
+    def save_best(self, periodic: Path | None) -> None:
+        """best.pt after a new best validation loss: a hard link to this step's periodic
+        checkpoint when there is one (the same bytes, stored once, and kept when rotation
+        removes the ckpt file), else a checkpoint of its own."""
+        if not self._best_due:
+            return
+        self._best_due = False
+        best = self.out_dir / "best.pt"
+        if periodic is not None and periodic.name == checkpoint_name(self.step_count):
+            tmp = best.with_name(f".best.pt.{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(periodic, tmp)
+                os.replace(tmp, best)  # atomic: readers see the old best or the new one
+                return
+            except OSError:  # a filesystem without hard links: write a copy instead
+                tmp.unlink(missing_ok=True)
+        self.save(best)
 
     def save_periodic(self) -> Path:
         """ckpt_STEP.pt, keeping only the newest `keep_last`."""
@@ -408,8 +429,11 @@ class Trainer:
                 if do_eval:
                     self.evaluate(metrics, trackers)
                     plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+                    if self.divergence.diverged:  # by the validation loss: save nothing
+                        break
                 if step % cfg.checkpoint_every == 0 or last:
                     last_ckpt = self.save_periodic()
+                self.save_best(last_ckpt)
                 if do_eval or step % cfg.checkpoint_every == 0:
                     self._reset_rate_window()  # keep eval/saving out of tokens/s
         except KeyboardInterrupt:
@@ -434,7 +458,10 @@ class Trainer:
             # Stopped by the time budget (or resumed at the end): evaluate and save the end state.
             if self.val_data is not None:
                 self.evaluate(metrics, trackers)
-            last_ckpt = self.save_periodic()
+            if not self._diverged(check_weights=True):
+                last_ckpt = self.save_periodic()
+                self.save_best(last_ckpt)
+            diverged = self.divergence.diverged
         metrics.close()
         trackers.close()
         if self.metrics_path.exists():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from bpelm.cli import account
+from bpelm.cli import account, sweep
 
 
 def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
-    for group in (account,):
+    for group in (account, sweep):
         group.register(sub, fmt)

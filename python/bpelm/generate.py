@@ -17,6 +17,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from bpelm._extras import require
+
+require("torch", "bpelm.generate")
+
 import torch
 
 from bpelm.nn.functional import softmax

@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from bpelm._extras import EXTRA_OF, MissingExtra, install_hint
 from bpelm.cli import demo, download, experiments, export, model, tokenizer, train
 from bpelm.cli.common import CliError, HelpFormatter
 
@@ -45,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bpelm: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        # A command of the training half run on a tokenizer-only install (`pip install bpelm`).
+        top = (e.name or "").split(".")[0]
+        if os.environ.get("BPELM_DEBUG") or not (isinstance(e, MissingExtra) or top in EXTRA_OF):
+            raise
+        message = str(e) if isinstance(e, MissingExtra) else f"needs {top}: {install_hint(top)}"
+        print(f"bpelm {args.command}: error: {message}", file=sys.stderr)
+        return 1
     except (CliError, FileNotFoundError, ValueError, RuntimeError, OSError) as e:
         # ConfigError is a ValueError: a bad key or value is reported in one line too.
         if os.environ.get("BPELM_DEBUG"):

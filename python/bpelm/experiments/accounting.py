@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpelm.nn.config import ModelConfig
+from bpelm.model_config import ModelConfig
 
 GPT2_VOCAB = 50_257
 

@@ -1,8 +1,12 @@
 """bpelm's from-scratch model library: its config, layers, attention, the Transformer LM and a
 KV cache."""
 
+from bpelm._extras import require
+
+require("torch", "bpelm.nn (the model)")
+
+from bpelm.model_config import ModelConfig
 from bpelm.nn.attention import MultiHeadSelfAttention
-from bpelm.nn.config import ModelConfig
 from bpelm.nn.functional import (
     cross_entropy,
     logsumexp,

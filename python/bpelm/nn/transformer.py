@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bpelm.model_config import ModelConfig
 from bpelm.nn.attention import ATTENTION_IMPLS, MultiHeadSelfAttention
-from bpelm.nn.config import ModelConfig
 from bpelm.nn.kv_cache import KVCache, LayerKVCache
 from bpelm.nn.layers import Embedding, Identity, Linear, RMSNorm, SiLUFFN, SwiGLU
 

@@ -1,6 +1,10 @@
 """Training a `TransformerLM`: the run config, token data, AdamW and its schedule, checkpoints,
 metrics, evaluation and the loop itself (`Trainer`, `train`)."""
 
+from bpelm._extras import require
+
+require("torch", "bpelm.training")
+
 from bpelm.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,

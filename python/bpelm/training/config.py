@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from bpelm.nn.config import ModelConfig
+from bpelm.model_config import ModelConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from bpelm._extras import install_hint
 from bpelm.training.config import TrainConfig
 
 
@@ -19,14 +20,20 @@ class Trackers:
             try:
                 import wandb
             except ImportError:
-                log("warning: train.wandb_project is set but wandb is not installed; skipping it")
+                log(
+                    "warning: train.wandb_project is set but wandb is not installed "
+                    f"({install_hint('wandb')}); skipping it"
+                )
             else:
                 self.wandb = wandb.init(project=cfg.wandb_project, dir=str(out_dir), config=config)
         if cfg.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                log("warning: train.tensorboard is set but tensorboard is not installed; skipping")
+                log(
+                    "warning: train.tensorboard is set but tensorboard is not installed "
+                    f"({install_hint('tensorboard')}); skipping it"
+                )
             else:
                 self.tb = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 

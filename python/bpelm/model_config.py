@@ -1,4 +1,6 @@
-"""The model's shape: the `[model]` table of a config, and what `TransformerLM` is built from."""
+"""The model's shape: the `[model]` table of a config, and what `TransformerLM` is built from.
+
+Plain data, importable without torch (`bpelm account` and config files need no model)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,63 @@
+"""`bpelm experiment sgd-toy|match-ffn`: the assignment's small studies that need no data."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpelm.cli.common import CliError
+
+
+def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
+    e = sub.add_parser("experiment", help="small studies: the SGD learning-rate toy, FFN matching")
+    esub = e.add_subparsers(dest="experiment_command", metavar="STUDY", required=True)
+    toy = esub.add_parser(
+        "sgd-toy",
+        help="SGD with lr/sqrt(t+1) on mean(W^2), W 10x10, at several learning rates",
+        description="Minimise mean(W^2) for a 10x10 W ~ 5 N(0,1) with SGD whose step is "
+        "lr / sqrt(t+1) * grad, and print the loss before each step for each rate.",
+        formatter_class=fmt,
+    )
+    toy.add_argument("--lrs", default="1e1,1e2,1e3", help="comma-separated learning rates")
+    toy.add_argument("--steps", type=int, default=10, help="updates per rate")
+    toy.add_argument("--seed", type=int, default=0, help="seed of the starting W (same for all)")
+    toy.set_defaults(func=cmd_sgd_toy)
+    mf = esub.add_parser(
+        "match-ffn",
+        help="the SiLU d_ff whose model counts as many parameters as the SwiGLU one",
+        description="For the SiLU vs SwiGLU ablation: print the ungated FFN width whose model "
+        "has the parameter count of the config's SwiGLU model (within 1%%), and both counts.",
+        formatter_class=fmt,
+    )
+    mf.add_argument("--config", required=True, help="TOML config (its d_ff is SwiGLU's)")
+    mf.add_argument("--multiple", type=int, default=64, help="round d_ff to a multiple of this")
+    mf.set_defaults(func=cmd_match_ffn)
+
+
+def cmd_sgd_toy(args: argparse.Namespace) -> int:
+    from bpelm.experiments.toys import sgd_toy, sgd_toy_table
+
+    try:
+        lrs = [float(x) for x in args.lrs.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"--lrs {args.lrs!r}: expected comma-separated numbers") from None
+    if not lrs or args.steps <= 0:
+        raise CliError("--lrs needs at least one rate and --steps must be positive")
+    print(sgd_toy_table(sgd_toy(lrs, args.steps, args.seed)))
+    return 0
+
+
+def cmd_match_ffn(args: argparse.Namespace) -> int:
+    from bpelm.experiments.toys import match_silu_to_swiglu
+    from bpelm.training.config import load_config
+
+    if args.multiple <= 0:
+        raise CliError("--multiple must be positive")
+    model, _ = load_config(args.config)
+    m = match_silu_to_swiglu(model, args.multiple)
+    print(f"swiglu d_ff {m.swiglu.d_ff}: {m.swiglu_params:,} parameters")
+    print(
+        f"silu   d_ff {m.silu.d_ff}: {m.silu_params:,} parameters "
+        f"({100 * m.relative_difference:.2f}% apart)"
+    )
+    print(f"use: --set ffn=silu --set d_ff={m.silu.d_ff}")
+    return 0 if m.relative_difference <= 0.01 else 1

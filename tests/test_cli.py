@@ -297,6 +297,11 @@ def test_demo_without_training_on_given_text(tmp_path: Path, capsys) -> None:
     rc, out, err = run(argv, capsys)
     assert rc == 0, err
     assert "MB/s" in out and "the Pile (825 GB)" in out and "min on 1 core" in out
+    # 27 KB of training text is timed repeated to 10 MB, not extrapolated from milliseconds.
+    timed_mb = [float(line.split(": ")[1].split(" MB")[0]) for line in out.splitlines()
+                if line.startswith("encode, 1 thread")]  # fmt: skip
+    assert timed_mb and timed_mb[0] >= 10.0
+    assert not (tmp_path / "w" / "timing.txt").exists()  # the repeated copy is removed
     n_train = np.load(tmp_path / "w" / "train.npy").size
     n_valid = np.load(tmp_path / "w" / "valid.npy").size
     assert n_train > 8 * n_valid > 0  # about a tenth held out

@@ -42,6 +42,9 @@ class TrainConfig:
     # --- optimization ---
     # Sequences per step.
     batch_size: int = 128
+    # Micro-batches of batch_size accumulated into each update (bpelm.training.accumulation):
+    # an update sees batch_size * grad_accum_steps sequences, in one micro-batch's memory.
+    grad_accum_steps: int = 1
     # Optimizer steps; the cosine schedule decays over exactly this many.
     max_steps: int = 10_000
     # Peak learning rate, reached after warmup.

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from bpelm.nn import ModelConfig, TransformerLM
+from bpelm.training.accumulation import accumulation_steps
 from bpelm.training.checkpoint import (
     checkpoint_name,
     checkpoint_paths,
@@ -174,7 +175,8 @@ class Trainer:
         self.tokenizer_dir = cfg.tokenizer
         self.compiled = use_compile(cfg.compile, self.device)
         self.forward = torch.compile(self.model) if self.compiled else self.model
-        self.tokens_per_step = cfg.batch_size * model_cfg.context_length
+        self.grad_accum = accumulation_steps(cfg)
+        self.tokens_per_step = cfg.batch_size * self.grad_accum * model_cfg.context_length
         self.flops_per_token = float(self.model.flops_per_token(model_cfg.context_length))
         on_cuda = self.device.type == "cuda"
         self.peak = peak_flops(torch.cuda.get_device_name(self.device)) if on_cuda else None
@@ -248,12 +250,7 @@ class Trainer:
         """One AdamW update at learning rate `lr` on a fresh random batch."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        ctx = self.model_cfg.context_length
-        # On CUDA get_batch copies through pinned memory without blocking.
-        x, y = get_batch(self.train_data, self.cfg.batch_size, ctx, self.device, rng=self.data_rng)
-        with autocast_context(self.device, self.amp):
-            loss = lm_loss(self.forward, x, y)
-        loss.backward()
+        loss = self._forward_backward()
         grad_norm = clip_grad_norm(self.params, self.clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -262,6 +259,23 @@ class Trainer:
         self.pending.append(
             (self.step_count, loss.detach(), grad_norm.detach(), lr, self.elapsed())
         )
+
+    def _forward_backward(self) -> torch.Tensor:
+        """Gradients of the mean loss over `grad_accum_steps` micro-batches (one batch when 1);
+        returns that mean loss, detached. See bpelm.training.accumulation."""
+        ctx, accum = self.model_cfg.context_length, self.grad_accum
+        total: torch.Tensor | None = None
+        for _ in range(accum):
+            # On CUDA get_batch copies through pinned memory without blocking.
+            x, y = get_batch(
+                self.train_data, self.cfg.batch_size, ctx, self.device, rng=self.data_rng
+            )
+            with autocast_context(self.device, self.amp):
+                loss = lm_loss(self.forward, x, y)
+            (loss / accum if accum > 1 else loss).backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        assert total is not None
+        return total if accum == 1 else total / accum
 
     # --- metrics ---
 

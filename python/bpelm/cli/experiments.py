@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from bpelm.cli import account, experiment, sweep
+from bpelm.cli import account, experiment, sweep, tokenizer_stats
 
 
 def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
-    for group in (account, sweep, experiment):
+    for group in (account, sweep, experiment, tokenizer_stats):
         group.register(sub, fmt)

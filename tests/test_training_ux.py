@@ -109,3 +109,52 @@ def test_best_checkpoint_is_not_a_second_copy(tmp_path: Path) -> None:
     assert best.stat().st_nlink == 2
     # The earlier bests were files of their own once their ckpt was rotated out.
     assert not (run / "ckpt_0000004.pt").exists()
+
+
+BUDGET_TOML = """
+[model]
+vocab_size = 64
+context_length = 64
+d_model = 64
+num_layers = 2
+num_heads = 4
+d_ff = 172
+
+[train]
+train_data = "{d}/t.npy"
+val_data = "{d}/v.npy"
+batch_size = 8
+max_steps = 1000000
+warmup_steps = 10
+eval_every = 150
+eval_batches = 20
+checkpoint_every = 200
+device = "cpu"
+compile = false
+"""
+
+
+def test_a_time_budget_includes_startup_and_the_end(tmp_path: Path) -> None:
+    # Wall-clock from spawning the command to its exit: start-up (imports), the steps, every
+    # evaluation and checkpoint, and the final evaluation, checkpoint and plot.
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "t.npy", rng.integers(0, 64, 50_000).astype(np.uint16))
+    np.save(tmp_path / "v.npy", rng.integers(0, 64, 20_000).astype(np.uint16))
+    (tmp_path / "c.toml").write_text(BUDGET_TOML.format(d=tmp_path.as_posix()))
+    budget_s = 12.0
+    argv = [sys.executable, "-m", "bpelm", "train", "--config", str(tmp_path / "c.toml")]
+    argv += ["--out", str(tmp_path / "run"), "--max-minutes", str(budget_s / 60), "--quiet"]
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    wall = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr
+    assert "time budget" in done.stdout
+    # Within the budget, with 2 s for the interpreter to start before bpelm's clock does and
+    # to shut torch down after it; and not far short of it either.
+    assert 0.75 * budget_s < wall < budget_s + 2.0, wall
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"stopped_by_time"' in summary

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+
+# When this process began running bpelm: a time budget (`--max-minutes`) counts from here,
+# so start-up, imports and compilation are inside it.
+PROCESS_START = time.perf_counter()
 
 # The end-of-text token: the default special token of a trained tokenizer.
 END_OF_TEXT = "<|endoftext|>"

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from bpelm.cli.common import CliError, add_progress_argument
+from bpelm.cli.common import PROCESS_START, CliError, add_progress_argument
 from bpelm.tokenizer.corpus import existing
 
 
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "--max-minutes",
         type=float,
         default=None,
-        help="time budget; the LR decay follows wall-clock so the run ends on time",
+        help="time budget from the command's start: start-up, compilation, evaluations and the "
+        "final checkpoint included; the LR decay (warmup included) follows it",
     )
     tr.add_argument("--device", default=None, help="cuda, cuda:N, cpu or mps (default: auto)")
     add_progress_argument(tr)
@@ -103,5 +104,5 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path("runs") / f"{Path(config_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     # Training keeps its bar off a terminal too (a line per 30 s in a log) unless told not to.
     progress = not args.quiet if args.progress is None else args.progress and not args.quiet
-    train(model_cfg, train_cfg, out, resume=resume, progress=progress)
+    train(model_cfg, train_cfg, out, resume=resume, progress=progress, started_at=PROCESS_START)
     return 0

@@ -84,7 +84,9 @@ class TrainConfig:
     # torch.compile the model: "auto" (on for CUDA only), true or false.
     # (get_type_hints evaluates field annotations: `X | Y` would not parse on Python 3.9.)
     compile: Union[bool, str] = "auto"  # noqa: UP007
-    # Stop after this many minutes; the LR decay follows wall-clock so it still finishes. 0: off.
+    # Wall-clock budget in minutes, 0: off. It counts start-up, compilation, evaluations and
+    # the final evaluation and checkpoint; the LR schedule follows it, warmup being the same
+    # fraction of the budget as warmup_steps is of max_steps.
     max_minutes: float = 0.0
     # Weights & Biases project to log to (needs `wandb` installed); empty: off.
     wandb_project: str = ""

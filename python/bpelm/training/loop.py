@@ -23,6 +23,7 @@ import torch
 
 from bpelm.nn import ModelConfig, TransformerLM
 from bpelm.training.accumulation import accumulation_steps
+from bpelm.training.budget import Budget
 from bpelm.training.checkpoint import (
     checkpoint_name,
     checkpoint_paths,
@@ -84,15 +85,20 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
     )
 
 
-def lr_at(step: int, elapsed_s: float, cfg: TrainConfig) -> tuple[float, float]:
+def lr_at(
+    step: int, elapsed_s: float, cfg: TrainConfig, budget_s: float | None = None
+) -> tuple[float, float]:
     """(learning rate, schedule progress in [0, 1]) before update number `step + 1`.
 
     Progress is the larger of the step fraction and, under a time budget, the elapsed
-    fraction of it: the cosine reaches min_lr when either runs out.
+    fraction of it: the cosine reaches min_lr when either runs out. `budget_s` is the part of
+    the budget left for steps (default: all of max_minutes). Warmup is the same fraction of
+    the schedule either way: warmup_steps / max_steps of the steps, or of the budget.
     """
     progress = step / cfg.max_steps
     if cfg.max_minutes > 0:
-        progress = max(progress, elapsed_s / (cfg.max_minutes * 60))
+        budget_s = cfg.max_minutes * 60 if budget_s is None else budget_s
+        progress = max(progress, elapsed_s / budget_s)
     progress = min(progress, 1.0)
     lr = cosine_lr_schedule(
         progress * cfg.max_steps, cfg.max_lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps
@@ -136,7 +142,11 @@ class Trainer:
         *,
         resume: str | Path | None = None,
         log: Callable[[str], None] = print,
+        started_at: float | None = None,
     ) -> None:
+        # The time budget counts from here, or from `started_at` (a time.perf_counter reading,
+        # e.g. the process start) when given: start-up is part of the budget.
+        self.started_at = time.perf_counter() if started_at is None else started_at
         # Paths are made absolute before config.json records them: a run resumes from any
         # working directory.
         cfg = with_absolute_paths(cfg)
@@ -164,6 +174,7 @@ class Trainer:
         self.last_val: float | None = None
         self.last_train_loss: float | None = None
         self._best_due = False  # a new best validation loss whose best.pt is not written yet
+        self.budget: Budget | None = None  # set by run() under train.max_minutes
         if resume is not None:
             self._resume(resume)
         else:
@@ -289,6 +300,9 @@ class Trainer:
         values = torch.stack([losses, norms], dim=1).tolist()  # the one sync per interval
         now = self.elapsed()
         rate = self.window_steps * self.tokens_per_step / max(now - self.window_t, 1e-9)
+        if self.budget is not None and self.window_steps:
+            # Measured here, after the one sync, so a GPU's queued work is included.
+            self.budget.record_step((now - self.window_t) / self.window_steps)
         mfu = rate * self.flops_per_token / self.peak if self.peak else None
         rows = []
         for (s, _, _, lr, t), (loss, gnorm) in zip(pending, values):
@@ -318,6 +332,7 @@ class Trainer:
         """Validation loss as its own metrics row (train fields absent); best.pt on a record."""
         assert self.val_data is not None
         cfg = self.cfg
+        t0 = time.perf_counter()
         self.last_val = sampled_val_loss(
             self.model,
             self.val_data,
@@ -337,6 +352,8 @@ class Trainer:
         row["val_loss"] = self.last_val
         metrics.write([row])
         trackers.log([row])
+        if self.budget is not None:
+            self.budget.record_eval(time.perf_counter() - t0)
         if self.last_val < self.best_val and not self.divergence.check_val(step, self.last_val):
             self.best_val = self.last_val
             self._best_due = True  # written by save_best, after this step's checkpoint
@@ -358,7 +375,25 @@ class Trainer:
 
     def save(self, path: Path) -> None:
         # save_checkpoint writes a temporary file and renames it: never a torn checkpoint.
+        t0 = time.perf_counter()
         save_checkpoint(self.model, self.optimizer, self.step_count, path, extra=self.extra_state())
+        if self.budget is not None:
+            self.budget.record_save(time.perf_counter() - t0)
+
+    def _plot(self) -> None:
+        t0 = time.perf_counter()
+        plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+        if self.budget is not None:
+            self.budget.record_plot(time.perf_counter() - t0)
+
+    def _end_reserve(self, budget: Budget) -> float:
+        """The seconds the end of the run will take: final evaluation, checkpoint, plot."""
+        checkpoint_bytes = 3 * sum(p.numel() * p.element_size() for p in self.params)
+        return budget.end_reserve(
+            evaluates=self.val_data is not None,
+            eval_batches=self.cfg.eval_batches,
+            checkpoint_bytes=checkpoint_bytes,
+        )
 
     def save_best(self, periodic: Path | None) -> None:
         """best.pt after a new best validation loss: a hard link to this step's periodic
@@ -395,6 +430,10 @@ class Trainer:
 
         cfg = self.cfg
         self.log(self.describe())
+        budget = None
+        if cfg.max_minutes > 0:
+            budget = Budget(cfg.max_minutes * 60, self.started_at, self.elapsed_before)
+        self.budget = budget
         metrics = MetricsLog(self.metrics_path)
         trackers = Trackers(cfg, self.out_dir, self.config, self.log)
         last_ckpt: Path | None = None
@@ -402,18 +441,18 @@ class Trainer:
         self.model.train()
         self.t_start = time.perf_counter()
         self.window_t, self.window_steps = self.elapsed_before, 0
-        bar = (
-            tqdm(
-                total=cfg.max_steps,
-                initial=self.step_count,
+        bar = None
+        if progress:
+            # Under a budget the bar counts its seconds (its ETA is the budget's end); else steps.
+            done = min(round(budget.used()), round(budget.seconds)) if budget else self.step_count
+            bar = tqdm(
+                total=round(budget.seconds) if budget else cfg.max_steps,
+                initial=done,
                 desc="train",
-                unit="step",
+                unit="s" if budget else "step",
                 dynamic_ncols=True,
                 mininterval=0.5 if sys.stderr.isatty() else 30,  # a log file: a line per 30 s
             )
-            if progress
-            else None
-        )
 
         def flush() -> None:
             rows = self.flush(metrics, trackers)
@@ -425,13 +464,26 @@ class Trainer:
 
         try:
             while self.step_count < cfg.max_steps:
-                lr, frac = lr_at(self.step_count, self.elapsed(), cfg)
-                if frac >= 1.0 and self.step_count > 0 and cfg.max_minutes > 0:
-                    stopped_by_time = True
-                    break
+                if budget is None:
+                    lr, _ = lr_at(self.step_count, self.elapsed(), cfg)
+                else:
+                    reserve = self._end_reserve(budget)
+                    if self.step_count > 0 and budget.out_of_time(reserve):
+                        stopped_by_time = True
+                        break
+                    lr, _ = lr_at(self.step_count, budget.used(), cfg, budget.for_steps(reserve))
+                t_step = time.perf_counter()
                 self.step(lr)
+                if budget is not None and budget.step_s is None:
+                    # Until the first flush measures it (after a device sync), a step costs
+                    # what the first one took.
+                    budget.record_step(time.perf_counter() - t_step)
                 if bar is not None:
-                    bar.update(1)
+                    if budget is None:
+                        bar.update(1)
+                    else:
+                        bar.update(max(min(round(budget.used()), bar.total) - bar.n, 0))
+                        bar.set_postfix_str(f"step {self.step_count}", refresh=False)
                 step = self.step_count
                 last = step == cfg.max_steps
                 do_eval = self.val_data is not None and (step % cfg.eval_every == 0 or last)
@@ -442,7 +494,7 @@ class Trainer:
                     break  # before evaluating or saving: no checkpoint of a diverged model
                 if do_eval:
                     self.evaluate(metrics, trackers)
-                    plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+                    self._plot()
                     if self.divergence.diverged:  # by the validation loss: save nothing
                         break
                 if step % cfg.checkpoint_every == 0 or last:
@@ -479,7 +531,7 @@ class Trainer:
         metrics.close()
         trackers.close()
         if self.metrics_path.exists():
-            plot_metrics(self.metrics_path, self.out_dir / "loss.png")
+            self._plot()
         total = self.elapsed()
         if stopped_by_time:
             self.log(f"time budget of {cfg.max_minutes:g} min reached at step {step}")
@@ -551,8 +603,13 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    started_at: float | None = None,
 ) -> TrainResult:
     """Train `model_cfg` as `cfg` says, writing everything into `out_dir`.
+
+    Under `train.max_minutes` the whole call fits the budget, the final evaluation and
+    checkpoint included; `started_at` (a time.perf_counter reading, e.g. the process start)
+    moves its start earlier, so that start-up counts too.
 
     `resume` is a checkpoint file or a run directory (its newest checkpoint): model,
     optimizer, step, data-sampling and torch RNG states are restored, so the run continues
@@ -561,7 +618,8 @@ def train(
 
     A run that diverges (see `TrainConfig.divergence_factor`) raises `TrainingDiverged`.
     """
-    result = Trainer(model_cfg, cfg, out_dir, resume=resume, log=log).run(progress=progress)
+    trainer = Trainer(model_cfg, cfg, out_dir, resume=resume, log=log, started_at=started_at)
+    result = trainer.run(progress=progress)
     if result.diverged:
         # An error for callers (`bpelm train` exits non-zero); `.result` still has the numbers.
         raise TrainingDiverged(

@@ -25,9 +25,6 @@ OPENERS: dict[str, Callable[..., IO[bytes]]] = {
     ".xz": lzma.open,
     ".bz2": bz2.open,
 }
-# The files a tokenizer folder holds (bpelm.json is optional: GPT-2's own files lack it).
-VOCAB_NAME = "vocab.json"
-MERGES_NAME = "merges.txt"
 
 
 def existing(path: str | os.PathLike[str], what: str) -> Path:
@@ -58,15 +55,9 @@ def plain_text(path: Path, scratch_dir: Path, log: Callable[[str], None] = print
 
 
 def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
-    """The tokenizer saved in `directory` (vocab.json + merges.txt, and bpelm.json if any)."""
-    d = existing(directory, "tokenizer directory")
-    vocab, merges = d / VOCAB_NAME, d / MERGES_NAME
-    for p in (vocab, merges):
-        if not p.exists():
-            raise FileNotFoundError(
-                f"{p}: not found (is {d} a directory written by `bpelm tokenizer train`?)"
-            )
-    return Tokenizer.from_files(vocab, merges)
+    """`Tokenizer.load(directory)`, with a missing directory reported as such (the name the
+    CLI and experiments use)."""
+    return Tokenizer.load(existing(directory, "tokenizer directory"))
 
 
 def _bars(progress: bool | None) -> bool:
@@ -98,7 +89,7 @@ def train_tokenizer(
             text, vocab_size, specials, num_threads=threads, progress=_bars(progress)
         )
         seconds = time.perf_counter() - t0
-    Tokenizer(vocab, merges, specials).save(out_dir / VOCAB_NAME, out_dir / MERGES_NAME)
+    Tokenizer(vocab, merges, specials).save(out_dir)
     log(
         f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on "
         f"{size / 1e6:.1f} MB in {seconds:.2f} s -> {out_dir}/vocab.json, merges.txt, bpelm.json"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Union
 
 import numpy as np
@@ -19,7 +20,9 @@ from bpelm.tokenizer.token_files import write_bin_sidecar
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# The metadata file written beside vocab.json: bpelm's version and the special tokens.
+# The files of a saved tokenizer: GPT-2's two, and bpelm's metadata (version, special tokens).
+VOCAB_NAME = "vocab.json"
+MERGES_NAME = "merges.txt"
 METADATA_NAME = "bpelm.json"
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
@@ -80,8 +83,29 @@ class Tokenizer:
             _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), specials)
         )
 
-    def save(self, vocab_path: PathLike, merges_path: PathLike) -> None:
-        """Writes `vocab.json`, `merges.txt` and the `bpelm.json` metadata beside them."""
+    @classmethod
+    def load(cls, directory: PathLike) -> Tokenizer:
+        """The tokenizer `save(directory)` wrote: DIR/vocab.json, merges.txt and bpelm.json
+        (GPT-2's own two files load too, without specials)."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: not a tokenizer directory")
+        vocab, merges = d / VOCAB_NAME, d / MERGES_NAME
+        for p in (vocab, merges):
+            if not p.is_file():
+                raise FileNotFoundError(
+                    f"{p}: not found (is {d} a directory written by Tokenizer.save or "
+                    "`bpelm tokenizer train`?)"
+                )
+        return cls.from_files(vocab, merges)
+
+    def save(self, vocab_path: PathLike, merges_path: PathLike | None = None) -> None:
+        """`save(DIR)`: writes DIR/vocab.json, merges.txt and bpelm.json (DIR is created if
+        missing). `save(VOCAB, MERGES)`: those two paths, with bpelm.json beside VOCAB."""
+        if merges_path is None:
+            directory = Path(vocab_path)
+            directory.mkdir(parents=True, exist_ok=True)
+            vocab_path, merges_path = directory / VOCAB_NAME, directory / MERGES_NAME
         self._core.save(os.fspath(vocab_path), os.fspath(merges_path))
         meta = {"bpelm_version": _core.__version__, "special_tokens": self.special_tokens}
         path = Path(vocab_path).parent / METADATA_NAME
@@ -189,21 +213,54 @@ class Tokenizer:
 
     @property
     def vocab_size(self) -> int:
+        """The number of token ids, special tokens included (ids are 0 .. vocab_size - 1)."""
+        return self._core.vocab_size
+
+    @property
+    def n_vocab(self) -> int:
+        """tiktoken's name for `vocab_size`."""
+        return self._core.vocab_size
+
+    def __len__(self) -> int:
         return self._core.vocab_size
 
     @property
     def special_tokens(self) -> list[str]:
+        """The special tokens, in the order given; each is always encoded as its own id."""
         return self._core.special_tokens
 
     @property
-    def vocab(self) -> dict[int, bytes]:
-        """A copy of the vocabulary, id -> bytes."""
-        return self._core.vocab()
+    def vocab(self) -> Mapping[int, bytes]:
+        """The vocabulary, id -> token bytes: a read-only view, built on first use and kept,
+        so `tok.vocab[i]` is a dictionary lookup (for one token,
+        `decode_single_token_bytes(i)` builds nothing)."""
+        cached = self.__dict__.get("_vocab_view")
+        if cached is None:
+            cached = MappingProxyType(self._core.vocab())
+            self.__dict__["_vocab_view"] = cached
+        return cached
 
     @property
     def merges(self) -> list[tuple[bytes, bytes]]:
         """A copy of the merges in rank order."""
         return self._core.merges()
+
+    def decode_single_token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token (tiktoken's name); KeyError for an id outside the vocabulary."""
+        return self.decode_bytes([token_id])
+
+    def decode_batch(self, batch: Iterable[Iterable[int]]) -> list[str]:
+        """`decode` of each id sequence."""
+        return [self.decode(ids) for ids in batch]
+
+    def id_to_token(self, token_id: int) -> str | bytes:
+        """The token `token_id` stands for: its text when its bytes are UTF-8, else the bytes
+        (a byte-level token can be part of a character). `token_to_id` inverts it."""
+        raw = self.decode_single_token_bytes(token_id)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
 
     def token_to_id(self, token: str | bytes) -> int:
         """The id of a token given as its text (e.g. "<|endoftext|>") or bytes; KeyError if
@@ -229,6 +286,33 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self.special_tokens!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Same tokens, merges and special tokens: the same ids for every text."""
+        if not isinstance(other, Tokenizer):
+            return NotImplemented
+        if self._core is other._core:
+            return True
+        return (
+            self.vocab_size == other.vocab_size
+            and self.special_tokens == other.special_tokens
+            and self.vocab == other.vocab
+            and self.merges == other.merges
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by contents, which a hash would copy
+
+    def __reduce__(self) -> tuple:
+        # Pickled as its contents (multiprocessing.Pool, datasets.map(num_proc=...) send the
+        # tokenizer to worker processes this way) and rebuilt there.
+        # Special tokens are in the vocabulary, so they keep their ids.
+        return (Tokenizer, (dict(self.vocab), self.merges, self.special_tokens))
+
+    def __copy__(self) -> Tokenizer:
+        return self._wrap(self._core)  # the core is immutable: sharing it is a copy
+
+    def __deepcopy__(self, memo: dict) -> Tokenizer:
+        return self._wrap(self._core)
 
 
 def encode_file(

@@ -1,0 +1,98 @@
+"""The vocabulary API users of tiktoken and HF `tokenizers` expect (issue #15): sizes, single
+tokens, batches, equality, pickling for worker processes, copies, one-call save/load."""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+from bpelm import Tokenizer, train_bpe
+
+EOT = "<|endoftext|>"
+TEXT = "The cat sat on the mat. The dog sat on the log. " * 40 + "caf\u00e9 \u20ac \U0001f600 "
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    path = tmp_path_factory.mktemp("api") / "corpus.txt"
+    path.write_text((TEXT + EOT) * 5, encoding="utf-8")
+    vocab, merges = train_bpe(path, 330, [EOT])
+    return Tokenizer(vocab, merges, [EOT])
+
+
+def test_sizes(tok: Tokenizer) -> None:
+    # The corpus runs out of pairs before 330: 256 bytes + 30 merges + the special token.
+    assert tok.n_vocab == len(tok) == tok.vocab_size == 256 + len(tok.merges) + 1
+
+
+def test_single_tokens_round_trip(tok: Tokenizer) -> None:
+    for i in range(tok.vocab_size):
+        raw = tok.decode_single_token_bytes(i)
+        assert raw == tok.vocab[i]
+        token = tok.id_to_token(i)
+        assert token == (raw.decode("utf-8") if isinstance(token, str) else raw)
+        assert tok.token_to_id(token) == i
+    assert tok.id_to_token(tok.eot_id) == EOT
+    assert isinstance(tok.id_to_token(0xE2), bytes)  # a lone lead byte is no character
+    with pytest.raises(KeyError):
+        tok.decode_single_token_bytes(tok.vocab_size)
+
+
+def test_decode_batch(tok: Tokenizer) -> None:
+    texts = ["The cat", "", "caf\u00e9 \U0001f600"]
+    assert tok.decode_batch([tok.encode(t) for t in texts]) == texts
+
+
+def test_vocab_is_a_cached_read_only_view(tok: Tokenizer) -> None:
+    assert tok.vocab is tok.vocab
+    with pytest.raises(TypeError):
+        tok.vocab[0] = b"x"  # type: ignore[index]
+    t0 = time.perf_counter()
+    for i in range(10_000):
+        tok.vocab[i % tok.vocab_size]
+    assert time.perf_counter() - t0 < 0.5  # a copy per lookup would take seconds
+
+
+def test_equality(tok: Tokenizer) -> None:
+    same = Tokenizer(dict(tok.vocab), tok.merges, [EOT])
+    assert same == tok and same is not tok
+    assert Tokenizer(dict(tok.vocab), tok.merges, []) != tok  # specials differ
+    assert Tokenizer(dict(tok.vocab), tok.merges[:-1], [EOT]) != tok  # merges differ
+    assert tok != "not a tokenizer"
+    with pytest.raises(TypeError):
+        hash(tok)
+
+
+def test_pickle_and_copies(tok: Tokenizer) -> None:
+    back = pickle.loads(pickle.dumps(tok))
+    assert back == tok and back.encode(TEXT + EOT) == tok.encode(TEXT + EOT)
+    for clone in (copy.copy(tok), copy.deepcopy(tok)):
+        assert clone == tok and clone.encode(TEXT) == tok.encode(TEXT)
+
+
+def _encode_in_worker(args: tuple[Tokenizer, str]) -> list[int]:
+    tokenizer, text = args
+    return tokenizer.encode(text)
+
+
+def test_a_process_pool_gets_a_working_tokenizer(tok: Tokenizer) -> None:
+    # spawn pickles the tokenizer into fresh interpreters, as datasets.map(num_proc=...) and
+    # multiprocessing on macOS/Windows do.
+    texts = [TEXT[i:] for i in range(0, 400, 50)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        got = pool.map(_encode_in_worker, [(tok, t) for t in texts])
+    assert got == [tok.encode(t) for t in texts]
+
+
+def test_save_and_load_a_directory(tok: Tokenizer, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "tok"  # created, parents too
+    tok.save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["bpelm.json", "merges.txt", "vocab.json"]
+    back = Tokenizer.load(out)
+    assert back == tok and back.special_tokens == [EOT]
+    with pytest.raises(FileNotFoundError, match="not a tokenizer directory"):
+        Tokenizer.load(tmp_path / "missing")

@@ -162,7 +162,8 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
         .collect();
     let mut heap = PairHeap::from_vec(initial, &token_bytes);
 
-    let mut merges = Vec::with_capacity(n_merges);
+    // `n_merges` comes from the caller and may be far more than the words can make.
+    let mut merges = Vec::with_capacity(n_merges.min(words.max_merges()));
     let mut step = Neighbours::default();
     let mut new_pairs: Vec<PairKey> = Vec::new();
     while merges.len() < n_merges {

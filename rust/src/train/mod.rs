@@ -82,6 +82,13 @@ fn check_vocab_size(vocab_size: usize, n_specials: usize) -> Result<()> {
              special tokens = {min}"
         )));
     }
+    // Ids run from 0 to vocab_size - 1 and are `TokenId`s.
+    let max = u64::from(TokenId::MAX) + 1;
+    if vocab_size as u64 > max {
+        return Err(BpeError::InvalidArgument(format!(
+            "vocab_size {vocab_size} is too large: token ids are 32-bit, so at most {max}"
+        )));
+    }
     Ok(())
 }
 
@@ -106,7 +113,9 @@ fn train_text_with(
         )));
     }
 
-    let n_merges = vocab_size - 256 - specials.len();
+    // Up to what was asked for, and what the words can make: the merges stop early when
+    // no pair is left.
+    let n_merges = (vocab_size - 256 - specials.len()).min(words.max_merges());
     let bar = new_bar(progress, n_merges as u64, "merging", "{pos}/{len}");
     let mut trained = learn_merges(words, n_merges, &bar);
     bar.finish();
@@ -179,5 +188,17 @@ mod tests {
             "{err}"
         );
         assert!(train_text("abc", 256, &[], false).is_ok());
+    }
+
+    #[test]
+    fn a_huge_vocab_size_is_checked_not_allocated() {
+        // Allowed (ids still fit 32 bits): the merges stop when no pair is left, and nothing
+        // is allocated for the 2^32 asked for.
+        let trained = train_text("ab ab abc", 1 << 32, &[], false).expect("trains");
+        assert!(trained.merges.len() <= 5, "{:?}", trained.merges);
+        let err = train_text("ab", (1 << 32) + 5, &[], false).expect_err("too large");
+        assert!(err.to_string().contains("at most 4294967296"), "{err}");
+        let trained = train_words([(&b"abab"[..], 3)], usize::MAX);
+        assert_eq!(trained.merges.len(), 2);
     }
 }

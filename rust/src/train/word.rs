@@ -49,6 +49,14 @@ impl Words {
         self.counts[w]
     }
 
+    /// The most merges these words can make: each merge shortens at least one word.
+    pub fn max_merges(&self) -> usize {
+        self.len
+            .iter()
+            .map(|&n| (n as usize).saturating_sub(1))
+            .sum()
+    }
+
     pub fn tokens(&self, w: usize) -> &[TokenId] {
         let start = self.start[w];
         &self.ids[start..start + self.len[w] as usize]

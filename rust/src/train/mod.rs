@@ -7,17 +7,7 @@
 //! to the greatest `(left_bytes, right_bytes)`. Occurrences are replaced left to right without
 //! overlap. Ids: 0..=255 are the bytes, then the merges in order, then the special tokens.
 //!
-//! Performance notes (web_128M, 128 MB, 428,754 distinct pretokens; 2-core shared VM):
-//! - Counting is most of the time, and most of counting is the hash map, not the scanner
-//!   (scanning alone is about a tenth). Keying short pretokens by value (`count.rs`) cut the
-//!   instructions per pretoken by about a quarter (cachegrind) by removing the `memcmp`
-//!   against the first occurrence in the text. A direct-mapped front cache did not help.
-//! - In the merge loop the cost is cache misses on the scattered affected words; prefetching
-//!   eight to sixteen words ahead roughly halved the loop's CPU time. Tallying the neighbours
-//!   of replaced occurrences in dense per-token arrays (`merge.rs`) replaced several hash
-//!   updates per occurrence with one per distinct neighbour.
-//! - Not done: merging the words of one step in parallel. Over 32K merges only about 30% of
-//!   the 4.6M word rewrites fall in steps touching 10K+ words, so it would gain little.
+//! What was measured and tried on the way here is in `benches/RESULTS.md` (training).
 
 mod count;
 mod merge;

@@ -10,6 +10,7 @@ use crate::error::BpeError;
 mod array;
 mod encode;
 mod pretok;
+mod str_layout;
 mod text;
 mod train;
 
@@ -39,6 +40,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     encode::register(m)?;
     m.add_class::<array::IdArray>()?;
-    m.add_function(wrap_pyfunction!(text::reads_str_storage, m)?)?;
+    m.add_function(wrap_pyfunction!(str_layout::reads_str_storage, m)?)?;
     Ok(())
 }

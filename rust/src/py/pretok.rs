@@ -10,22 +10,14 @@ use crate::corpus::{self, Corpus};
 use crate::pretokenize::for_each_pretoken;
 use crate::special::{Segment, SpecialTokens};
 
-/// Texts longer than this are split without the GIL.
-const DETACH_BYTES: usize = 1 << 16;
-
-/// The GPT-2 pretokens of `text`.
+/// The GPT-2 pretokens of `text`, split without the GIL.
 #[pyfunction]
 fn pretokenize(py: Python<'_>, text: &str) -> Vec<String> {
-    let split = || {
+    py.detach(|| {
         let mut out = Vec::new();
         for_each_pretoken(text, |p| out.push(p.to_owned()));
         out
-    };
-    if text.len() > DETACH_BYTES {
-        py.detach(split)
-    } else {
-        split()
-    }
+    })
 }
 
 /// `text` cut into its ordinary pieces (str) and special tokens (their index, int).

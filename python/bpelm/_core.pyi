@@ -6,6 +6,14 @@ __version__: str
 
 _Path = str | PathLike[str]
 
+# `num_threads`, wherever it is taken, follows one rule (checked in Rust, rust/src/pool.rs):
+# None is one thread per CPU (or RAYON_NUM_THREADS where set); an int above 4 per CPU is
+# capped there; 0 or a negative int raises ValueError("num_threads must be at least 1, or
+# None for one thread per CPU; got N"); a bool, or anything without __index__ (a float, a
+# str), raises TypeError("num_threads must be an int or None, not T"). Thread pools are kept
+# for the two most recent sizes, and a forked child (multiprocessing, DataLoader workers)
+# starts its own.
+
 # -- pretokenization and corpus splitting (rust/src/py/pretok.rs) ------------------------
 
 def pretokenize(text: str) -> list[str]:
@@ -31,7 +39,9 @@ def train_bpe(
     special_tokens: list[str],
     num_threads: int | None = None,
     progress: bool = False,
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]: ...
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """Trains until `vocab_size` tokens (at most 2**32: ids are 32-bit) or no pair is left."""
+
 def _learn_merges(
     word_counts: list[tuple[bytes, int]], n_merges: int
 ) -> list[tuple[bytes, bytes]]: ...
@@ -39,7 +49,8 @@ def _learn_merges(
 # -- encoding (rust/src/py/encode.rs) ------------------------------------------------------
 
 def reads_str_storage() -> bool:
-    """Whether str storage is read directly (else CPython's UTF-8 copy is used)."""
+    """Whether str storage is read directly (else CPython's UTF-8 copy is used): only on 64-bit
+    CPython 3.9-3.14 with the GIL, and never with BPELM_NO_STR_LAYOUT=1 in the environment."""
 
 class IdArray:
     """A Rust vector of uint32 ids (or uint64 offsets) that `np.asarray` shares."""

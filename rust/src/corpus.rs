@@ -66,10 +66,10 @@ const UTF8_BLOCK: usize = 1 << 20;
 
 /// The offset of the first byte where `bytes` stops being valid UTF-8, or `None`.
 ///
-/// Blocks are checked in parallel. Each block boundary is moved forward past at most three
-/// continuation bytes, so it never splits a valid character; then the blocks are valid
-/// exactly when the whole is, and the first error of the first bad block is the first error
-/// of the whole.
+/// Blocks are checked in parallel (`pool::run`). Each block boundary is moved forward past
+/// at most three continuation bytes, so it never splits a valid character; then the blocks
+/// are valid exactly when the whole is, and the first error of the first bad block is the
+/// first error of the whole.
 pub fn first_invalid_utf8(bytes: &[u8]) -> Option<usize> {
     let is_continuation = |i: usize| bytes.get(i).is_some_and(|&b| b & 0xC0 == 0x80);
     let mut bounds: Vec<usize> = (0..bytes.len().div_ceil(UTF8_BLOCK))
@@ -84,15 +84,13 @@ pub fn first_invalid_utf8(bytes: &[u8]) -> Option<usize> {
         })
         .collect();
     bounds.push(bytes.len());
-    bounds
-        .par_windows(2)
-        .filter_map(
-            |w| match std::str::from_utf8(&bytes[w[0]..w[1].max(w[0])]) {
-                Ok(_) => None,
-                Err(e) => Some(w[0] + e.valid_up_to()),
-            },
-        )
-        .min()
+    let first_error = |w: &[usize]| match std::str::from_utf8(&bytes[w[0]..w[1].max(w[0])]) {
+        Ok(_) => None,
+        Err(e) => Some(w[0] + e.valid_up_to()),
+    };
+    // On the caller's pool, or the default one; on this thread if no pool can start.
+    crate::pool::run(None, || bounds.par_windows(2).filter_map(first_error).min())
+        .unwrap_or_else(|_| bounds.windows(2).filter_map(first_error).min())
 }
 
 /// The char starting at byte `i` of `text` (a char boundary), if any.

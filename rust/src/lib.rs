@@ -6,7 +6,7 @@
 pub mod corpus;
 pub mod encode;
 pub mod error;
-pub mod parallel;
+pub mod pool;
 pub mod pretokenize;
 pub mod special;
 pub mod train;

@@ -65,7 +65,7 @@ pub struct EncodeFileStats {
 #[derive(Debug, Clone, Copy)]
 pub struct EncodeFileOptions {
     pub dtype: Dtype,
-    /// `None`: all cores.
+    /// `None`: one per CPU (see `pool::threads`).
     pub num_threads: Option<usize>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
@@ -98,6 +98,7 @@ pub fn encode_file(
         progress,
         chunk_bytes,
     } = *options;
+    let threads = crate::pool::threads(num_threads)?;
     let vocab_size = encoder.vocab().len();
     if dtype == Dtype::U16 && vocab_size > 1 << 16 {
         return Err(BpeError::InvalidArgument(format!(
@@ -114,7 +115,9 @@ pub fn encode_file(
             )))
         }
     };
-    let corpus = Corpus::open(input)?;
+    let pool = crate::pool::get(threads)?;
+    // On this call's threads: the check that the file is UTF-8 is parallel too.
+    let corpus = pool.install(|| Corpus::open(input))?;
     let text = corpus.text();
     let ranges = chunk_ranges(text, encoder.special_tokens(), chunk_bytes.max(1));
 
@@ -154,8 +157,6 @@ pub fn encode_file(
     };
 
     let width = dtype.width();
-    let threads = super::pool::threads(num_threads);
-    let pool = super::pool::get(threads)?;
     let mut writeback = Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 });
     let mut tokens = 0u64;
     super::ordered::run_ordered(

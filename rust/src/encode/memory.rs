@@ -101,8 +101,7 @@ pub(crate) fn id_buffer(capacity: usize) -> Vec<TokenId> {
 
 /// `len` zero bytes, in huge pages where that is large enough. (A large zeroed allocation
 /// comes straight from the system, already zero, and is advised before it is touched.)
-/// For the bindings' transcoded text.
-#[cfg(feature = "python")]
+/// For the transcoded text of long batch texts.
 pub(crate) fn zeroed_bytes(len: usize) -> Vec<u8> {
     let v = vec![0u8; len];
     advise_huge(v.as_ptr(), v.len());

@@ -3,20 +3,20 @@
 //! `encode` splits the text at special tokens, cuts each piece into GPT-2 pretokens and
 //! byte-pair encodes each pretoken (`bpe`), looking it up first in a per-thread cache
 //! (`cache`, which starts out holding every short token of the vocabulary; long pretokens
-//! are also looked up in the vocabulary). `file` encodes whole files to `.npy` / `.bin`.
+//! are also looked up in the vocabulary). `batch` shares many texts out between threads, and
+//! `file` encodes whole files to `.npy` / `.bin`.
 
+mod batch;
 mod bpe;
 mod cache;
 pub mod file;
 pub(crate) mod memory;
 mod ordered;
-pub(crate) mod pool;
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::corpus::chunk_ranges;
+use crate::corpus::safe_split_before;
 use crate::error::{BpeError, Result};
 use crate::pretokenize;
 use crate::special::{Segment, SpecialTokens};
@@ -24,12 +24,8 @@ use crate::transcode::Units;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
+pub use batch::SPLIT_BYTES;
 pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
-
-/// `encode_texts_flat` cuts UTF-8 texts longer than this into pieces encoded in parallel,
-/// and groups shorter ones into work units of up to this size. Smaller units even out the
-/// threads' last ones: 512 KB measured 2-3% faster at 2 threads than 1 MB.
-pub const SPLIT_BYTES: usize = 1 << 19;
 
 /// How many blocks of pretokens `encode_ordinary` cuts (and prefetches the table slots
 /// of) before it looks them up.
@@ -43,14 +39,6 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 #[inline(always)]
 fn long_word(start: usize, n: usize) -> u128 {
     start as u128 | ((n as u128) << 64)
-}
-
-/// One work unit's result: its ids, the id count of each of its pieces, or why it failed.
-#[derive(Default)]
-struct UnitPart {
-    ids: Vec<TokenId>,
-    lens: Vec<usize>,
-    error: Option<BpeError>,
 }
 
 /// A text for `Encoder::encode_texts_flat`: UTF-8, or code units (made UTF-8 piece by
@@ -174,6 +162,18 @@ impl Encoder {
                 }
             }
         })
+    }
+
+    /// The tokens of the longest prefix of `text` that no text appended later can change,
+    /// and that prefix's length in characters (the rest waits for more text).
+    pub fn encode_prefix(&self, text: &str) -> (Vec<TokenId>, usize) {
+        match safe_split_before(text, &self.specials, text.len()) {
+            Some(cut) => {
+                let head = &text[..cut];
+                (self.encode(head), head.chars().count())
+            }
+            None => (Vec::new(), 0),
+        }
     }
 
     /// Makes room in this thread's cache for the new words of `bytes` of text about to be
@@ -313,171 +313,6 @@ impl Encoder {
         }
     }
 
-    /// Encodes each text on `num_threads` threads (`None`: all cores) into one array:
-    /// returns the ids of all texts concatenated and `offsets` (one more than the texts),
-    /// text `i` being `ids[offsets[i]..offsets[i + 1]]`.
-    pub fn encode_batch_flat(
-        &self,
-        texts: &[&str],
-        num_threads: Option<usize>,
-    ) -> Result<(Vec<TokenId>, Vec<u64>)> {
-        let texts: Vec<Text<'_>> = texts.iter().map(|t| Text::Utf8(t)).collect();
-        self.encode_texts_flat(&texts, num_threads)
-    }
-
-    /// `encode_batch_flat` of texts given as UTF-8 or as code units; a text holding a lone
-    /// surrogate fails the call (`BpeError::NotUnicode`).
-    ///
-    /// Short texts are grouped into work units of up to `SPLIT_BYTES`, and a UTF-8 text longer
-    /// than that is cut at safe points (`chunk_ranges`, exact by construction) into pieces of
-    /// about that size, so one huge text also keeps every thread busy. A text of code units
-    /// is one piece, made UTF-8 as it is encoded (`Units::for_each_safe_piece`); the caller
-    /// gives long ones as UTF-8 for them to be shared out.
-    pub fn encode_texts_flat(
-        &self,
-        texts: &[Text<'_>],
-        num_threads: Option<usize>,
-    ) -> Result<(Vec<TokenId>, Vec<u64>)> {
-        let total: usize = texts.iter().map(Text::size).sum();
-        let mut counts = vec![0u64; texts.len()];
-        let units = self.flat_units(texts, total, num_threads);
-        let ids = if num_threads == Some(1) || units.len() <= 1 {
-            // One thread: on this one, whose cache is already warm, rather than a pool,
-            // and straight into the output (no parts to join).
-            self.reserve_cache(total);
-            let mut ids = memory::id_buffer(total / 3 + 16);
-            let mut buf = Vec::new();
-            for (i, (text, count)) in texts.iter().zip(&mut counts).enumerate() {
-                let before = ids.len();
-                self.encode_text_into(i, text, &mut buf, &mut ids)?;
-                *count = (ids.len() - before) as u64;
-            }
-            ids
-        } else {
-            // Units are encoded on the pool's threads and appended to the output in order
-            // on this one as they come (`run_ordered`), their buffers recycled while still
-            // in cache, rather than all kept and then joined.
-            let threads = pool::threads(num_threads);
-            let mut ids = memory::id_buffer(total / 3 + 16);
-            ordered::run_ordered(
-                &*pool::get(threads)?,
-                units.len(),
-                4 * threads,
-                || {
-                    // Room for this thread's share of the new words in one growth: grown
-                    // unit by unit, the cache would be rehashed more than once.
-                    self.reserve_cache(total / threads);
-                    Vec::new()
-                },
-                |i, utf8: &mut Vec<u8>, part: &mut UnitPart| {
-                    self.encode_unit(texts, &units[i], utf8, part);
-                },
-                |i, part| {
-                    if let Some(e) = part.error.take() {
-                        return Err(e);
-                    }
-                    ids.extend_from_slice(&part.ids);
-                    for ((t, _), &n) in units[i].iter().zip(&part.lens) {
-                        counts[*t] += n as u64;
-                    }
-                    Ok(())
-                },
-            )?;
-            ids
-        };
-        let mut offsets = Vec::with_capacity(texts.len() + 1);
-        offsets.push(0u64);
-        let mut end = 0u64;
-        for n in counts {
-            end += n;
-            offsets.push(end);
-        }
-        Ok((ids, offsets))
-    }
-
-    /// Appends the tokens of `text` (the call's text `index`) to `out`, `buf` holding the
-    /// UTF-8 of code units while they are encoded.
-    fn encode_text_into(
-        &self,
-        index: usize,
-        text: &Text<'_>,
-        buf: &mut Vec<u8>,
-        out: &mut Vec<TokenId>,
-    ) -> Result<()> {
-        match text {
-            Text::Utf8(t) => self.encode_into(t, out),
-            Text::Units(units) => units
-                .for_each_safe_piece(&self.specials, buf, |piece| self.encode_into(piece, out))
-                .map_err(|unit| BpeError::NotUnicode { text: index, unit })?,
-        }
-        Ok(())
-    }
-
-    /// Encodes one work unit of `encode_texts_flat` into `part`, `utf8` holding the UTF-8
-    /// of code units while they are encoded.
-    fn encode_unit(
-        &self,
-        texts: &[Text<'_>],
-        unit: &[(usize, Range<usize>)],
-        utf8: &mut Vec<u8>,
-        part: &mut UnitPart,
-    ) {
-        part.ids.clear();
-        part.lens.clear();
-        for (i, range) in unit {
-            let before = part.ids.len();
-            let text = match texts[*i] {
-                Text::Utf8(t) => Text::Utf8(&t[range.clone()]),
-                // Whole: `flat_units` never cuts code units.
-                whole => whole,
-            };
-            if let Err(e) = self.encode_text_into(*i, &text, utf8, &mut part.ids) {
-                part.error = Some(e);
-                return;
-            }
-            part.lens.push(part.ids.len() - before);
-        }
-    }
-
-    /// Cuts `texts` into work units, in order: each a list of `(text index, byte range)`.
-    /// A text over `SPLIT_BYTES` is cut into pieces of one unit each; shorter texts are
-    /// grouped, each unit small enough that there are several per thread.
-    fn flat_units(
-        &self,
-        texts: &[Text<'_>],
-        total: usize,
-        num_threads: Option<usize>,
-    ) -> Vec<Vec<(usize, Range<usize>)>> {
-        let threads = pool::threads(num_threads);
-        let group_bytes = (total / (threads * 8)).clamp(1, SPLIT_BYTES);
-        let mut units = Vec::new();
-        let mut current: Vec<(usize, Range<usize>)> = Vec::new();
-        let mut current_bytes = 0;
-        for (i, text) in texts.iter().enumerate() {
-            let size = text.size();
-            if let (Text::Utf8(text), true) = (text, size > SPLIT_BYTES) {
-                if !current.is_empty() {
-                    units.push(std::mem::take(&mut current));
-                    current_bytes = 0;
-                }
-                for range in chunk_ranges(text, &self.specials, SPLIT_BYTES) {
-                    units.push(vec![(i, range)]);
-                }
-                continue;
-            }
-            current.push((i, 0..size));
-            current_bytes += size;
-            if current_bytes >= group_bytes {
-                units.push(std::mem::take(&mut current));
-                current_bytes = 0;
-            }
-        }
-        if !current.is_empty() {
-            units.push(current);
-        }
-        units
-    }
-
     /// The bytes of `ids`, concatenated.
     pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
         let tokens = self.vocab.tokens();
@@ -502,7 +337,7 @@ impl Encoder {
 mod tests {
     use super::*;
 
-    fn tiny() -> Encoder {
+    pub(super) fn tiny() -> Encoder {
         let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
         let merges: Vec<(Vec<u8>, Vec<u8>)> = [("h", "e"), ("he", "l"), ("hel", "lo"), ("l", "o")]
             .iter()
@@ -539,39 +374,6 @@ mod tests {
             "{err}"
         );
         assert_eq!(e.decode_bytes(&[259, 32]).unwrap(), b"hello ");
-    }
-
-    #[test]
-    fn batch_flat_matches_batch_with_long_and_empty_texts() {
-        let e = tiny();
-        // Over SPLIT_BYTES, so it is cut into pieces; specials and odd spacing throughout.
-        let long: String = (0..SPLIT_BYTES / 4)
-            .map(|i| match i % 5 {
-                0 => "hello <|eot|>".to_string(),
-                1 => format!(" hel{i}lo  "),
-                2 => "\n\n  x".to_string(),
-                _ => " héllo wörld".to_string(),
-            })
-            .collect();
-        assert!(long.len() > 2 * SPLIT_BYTES);
-        let cut = (0..=1000)
-            .rev()
-            .find(|&i| long.is_char_boundary(i))
-            .unwrap();
-        let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..cut], ""];
-        let lists: Vec<Vec<TokenId>> = texts.iter().map(|t| e.encode(t)).collect();
-        for threads in [Some(1), Some(2), Some(3), None] {
-            let (ids, offsets) = e.encode_batch_flat(&texts, threads).unwrap();
-            assert_eq!(offsets.len(), texts.len() + 1);
-            assert_eq!(*offsets.last().unwrap() as usize, ids.len());
-            for (i, want) in lists.iter().enumerate() {
-                let got = &ids[offsets[i] as usize..offsets[i + 1] as usize];
-                assert_eq!(got, &want[..], "text {i}, threads {threads:?}");
-            }
-        }
-        let (ids, offsets) = e.encode_batch_flat(&[], Some(2)).unwrap();
-        assert!(ids.is_empty());
-        assert_eq!(offsets, vec![0]);
     }
 
     #[test]

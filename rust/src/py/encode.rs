@@ -1,23 +1,23 @@
 //! Bindings for the encode part of the core: `CoreTokenizer` and `encode_file`.
 //!
-//! Thin wrappers: arguments are checked and converted here, the work runs in the core with
-//! the GIL released, and `BpeError` becomes a Python exception through `From`.
+//! Thin wrappers: arguments are converted here (their values are the core's to check), the
+//! work runs in one core call with the GIL released, and `BpeError` becomes a Python
+//! exception through `From`.
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::args::NumThreads;
 use super::array::IdArray;
-use super::text::{storage_of, surrogate_error, utf8_all, Storage};
-use crate::corpus::safe_split_before;
+use super::text::{storage_of, surrogate_error, Storage};
 use crate::encode::file::CHUNK_BYTES;
-use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text, SPLIT_BYTES};
+use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text};
 use crate::error::BpeError;
-use crate::transcode::Units;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
@@ -44,10 +44,8 @@ impl PyCoreTokenizer {
         Ok(self.encode_flat(py, &texts, Some(1))?.0)
     }
 
-    /// `Encoder::encode_texts_flat` of `texts`, without the GIL. Their code units are made
-    /// UTF-8 as they are encoded, except, on several threads, those of texts long enough to
-    /// unbalance the threads as one work unit: those are made UTF-8 first, so that they can
-    /// be cut between threads.
+    /// `Encoder::encode_texts_flat` of `texts`, without the GIL: each given as CPython
+    /// stores it where that can be read (`text::storage_of`), else as CPython's UTF-8.
     fn encode_flat(
         &self,
         py: Python<'_>,
@@ -56,32 +54,7 @@ impl PyCoreTokenizer {
     ) -> PyResult<(Vec<TokenId>, Vec<u64>)> {
         let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
         let result = py.detach(|| {
-            let mut texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
-            // Long enough to leave a thread alone with it at the end of the call: a quarter
-            // of a thread's share (and at least one work unit).
-            let threads = crate::encode::pool::threads(num_threads);
-            let total: usize = texts.iter().map(Text::size).sum();
-            let long_units = SPLIT_BYTES.max(total / (4 * threads));
-            let long: Vec<(usize, Units<'_>)> = texts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, text)| match *text {
-                    Text::Units(u) if threads > 1 && u.len() > long_units => Some((i, u)),
-                    _ => None,
-                })
-                .collect();
-            let to_transcode: Vec<Storage<'_>> =
-                long.iter().map(|&(_, u)| Storage::Units(u)).collect();
-            let mut buf = Vec::new();
-            let long_utf8 = utf8_all(&to_transcode, &mut buf, num_threads).map_err(|k| {
-                BpeError::NotUnicode {
-                    text: long[k].0,
-                    unit: 0,
-                }
-            })?;
-            for (&(i, _), utf8) in long.iter().zip(long_utf8) {
-                texts[i] = Text::Utf8(utf8);
-            }
+            let texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
             self.inner.encode_texts_flat(&texts, num_threads)
         });
         result.map_err(|e| match e {
@@ -196,16 +169,16 @@ impl PyCoreTokenizer {
         Ok(IdArray::from_ids(self.encode_one(py, text)?))
     }
 
-    /// Encodes each text on `num_threads` threads (None: all cores), keeping the order.
+    /// Encodes each text on `num_threads` threads (None: one per CPU), keeping the order.
     #[pyo3(signature = (texts, num_threads=None))]
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<Bound<'py, PyString>>,
-        num_threads: Option<usize>,
+        num_threads: Option<NumThreads>,
     ) -> PyResult<Bound<'py, PyList>> {
         // Encoded as `encode_batch_flat` does, then cut into one list per text.
-        let (ids, offsets) = self.encode_flat(py, &texts, num_threads)?;
+        let (ids, offsets) = self.encode_flat(py, &texts, NumThreads::of(num_threads))?;
         let lists = offsets
             .windows(2)
             .map(|w| self.id_list(py, &ids[w[0] as usize..w[1] as usize]))
@@ -213,7 +186,7 @@ impl PyCoreTokenizer {
         PyList::new(py, lists)
     }
 
-    /// Encodes each text on `num_threads` threads (None: all cores) into one array:
+    /// Encodes each text on `num_threads` threads (None: one per CPU) into one array:
     /// `(ids, offsets)`, `IdArray`s of the uint32 ids of all texts concatenated and of the
     /// uint64 offsets (one more than the texts).
     #[pyo3(signature = (texts, num_threads=None))]
@@ -221,9 +194,9 @@ impl PyCoreTokenizer {
         &self,
         py: Python<'_>,
         texts: Vec<Bound<'_, PyString>>,
-        num_threads: Option<usize>,
+        num_threads: Option<NumThreads>,
     ) -> PyResult<(IdArray, IdArray)> {
-        let (ids, offsets) = self.encode_flat(py, &texts, num_threads)?;
+        let (ids, offsets) = self.encode_flat(py, &texts, NumThreads::of(num_threads))?;
         Ok((IdArray::from_ids(ids), IdArray::from_u64(offsets)))
     }
 
@@ -235,17 +208,7 @@ impl PyCoreTokenizer {
         py: Python<'py>,
         text: PyBackedStr,
     ) -> PyResult<(Bound<'py, PyList>, usize)> {
-        let s: &str = &text;
-        let (ids, chars) =
-            py.detach(
-                || match safe_split_before(s, self.inner.special_tokens(), s.len()) {
-                    Some(cut) => {
-                        let head = &s[..cut];
-                        (self.inner.encode(head), head.chars().count())
-                    }
-                    None => (Vec::new(), 0),
-                },
-            );
+        let (ids, chars) = py.detach(|| self.inner.encode_prefix(&text));
         Ok((self.id_list(py, &ids)?, chars))
     }
 
@@ -310,13 +273,13 @@ fn py_encode_file(
     input_path: PathBuf,
     output_path: PathBuf,
     dtype: &str,
-    num_threads: Option<usize>,
+    num_threads: Option<NumThreads>,
     progress: bool,
     chunk_bytes: usize,
 ) -> PyResult<(u64, u64)> {
     let options = EncodeFileOptions {
-        dtype: Dtype::parse(dtype).map_err(|e| PyValueError::new_err(e.to_string()))?,
-        num_threads,
+        dtype: Dtype::parse(dtype)?,
+        num_threads: NumThreads::of(num_threads),
         progress,
         chunk_bytes,
     };

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::error::BpeError;
 
+mod args;
 mod array;
 mod encode;
 mod pretok;

@@ -8,7 +8,6 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 use super::str_layout;
-use crate::encode::memory;
 use crate::encode::Text;
 use crate::transcode::Units;
 
@@ -81,69 +80,6 @@ impl Storage<'_> {
             Storage::Units(units) => Text::Units(*units),
         }
     }
-}
-
-/// The UTF-8 of each text in `storages`: borrowed, or transcoded side by side into `buf`
-/// (on `num_threads` threads when there are several texts to transcode); or the index of a
-/// text that holds a lone surrogate. Call without the GIL.
-pub(crate) fn utf8_all<'s>(
-    storages: &'s [Storage<'_>],
-    buf: &'s mut Vec<u8>,
-    num_threads: Option<usize>,
-) -> Result<Vec<&'s str>, usize> {
-    use rayon::prelude::*;
-    let lens: Vec<usize> = storages
-        .iter()
-        .map(|s| match s {
-            Storage::Utf8(_) => 0,
-            Storage::Units(units) => units.utf8_len(),
-        })
-        .collect();
-    // One buffer for all: a dozen page faults in huge pages rather than one per 4 KB.
-    *buf = memory::zeroed_bytes(lens.iter().sum());
-    let mut rest = buf.as_mut_slice();
-    let mut work = Vec::new();
-    for (i, (storage, &len)) in storages.iter().zip(&lens).enumerate() {
-        if let Storage::Units(units) = storage {
-            let (region, tail) = rest.split_at_mut(len);
-            work.push((i, units, region));
-            rest = tail;
-        }
-    }
-    let write = |(i, units, region): &mut (usize, &Units<'_>, &mut [u8])| {
-        units.write_utf8(region).err().map(|_| *i)
-    };
-    let serial = |work: &mut Vec<(usize, &Units<'_>, &mut [u8])>| work.iter_mut().find_map(write);
-    let failed = if num_threads == Some(1) || work.len() <= 1 {
-        serial(&mut work)
-    } else {
-        let parallel = crate::encode::pool::in_pool(num_threads, || {
-            work.par_iter_mut().filter_map(write).min()
-        });
-        // A pool that cannot start fails the encode right after; transcode here meanwhile.
-        match parallel {
-            Ok(failed) => failed,
-            Err(_) => serial(&mut work),
-        }
-    };
-    drop(work);
-    if let Some(i) = failed {
-        return Err(i);
-    }
-    let mut refs = Vec::with_capacity(storages.len());
-    let mut rest: &[u8] = buf;
-    for (storage, &len) in storages.iter().zip(&lens) {
-        refs.push(match storage {
-            Storage::Utf8(s) => &**s,
-            Storage::Units(_) => {
-                let (region, tail) = rest.split_at(len);
-                rest = tail;
-                // SAFETY: `write_utf8` filled `region` with the UTF-8 of scalar values.
-                unsafe { std::str::from_utf8_unchecked(region) }
-            }
-        });
-    }
-    Ok(refs)
 }
 
 /// The error for `text`, which holds a lone surrogate: CPython's own `UnicodeEncodeError`.

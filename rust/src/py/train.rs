@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use crate::parallel::with_threads;
+use super::args::NumThreads;
 use crate::train::{train_file, train_words, Trained};
 
 /// Trains byte-level BPE on a UTF-8 file; returns `(vocab, merges)` as
@@ -17,14 +17,18 @@ fn train_bpe<'py>(
     input_path: PathBuf,
     vocab_size: usize,
     special_tokens: Vec<String>,
-    num_threads: Option<usize>,
+    num_threads: Option<NumThreads>,
     progress: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
     let trained = py.detach(|| {
-        with_threads(num_threads, || {
-            train_file(&input_path, vocab_size, &special_tokens, progress)
-        })
-    })??;
+        train_file(
+            &input_path,
+            vocab_size,
+            &special_tokens,
+            NumThreads::of(num_threads),
+            progress,
+        )
+    })?;
     let vocab = PyDict::new(py);
     for (id, bytes) in trained.vocab.iter().enumerate() {
         vocab.set_item(id, PyBytes::new(py, bytes))?;
@@ -45,7 +49,7 @@ fn _learn_merges<'py>(
             word_counts.iter().map(|(w, n)| (w.as_slice(), *n)),
             n_merges,
         )
-    });
+    })?;
     merges_to_py(py, &trained)
 }
 

@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::corpus::Corpus;
 use crate::error::{BpeError, Result};
+use crate::pool;
 use crate::special::SpecialTokens;
 use crate::TokenId;
 
@@ -33,17 +34,21 @@ pub struct Trained {
 }
 
 /// Trains on the UTF-8 file at `path` until the vocabulary holds `vocab_size` tokens (or no
-/// pair is left). Draws progress bars on stderr when `progress` is set.
+/// pair is left), on `num_threads` threads (`None`: one per CPU; see `pool::threads`). Draws
+/// progress bars on stderr when `progress` is set.
 pub fn train_file(
     path: &Path,
     vocab_size: usize,
     special_tokens: &[String],
+    num_threads: Option<usize>,
     progress: bool,
 ) -> Result<Trained> {
     // Arguments are checked before the file is mapped, so bad ones fail at once.
     let specials = checked_specials(vocab_size, special_tokens)?;
-    let corpus = Corpus::open(path)?;
-    train_text_with(corpus.text(), vocab_size, &specials, progress)
+    pool::run(num_threads, || {
+        let corpus = Corpus::open(path)?;
+        train_text_with(corpus.text(), vocab_size, &specials, progress)
+    })?
 }
 
 /// The validated special tokens, once `vocab_size` is known to hold them and the bytes.
@@ -58,10 +63,13 @@ pub fn train_text(
     text: &str,
     vocab_size: usize,
     special_tokens: &[String],
+    num_threads: Option<usize>,
     progress: bool,
 ) -> Result<Trained> {
     let specials = checked_specials(vocab_size, special_tokens)?;
-    train_text_with(text, vocab_size, &specials, progress)
+    pool::run(num_threads, || {
+        train_text_with(text, vocab_size, &specials, progress)
+    })?
 }
 
 fn check_vocab_size(vocab_size: usize, n_specials: usize) -> Result<()> {
@@ -119,12 +127,12 @@ fn train_text_with(
 pub fn train_words<'a>(
     words: impl IntoIterator<Item = (&'a [u8], u64)>,
     n_merges: usize,
-) -> Trained {
+) -> Result<Trained> {
     let mut ws = Words::new();
     for (bytes, n) in words {
         ws.push(bytes, n);
     }
-    learn_merges(ws, n_merges, &ProgressBar::hidden())
+    pool::run(None, || learn_merges(ws, n_merges, &ProgressBar::hidden()))
 }
 
 fn new_bar(progress: bool, len: u64, what: &str, counter: &str) -> ProgressBar {
@@ -149,7 +157,7 @@ mod tests {
     fn vocab_is_bytes_then_merges_then_specials() {
         let eot = specials(&["<|endoftext|>", "<pad>"]);
         let text = "ab ab<|endoftext|>ab ab";
-        let trained = train_text(text, 260, &eot, false).expect("trains");
+        let trained = train_text(text, 260, &eot, None, false).expect("trains");
         // Pretokens: "ab" x2, " ab" x2; (a, b) x4, then (" ", "ab") x2.
         assert_eq!(trained.merges, [(97, 98), (32, 256)]);
         assert_eq!(trained.vocab.len(), 260);
@@ -164,31 +172,32 @@ mod tests {
     fn no_merge_crosses_a_special_token() {
         // Without the split, "<|endoftext|>" would give frequent pairs.
         let text = "<|endoftext|>x".repeat(20);
-        let trained = train_text(&text, 300, &specials(&["<|endoftext|>"]), false).expect("trains");
+        let trained =
+            train_text(&text, 300, &specials(&["<|endoftext|>"]), Some(2), false).expect("trains");
         assert!(trained.merges.is_empty());
         assert_eq!(trained.vocab.len(), 257);
     }
 
     #[test]
     fn vocab_size_below_bytes_and_specials_is_an_error() {
-        let err = train_text("abc", 256, &specials(&["<s>"]), false).expect_err("too small");
+        let err = train_text("abc", 256, &specials(&["<s>"]), None, false).expect_err("too small");
         assert!(
             err.to_string()
                 .contains("at least 256 + 1 special tokens = 257"),
             "{err}"
         );
-        assert!(train_text("abc", 256, &[], false).is_ok());
+        assert!(train_text("abc", 256, &[], Some(1), false).is_ok());
     }
 
     #[test]
     fn a_huge_vocab_size_is_checked_not_allocated() {
         // Allowed (ids still fit 32 bits): the merges stop when no pair is left, and nothing
         // is allocated for the 2^32 asked for.
-        let trained = train_text("ab ab abc", 1 << 32, &[], false).expect("trains");
+        let trained = train_text("ab ab abc", 1 << 32, &[], Some(1), false).expect("trains");
         assert!(trained.merges.len() <= 5, "{:?}", trained.merges);
-        let err = train_text("ab", (1 << 32) + 5, &[], false).expect_err("too large");
+        let err = train_text("ab", (1 << 32) + 5, &[], None, false).expect_err("too large");
         assert!(err.to_string().contains("at most 4294967296"), "{err}");
-        let trained = train_words([(&b"abab"[..], 3)], usize::MAX);
+        let trained = train_words([(&b"abab"[..], 3)], usize::MAX).expect("trains");
         assert_eq!(trained.merges.len(), 2);
     }
 }

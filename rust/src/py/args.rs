@@ -1,0 +1,50 @@
+//! Arguments several bindings take, converted one way for all of them.
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+
+use crate::pool;
+
+/// A `num_threads` argument that is not None: an int (or any object with `__index__`), not a
+/// bool. Its value is the core's to check (`pool::threads`: at least 1, capped at so many
+/// per CPU); a negative one, which no `usize` holds, gets the core's error here.
+pub(crate) struct NumThreads(pub usize);
+
+impl NumThreads {
+    /// The core's form of an optional `num_threads`.
+    pub(crate) fn of(arg: Option<NumThreads>) -> Option<usize> {
+        arg.map(|n| n.0)
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for NumThreads {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let type_error = || {
+            let name = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into());
+            PyTypeError::new_err(format!("num_threads must be an int or None, not {name}"))
+        };
+        if obj.is_instance_of::<PyBool>() {
+            return Err(type_error());
+        }
+        match obj.extract::<i64>() {
+            Ok(n) if n < 0 => Err(pool::invalid_threads(n).into()),
+            Ok(n) => Ok(NumThreads(usize::try_from(n).unwrap_or(usize::MAX))),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+                if obj.lt(0)? {
+                    Err(pool::invalid_threads(obj.str()?).into())
+                } else {
+                    // More than any machine has: the core caps it.
+                    Ok(NumThreads(usize::MAX))
+                }
+            }
+            Err(_) => Err(type_error()),
+        }
+    }
+}

@@ -84,10 +84,13 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
 
 def cmd_account(args: argparse.Namespace) -> int:
     from bpelm.experiments import accounting as acc
-    from bpelm.training.config import build_config, load_config
+    from bpelm.training.config import build_config
 
     if args.config:
-        model_cfg, train_cfg = load_config(args.config, args.set)
+        from bpelm.experiments.sweep import load_spec
+
+        # A study file's [sweep] table is allowed (and ignored: the base config is accounted).
+        model_cfg, train_cfg = load_spec(args.config, common=args.set).configs([])
         name = args.config
     else:
         data = {"model": acc.PRESETS[args.preset], "train": acc.PRESET_TRAIN[args.preset]}

@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     )
     s.add_argument("--device", default=None, help="cuda, cuda:N, cpu or mps (default: auto)")
     s.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's own choice; 1 with --smoke, where the tiny "
+        "models run faster on one thread than on several that wait for each other)",
+    )
+    s.add_argument(
         "--dry-run", action="store_true", help="list the points and their folders; train nothing"
     )
     add_progress_argument(s)
@@ -96,8 +103,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"({train.max_steps:,} steps of {train.batch_size} x {model.context_length})"
             )
         return 0
+    threads = 1 if args.threads is None and args.smoke else args.threads
+    if threads is not None and threads < 1:
+        raise CliError("--threads must be positive")
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     progress = progress_enabled(args) and not args.quiet
-    outcomes = run_sweep(spec, args.out, progress=progress)
+    try:
+        outcomes = run_sweep(spec, args.out, progress=progress)
+    finally:
+        torch.set_num_threads(before)  # main() may be called again in the same process
     for o in outcomes:
         print(f"{o.status:>16}  {o.run_dir}")
     return 0

@@ -169,7 +169,9 @@ def label_runs(records: list[RunRecord]) -> None:
     for record, flat in zip(records, flats):
         record.differences = {k: flat.get(k) for k in varying}
         if record.overrides is not None:
-            record.label = " ".join(short_override(o) for o in record.overrides) or "base"
+            labels = [o[len("label=") :] for o in record.overrides if o.startswith("label=")]
+            shown = labels[:1] or [short_override(o) for o in record.overrides]
+            record.label = " ".join(shown) or "base"
         elif record.differences:
             record.label = " ".join(
                 f"{k.split('.', 1)[1]}={_short(v)}" for k, v in record.differences.items()

@@ -11,7 +11,10 @@ table in the config file itself, which `bpelm train` would refuse and this modul
     grid = { "train.max_lr" = [1e-3, 3e-3, 1e-2] }     # the cartesian product of these
     points = [["ffn=swiglu"], ["ffn=silu", "d_ff=2048"]] # explicit sets, crossed with the grid
     tokens = 40_960_000                                 # token budget: max_steps per point
-    smoke = ["d_model=64", "max_steps=20"]              # applied with --smoke
+    smoke = ["d_model=64", "max_steps=20"]              # applied with --smoke, which also
+    smoke_grid = { "train.batch_size" = [1, 8] }        # replaces these grid keys
+    smoke_tokens = 20_480                               # and the token budget
+    smoke_points = [["train_data=runs/smoke-data/web/train.npy"]]  # and the points
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on 3.9/3.10
     import tomli as tomllib
 
-SWEEP_KEYS = {"grid", "points", "tokens", "smoke"}
+# A point item "label=NAME" names its folder and row instead of its (long) overrides.
+LABEL = "label="
+SWEEP_KEYS = {"grid", "points", "tokens", "smoke", "smoke_grid", "smoke_points", "smoke_tokens"}
 
 
 @dataclass
@@ -65,7 +70,7 @@ class SweepSpec:
 
     def configs(self, point: list[str]) -> tuple[ModelConfig, TrainConfig]:
         """The point's configs: base, then common overrides, then its own, then the budget."""
-        overrides = self.common + point
+        overrides = self.common + [o for o in point if not o.startswith(LABEL)]
         model, train = build_config(self.base, overrides, source=self.source)
         if self.tokens:
             steps = self.tokens // (train.batch_size * model.context_length)
@@ -124,19 +129,27 @@ def load_spec(
     table = data.pop("sweep", {})
     if not isinstance(table, dict) or set(table) - SWEEP_KEYS:
         raise ConfigError(f"{path}: [sweep] may hold only {sorted(SWEEP_KEYS)}")
-    file_grid = [
-        (str(k), [_text(v) for v in (vals if isinstance(vals, list) else [vals])])
-        for k, vals in dict(table.get("grid", {})).items()
-    ]
+    file_grid = _grid_table(table.get("grid", {}))
+    if smoke:
+        smaller = {k: v for k, v in _grid_table(table.get("smoke_grid", {}))}
+        file_grid = [(k, smaller.get(k, v)) for k, v in file_grid]
+        file_grid += [(k, v) for k, v in smaller.items() if k not in dict(file_grid)]
     cli_grid = parse_grid(grid or [])
     cli_keys = {k for k, _ in cli_grid}
     spec = SweepSpec(
         source=str(path),
         base=data,
         grid=[g for g in file_grid if g[0] not in cli_keys] + cli_grid,
-        points=[[str(o) for o in p] for p in table.get("points", [])],
+        points=[
+            [str(o) for o in p]
+            for p in table.get(
+                "smoke_points" if smoke and "smoke_points" in table else "points", []
+            )
+        ],
         common=[str(o) for o in table.get("smoke", [])] if smoke else [],
-        tokens=tokens if tokens is not None else table.get("tokens"),
+        tokens=tokens
+        if tokens is not None
+        else table.get("smoke_tokens" if smoke and "smoke_tokens" in table else "tokens"),
     )
     spec.common += list(common or [])
     if smoke and "smoke" not in table:
@@ -144,9 +157,19 @@ def load_spec(
     return spec
 
 
+def _grid_table(grid: Any) -> list[tuple[str, list[str]]]:
+    if not isinstance(grid, dict):
+        raise ConfigError("[sweep] grid must be a table of KEY = [values]")
+    return [
+        (str(k), [_text(v) for v in (vals if isinstance(vals, list) else [vals])])
+        for k, vals in grid.items()
+    ]
+
+
 def point_name(point: list[str]) -> str:
     """A folder name for a point: 'max_lr=1e-3_batch_size=64' (safe characters only)."""
-    name = "_".join(short_override(o) for o in point) or "base"
+    labels = [o[len(LABEL) :] for o in point if o.startswith(LABEL)]
+    name = labels[0] if labels else "_".join(short_override(o) for o in point) or "base"
     return re.sub(r"[^A-Za-z0-9._=+-]", "-", name)
 
 

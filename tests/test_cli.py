@@ -342,3 +342,19 @@ def test_a_missing_data_file_names_its_config_key(corpus: Path, tmp_path: Path, 
         capsys,
     )
     assert rc == 1 and "train.val_data" in err and "nope.npy" in err
+
+
+def test_tokenizer_train_reports_time_memory_and_longest_token(tmp_path: Path, capsys) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("the thesis of the theatre " * 300 + "<|endoftext|>" + "a" * 40)
+    rc, out, err = run(
+        ["tokenizer", "train", "--input", str(text), "--vocab-size", "280", "--out",
+         str(tmp_path / "tok")],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0, err
+    assert " s, peak memory " in out and " MB " in out
+    vocab = json.loads((tmp_path / "tok" / "vocab.json").read_text())
+    longest = max(len(k) for k in vocab if k != "<|endoftext|>")
+    # vocab.json spells bytes in GPT-2's printable form, one character per byte.
+    assert f"longest token {longest} bytes" in out

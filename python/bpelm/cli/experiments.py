@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from bpelm.cli import account, experiment, sweep, tokenizer_stats
+from bpelm.cli import account, experiment, sweep
 
 
 def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
-    for group in (account, sweep, experiment, tokenizer_stats):
+    for group in (account, sweep, experiment):
         group.register(sub, fmt)

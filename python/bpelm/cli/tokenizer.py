@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bpelm.cli import tokenizer_stats
 from bpelm.cli.common import END_OF_TEXT, add_progress_argument, progress_enabled
 from bpelm.tokenizer.corpus import (
     encode_corpus,
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     te.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
     add_progress_argument(te)
     te.set_defaults(func=cmd_encode)
+    tokenizer_stats.add_parser(tsub, fmt)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

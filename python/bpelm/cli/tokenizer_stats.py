@@ -1,8 +1,5 @@
-"""`bpelm tokenizer stats`: compression, longest tokens and throughput of a trained tokenizer.
-
-It is an action of the `tokenizer` command but lives here, registered into that group's
-subcommands after `cli/tokenizer.py` has made them, so that module stays as it is.
-"""
+"""`bpelm tokenizer stats`: compression, longest tokens and throughput of a trained tokenizer
+(an action of `bpelm tokenizer`, in a module of its own: it is a study, not a tool)."""
 
 from __future__ import annotations
 
@@ -12,17 +9,9 @@ import statistics
 from bpelm.cli.common import END_OF_TEXT, CliError
 
 
-def _actions_of(sub: argparse._SubParsersAction, command: str) -> argparse._SubParsersAction:
-    """The subcommand list of `bpelm COMMAND` (argparse keeps it among the parser's actions)."""
-    parser = sub.choices.get(command)
-    for action in getattr(parser, "_actions", []):
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError(f"`bpelm {command}` has no subcommands to add `stats` to")
-
-
-def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
-    st = _actions_of(sub, "tokenizer").add_parser(
+def add_parser(actions: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter]) -> None:
+    """`stats` among the actions of `bpelm tokenizer`."""
+    st = actions.add_parser(
         "stats",
         help="bytes per token, longest tokens and throughput of a trained tokenizer",
         description="Bytes per token on DOCS documents sampled from --input (split on the "

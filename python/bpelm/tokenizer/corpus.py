@@ -90,11 +90,25 @@ def train_tokenizer(
         )
         seconds = time.perf_counter() - t0
     Tokenizer(vocab, merges, specials).save(out_dir)
+    special_bytes = {s.encode("utf-8") for s in specials}
+    longest = max((t for t in vocab.values() if t not in special_bytes), key=len)
     log(
         f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on "
-        f"{size / 1e6:.1f} MB in {seconds:.2f} s -> {out_dir}/vocab.json, merges.txt, bpelm.json"
+        f"{size / 1e6:.1f} MB in {seconds:.2f} s, peak memory {peak_rss_bytes() / 1e6:,.0f} MB "
+        f"-> {out_dir}/vocab.json, merges.txt, bpelm.json; longest token {len(longest)} bytes: "
+        f"{longest.decode('utf-8', errors='backslashreplace')!r}"
     )
     return seconds
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set so far, in bytes (0 where the platform cannot say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS: bytes; Linux: KiB
 
 
 def encode_corpus(

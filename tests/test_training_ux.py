@@ -158,3 +158,23 @@ def test_a_time_budget_includes_startup_and_the_end(tmp_path: Path) -> None:
     assert 0.75 * budget_s < wall < budget_s + 2.0, wall
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"stopped_by_time"' in summary
+
+
+def test_checkpoints_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from bpelm.nn import TransformerLM
+    from bpelm.training.checkpoint import save_checkpoint
+
+    model = TransformerLM(
+        ModelConfig(vocab_size=20, context_length=4, d_model=8, num_layers=1, num_heads=2, d_ff=8)
+    )
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(model, None, 0, tmp_path / "c.pt")
+        os.umask(0o077)
+        save_checkpoint(model, None, 0, tmp_path / "private.pt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0o600
+    assert (tmp_path / "private.pt").stat().st_mode & 0o777 == 0o600

@@ -159,7 +159,7 @@ def test_load_state_dict_accepts_compiled_prefix() -> None:
 
 
 def test_fast_path_equals_reference() -> None:
-    ref = tiny_lm(attention="reference")
+    ref = tiny_lm(kernels="reference")
     fast = tiny_lm(attention="sdpa")
     fast.load_state_dict(ref.state_dict())
     ids = torch.randint(0, 97, (3, 24))
@@ -172,11 +172,37 @@ def test_fast_path_equals_reference() -> None:
         torch.testing.assert_close(p_fast.grad, p_ref.grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_auto_attention_is_reference_on_cpu() -> None:
-    model = tiny_lm()  # attention="auto"
-    ref = tiny_lm(attention="reference")
-    ids = torch.randint(0, 97, (2, 9))
-    torch.testing.assert_close(model(ids), ref(ids))
+def test_auto_attention_follows_kernels() -> None:
+    assert tiny_lm().layers[0].attn.attention == "sdpa"  # kernels="fused", attention="auto"
+    assert tiny_lm(kernels="reference").layers[0].attn.attention == "reference"
+    assert tiny_lm(kernels="reference", attention="sdpa").layers[0].attn.attention == "sdpa"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_kernels_equal_reference(dtype: torch.dtype) -> None:
+    """kernels="fused" (SDPA, F.rms_norm, F.silu, F.cross_entropy) computes what our reference
+    arithmetic does: logits, loss and every gradient, also under bf16 autocast."""
+    from bpelm.nn.kernels import cross_entropy as model_loss
+    from bpelm.nn.kernels import uses_fused
+
+    ref, fast = tiny_lm(kernels="reference"), tiny_lm()
+    assert uses_fused(fast) and not uses_fused(ref)
+    assert all(m.fused for m in fast.modules() if hasattr(m, "fused"))
+    assert not any(m.fused for m in ref.modules() if hasattr(m, "fused"))
+    ids, targets = torch.randint(0, 97, (3, 24)), torch.randint(0, 97, (3, 24))
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 2e-2, "rtol": 2e-2}
+    losses = []
+    for model in (ref, fast):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype != torch.float32):
+            logits = model(ids)
+            loss = model_loss(logits, targets, uses_fused(model))
+        assert loss.dtype == torch.float32
+        loss.backward()
+        losses.append((logits.float(), loss))
+    torch.testing.assert_close(losses[1][0], losses[0][0], **tol)
+    torch.testing.assert_close(losses[1][1], losses[0][1], **tol)
+    for (name, p_ref), p_fast in zip(ref.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_ref.grad, **tol, msg=name)
 
 
 def test_shorter_sequences_and_leading_dims() -> None:

@@ -25,8 +25,8 @@ def quadratic_loss(params: list[torch.nn.Parameter], step: int) -> torch.Tensor:
     return total
 
 
-@pytest.mark.parametrize("foreach", [False, True])
-def test_adamw_matches_torch_over_1000_steps(foreach: bool) -> None:
+@pytest.mark.parametrize("foreach,fused", [(False, False), (True, False), (None, None)])
+def test_adamw_matches_torch_over_1000_steps(foreach: bool | None, fused: bool | None) -> None:
     ours_params, ref_params = make_params(0), make_params(0)
     groups = [
         {"params": ours_params[:1] + ours_params[2:3]},
@@ -37,9 +37,12 @@ def test_adamw_matches_torch_over_1000_steps(foreach: bool) -> None:
         {"params": [ref_params[1], ref_params[3]], "weight_decay": 0.0, "lr": 3e-3},
     ]
     kwargs = {"lr": 1e-2, "betas": (0.9, 0.95), "eps": 1e-8, "weight_decay": 0.1}
-    ours = AdamW(groups, **kwargs, foreach=foreach)  # type: ignore[arg-type]
+    ours = AdamW(groups, **kwargs, foreach=foreach, fused=fused)  # type: ignore[arg-type]
     ref = torch.optim.AdamW(ref_groups, **kwargs)  # type: ignore[arg-type]
-    assert ours.foreach is foreach
+    if foreach is None:  # the defaults: PyTorch's fused kernel on CPU (torch >= 2.4)
+        assert ours.fused is hasattr(torch, "_fused_adamw_")
+    else:
+        assert ours.foreach is foreach and not ours.fused
     for step in range(1000):
         for opt, params in ((ours, ours_params), (ref, ref_params)):
             opt.zero_grad()
@@ -51,9 +54,12 @@ def test_adamw_matches_torch_over_1000_steps(foreach: bool) -> None:
     assert (ours_params[0] - make_params(0)[0]).abs().max() > 0.1
 
 
-def test_adamw_skips_params_without_grad_and_lr_change() -> None:
+@pytest.mark.parametrize("path", ["foreach", "fused"])
+def test_adamw_skips_params_without_grad_and_lr_change(path: str) -> None:
+    if path == "fused" and not hasattr(torch, "_fused_adamw_"):
+        pytest.skip("this torch has no fused AdamW kernel")
     a, b = make_params(1)[:2]
-    opt = AdamW([a, b], lr=0.1, foreach=True)
+    opt = AdamW([a, b], lr=0.1, foreach=path == "foreach", fused=path == "fused")
     before = b.detach().clone()
     (a**2).sum().backward()
     opt.step()

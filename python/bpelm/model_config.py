@@ -37,7 +37,10 @@ class ModelConfig:
     ffn: str = "swiglu"
     # Share the input embedding with the output projection.
     tie_embeddings: bool = False
-    # Attention kernel: "auto" (fused SDPA on CUDA), "reference" or "sdpa".
+    # Kernels for attention, cross-entropy, SiLU and RMSNorm: "fused" (PyTorch's fused ops, the
+    # same math, faster on every device) or "reference" (our own tensor arithmetic).
+    kernels: str = "fused"
+    # Attention alone: "auto" (as `kernels` says), "reference" or "sdpa" (PyTorch's fused SDPA).
     attention: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,18 +14,19 @@ from bpelm.nn.rope import RotaryPositionalEmbedding
 ATTENTION_IMPLS = ("auto", "reference", "sdpa")
 
 
-def use_sdpa(attention: str, x: torch.Tensor) -> bool:
-    """'auto' picks PyTorch's fused kernel on CUDA and the reference math elsewhere."""
+def resolve_attention(attention: str, fused: bool) -> str:
+    """'auto' follows the model's kernels: PyTorch's fused SDPA with the fused kernels (on every
+    device: on CPU too it is faster than the reference math), our own otherwise."""
     if attention == "auto":
-        return x.is_cuda
-    return attention == "sdpa"
+        return "sdpa" if fused else "reference"
+    return attention
 
 
 class MultiHeadSelfAttention(nn.Module):
     """Causal self-attention over x (..., T, d_model).
 
     `attention`: "reference" (our own softmax(QK^T/sqrt(d))V), "sdpa" (PyTorch's fused kernel,
-    the same math) or "auto" (sdpa on CUDA). With `kv_cache`, the new keys/values are written at
+    the same math) or "auto" (sdpa). With `kv_cache`, the new keys/values are written at
     `token_positions` (1-D; default 0..T-1) and queries attend over the whole cache, masked to
     positions <= their own; the caller advances the cache length.
     """
@@ -48,7 +49,7 @@ class MultiHeadSelfAttention(nn.Module):
         self.d_model = d_model
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
-        self.attention = attention
+        self.attention = resolve_attention(attention, fused=True)
         self.q_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.k_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.v_proj = Linear(d_model, d_model, device=device, dtype=dtype)
@@ -79,7 +80,7 @@ class MultiHeadSelfAttention(nn.Module):
             # Positions (..., T) gain a head axis to broadcast over (..., H, T, d_head).
             pos = None if token_positions is None else token_positions.unsqueeze(-2)
             q, k = self.rope(q, pos), self.rope(k, pos)
-        sdpa = use_sdpa(self.attention, x)
+        sdpa = self.attention == "sdpa"
         if kv_cache is None:
             if sdpa:
                 out = F.scaled_dot_product_attention(q, k, v, is_causal=True)

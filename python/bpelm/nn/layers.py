@@ -1,10 +1,16 @@
-"""Parameterised layers: Linear, Embedding, RMSNorm and the two feed-forward variants."""
+"""Parameterised layers: Linear, Embedding, RMSNorm and the two feed-forward variants.
+
+RMSNorm and the feed-forward networks take `fused`: False (the default) runs our own tensor
+arithmetic; True calls PyTorch's fused kernel for the same function (F.rms_norm, F.silu), which
+makes fewer passes over memory and keeps fewer tensors for the backward pass.
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F  # fused=True only
 from torch import nn
 
 from bpelm.nn.functional import silu
@@ -70,13 +76,19 @@ class RMSNorm(nn.Module):
         eps: float = 1e-5,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         self.eps = eps
+        self.fused = fused
         self.weight = nn.Parameter(torch.ones(d_model, device=device, dtype=dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         in_dtype = x.dtype
+        if self.fused:
+            # F.rms_norm computes in x's dtype: a float32 copy keeps the reference's precision.
+            out = F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps)
+            return out.to(in_dtype)
         x32 = x.float()
         inv_rms = torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)
         return (x32 * inv_rms * self.weight.float()).to(in_dtype)
@@ -94,6 +106,10 @@ def default_d_ff(d_model: int) -> int:
     return -(-8 * d_model // (3 * 64)) * 64
 
 
+def _silu(x: torch.Tensor, fused: bool) -> torch.Tensor:
+    return F.silu(x) if fused else silu(x)
+
+
 class SwiGLU(nn.Module):
     """w2(silu(w1 x) * w3 x)."""
 
@@ -103,15 +119,17 @@ class SwiGLU(nn.Module):
         d_ff: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__()
+        self.fused = fused
         d_ff = default_d_ff(d_model) if d_ff is None else d_ff
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)
         self.w3 = Linear(d_model, d_ff, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(silu(self.w1(x)) * self.w3(x))
+        return self.w2(_silu(self.w1(x), self.fused) * self.w3(x))
 
 
 class SiLUFFN(nn.Module):
@@ -123,10 +141,12 @@ class SiLUFFN(nn.Module):
         d_ff: int,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__()
+        self.fused = fused
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(silu(self.w1(x)))
+        return self.w2(_silu(self.w1(x), self.fused))

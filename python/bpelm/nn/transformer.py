@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from bpelm.model_config import ModelConfig
-from bpelm.nn.attention import ATTENTION_IMPLS, MultiHeadSelfAttention
+from bpelm.nn.attention import ATTENTION_IMPLS, MultiHeadSelfAttention, resolve_attention
+from bpelm.nn.kernels import KERNELS
 from bpelm.nn.kv_cache import KVCache, LayerKVCache
 from bpelm.nn.layers import Embedding, Identity, Linear, RMSNorm, SiLUFFN, SwiGLU
 
@@ -54,6 +55,7 @@ class TransformerBlock(nn.Module):
         norm_position: str = "pre",
         ffn: str = "swiglu",
         attention: str = "reference",
+        fused: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -72,12 +74,12 @@ class TransformerBlock(nn.Module):
             attention=attention,
         )
         if norm == "rmsnorm":
-            self.ln1 = RMSNorm(d_model, device=device, dtype=dtype)
-            self.ln2 = RMSNorm(d_model, device=device, dtype=dtype)
+            self.ln1 = RMSNorm(d_model, device=device, dtype=dtype, fused=fused)
+            self.ln2 = RMSNorm(d_model, device=device, dtype=dtype, fused=fused)
         else:
             self.ln1, self.ln2 = Identity(), Identity()
         ffn_cls = SwiGLU if ffn == "swiglu" else SiLUFFN
-        self.ffn = ffn_cls(d_model, d_ff, device=device, dtype=dtype)
+        self.ffn = ffn_cls(d_model, d_ff, device=device, dtype=dtype, fused=fused)
 
     def forward(
         self,
@@ -98,8 +100,10 @@ class TransformerLM(nn.Module):
     Built from a `ModelConfig`, the one list of its hyperparameters. Ablations (all off by
     default): norm="none" (identity norms), norm_position="post", position="nope" (no RoPE),
     ffn="silu" (ungated; pass d_ff = 4 d_model), tie_embeddings (one matrix, lm_head's,
-    initialised as lm_head). `attention`: "auto" (PyTorch's fused SDPA on CUDA, our reference
-    math elsewhere), "reference" or "sdpa".
+    initialised as lm_head). `kernels`: "fused" (PyTorch's fused kernels for attention, RMSNorm,
+    SiLU and, through `bpelm.nn.kernels.cross_entropy`, the loss) or "reference" (our own
+    arithmetic throughout); `attention` ("auto": as `kernels` says, "reference" or "sdpa")
+    overrides it for attention alone.
     """
 
     def __init__(
@@ -118,11 +122,13 @@ class TransformerLM(nn.Module):
         _check_choice("position", config.position, POSITIONS)
         _check_choice("attention", config.attention, ATTENTION_IMPLS)
         _check_choice("norm", config.norm, NORMS)
+        _check_choice("kernels", config.kernels, KERNELS)
         # The one record of the model's shape: checkpoints store config.to_dict(), and
         # TransformerLM(ModelConfig.from_dict(...)) rebuilds the same model.
         self.config = config
         c = config
         theta = c.rope_theta if c.position == "rope" else None
+        fused = c.kernels == "fused"
         self.token_embeddings = Embedding(c.vocab_size, c.d_model, device=device, dtype=dtype)
         self.layers = nn.ModuleList(
             TransformerBlock(
@@ -134,14 +140,17 @@ class TransformerLM(nn.Module):
                 norm=c.norm,
                 norm_position=c.norm_position,
                 ffn=c.ffn,
-                attention=c.attention,
+                attention=resolve_attention(c.attention, fused),
+                fused=fused,
                 device=device,
                 dtype=dtype,
             )
             for _ in range(c.num_layers)
         )
         self.ln_final = (
-            RMSNorm(c.d_model, device=device, dtype=dtype) if c.norm == "rmsnorm" else Identity()
+            RMSNorm(c.d_model, device=device, dtype=dtype, fused=fused)
+            if c.norm == "rmsnorm"
+            else Identity()
         )
         self.lm_head = Linear(c.d_model, c.vocab_size, device=device, dtype=dtype)
         if c.tie_embeddings:

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bpelm.nn import cross_entropy
+from bpelm.nn.kernels import cross_entropy, uses_fused
 from bpelm.training.data import get_batch, to_device
 from bpelm.training.runtime import autocast_context
 
@@ -18,9 +18,10 @@ VAL_SEED_OFFSET = 1_000_003
 
 
 def lm_loss(model: Callable, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of `model` on inputs x and targets y."""
+    """Mean next-token cross-entropy of `model` on inputs x and targets y, through the kernels
+    the model's config names (fused, or our reference arithmetic)."""
     logits = model(x)
-    return cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    return cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), uses_fused(model))
 
 
 @torch.no_grad()

@@ -158,6 +158,14 @@ def test_lr_follows_the_larger_of_step_and_time_progress() -> None:
     assert lr_at(100, 601.0, timed)[1] == 1.0
 
 
+def test_time_budget_warms_up_even_after_a_slow_start() -> None:
+    cfg = TrainConfig(max_steps=2000, warmup_steps=30, max_lr=3e-3, min_lr=3e-4, max_minutes=1.5)
+    # 3.5 s of imports and set-up are 3.9% of the budget, past warmup's 1.5%, before step 1.
+    assert lr_at(0, 3.5, cfg)[0] == 0.0
+    assert lr_at(15, 4.0, cfg)[0] == pytest.approx(1.5e-3)
+    assert lr_at(30, 6.0, cfg)[0] > 2.9e-3  # warmed up: the cosine's value from here on
+
+
 def test_vocabulary_mismatch_is_reported(tmp_path: Path, token_files) -> None:
     model, cfg = tiny(token_files)
     model = dataclasses.replace(model, vocab_size=16)

@@ -103,6 +103,10 @@ def lr_at(
     lr = cosine_lr_schedule(
         progress * cfg.max_steps, cfg.max_lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps
     )
+    if cfg.max_minutes > 0 and step < cfg.warmup_steps:
+        # The budget's clock starts before the first step (start-up counts), which alone could
+        # carry the time fraction past warmup: the first warmup_steps steps warm up regardless.
+        lr = min(lr, cfg.max_lr * step / cfg.warmup_steps)
     return float(lr), progress
 
 

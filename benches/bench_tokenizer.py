@@ -511,7 +511,7 @@ def section_train(args, runner: Runner, path: Path, names: list[str]) -> dict:
     for vocab_size in args.train_vocab:
         merges: dict[str, list] = {}
         for name in [n for n in C.TRAINERS if n in names]:
-            ok, why = available("bpelm.trainer" if name == "bpelm" else name)
+            ok, why = available("bpelm.tokenizer" if name == "bpelm" else name)
             out = runner.tmp / f"merges-{name}-{vocab_size}.json"
             if not ok:
                 rows.append({"contender": name, "vocab_size": vocab_size, "error": why})
@@ -557,16 +557,16 @@ def section_train(args, runner: Runner, path: Path, names: list[str]) -> dict:
     }
 
 
-def pile_estimate(encode: dict | None, file: dict | None, ncpu: int) -> dict:
+def pile_estimate(encode: dict | None, file: dict | None, ncpu: int, dataset: str = "web") -> dict:
     """825 GB at the best measured all-core rate, and extrapolated to 16 cores.
 
-    Both the in-memory rows (web corpus, ids equal to tiktoken's) and the whole-file rows
+    Both the in-memory rows (`dataset`, ids equal to tiktoken's) and the whole-file rows
     count; each contender gets the API with the best rate at the top thread count.
     """
     rows = [
         {**r, "via": "in-memory documents"}
         for r in (encode or {}).get("rows", [])
-        if "mb_per_s" in r and r["dataset"] == "web" and r.get("ids_equal_tiktoken") is not False
+        if "mb_per_s" in r and r["dataset"] == dataset and r.get("ids_equal_tiktoken") is not False
     ]
     rows += [
         {**r, "via": "whole file -> .npy"} for r in (file or {}).get("rows", []) if "mb_per_s" in r

@@ -32,9 +32,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # the plain PyTorch baseline only
 from bpelm.generate import generate
-from bpelm.nn import ModelConfig, TransformerLM, cross_entropy
+from bpelm.nn import ModelConfig, TransformerLM
+from bpelm.training.evaluation import lm_loss
 from bpelm.training.optim import AdamW, clip_grad_norm
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_lm import TorchLM, generate_plain  # noqa: E402  (the plain PyTorch baseline, beside this file)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,57 +55,6 @@ MODEL = {
 }
 
 
-# ---------------------------------------------------------------- plain PyTorch baseline
-class TorchBlock(nn.Module):
-    def __init__(self, d: int, heads: int, d_ff: int, ctx: int, theta: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.RMSNorm(d, eps=1e-5), nn.RMSNorm(d, eps=1e-5)
-        self.qkv = nn.Linear(d, 3 * d, bias=False)
-        self.proj = nn.Linear(d, d, bias=False)
-        self.w13 = nn.Linear(d, 2 * d_ff, bias=False)
-        self.w2 = nn.Linear(d_ff, d, bias=False)
-        dh = d // heads
-        freqs = theta ** (-torch.arange(0, dh, 2).float() / dh)
-        angles = torch.outer(torch.arange(ctx).float(), freqs)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
-
-    def rope(self, x: torch.Tensor) -> torch.Tensor:
-        t = x.shape[-2]
-        cos, sin = self.cos[:t], self.sin[:t]
-        e, o = x[..., 0::2].float(), x[..., 1::2].float()
-        return torch.stack((e * cos - o * sin, e * sin + o * cos), -1).flatten(-2).type_as(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
-        q, k, v = (z.transpose(1, 2) for z in (q, k, v))
-        att = F.scaled_dot_product_attention(self.rope(q), self.rope(k), v, is_causal=True)
-        h = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
-        gate, up = self.w13(self.ln2(h)).chunk(2, dim=-1)
-        return h + self.w2(F.silu(gate) * up)
-
-
-class TorchLM(nn.Module):
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        super().__init__()
-        d = cfg["d_model"]
-        self.emb = nn.Embedding(cfg["vocab_size"], d)
-        self.blocks = nn.ModuleList(
-            TorchBlock(d, cfg["num_heads"], cfg["d_ff"], cfg["context_length"], cfg["rope_theta"])
-            for _ in range(cfg["num_layers"])
-        )
-        self.ln_f = nn.RMSNorm(d, eps=1e-5)
-        self.head = nn.Linear(d, cfg["vocab_size"], bias=False)
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.emb(idx)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln_f(x))
-
-
 # ---------------------------------------------------------------- modes
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -114,13 +67,22 @@ class Mode:
     optimizer: str
 
 
-def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Mode:
+def bpelm_mode(kernels: str, bf16: bool, compile_: bool, optimizer: str) -> Mode:
+    """bpelm's model and AdamW; `optimizer` is "loop" (the formula per parameter), "foreach"
+    or "fused" (PyTorch's fused kernel, the default `bpelm train` uses)."""
+
     def build(device: torch.device) -> tuple[nn.Module, Any, Callable[..., torch.Tensor]]:
-        model = TransformerLM(ModelConfig(**MODEL, attention=attention), device=device)  # type: ignore[arg-type]
-        opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1, foreach=foreach)
+        model = TransformerLM(ModelConfig(**MODEL, kernels=kernels), device=device)  # type: ignore[arg-type]
+        opt = AdamW(
+            model.parameters(),
+            lr=1e-3,
+            weight_decay=0.1,
+            foreach=optimizer == "foreach",
+            fused=optimizer == "fused",
+        )
 
         def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return cross_entropy(model(x), y)
+            return lm_loss(model, x, y)  # the training loop's own loss
 
         if compile_:
             loss_fn = torch.compile(loss_fn, fullgraph=True)
@@ -129,8 +91,7 @@ def bpelm_mode(attention: str, bf16: bool, compile_: bool, foreach: bool) -> Mod
     def clip(ps: list[torch.Tensor]) -> torch.Tensor:
         return clip_grad_norm(ps, 1.0)
 
-    kind = "foreach" if foreach else "per-param loop"
-    return Mode(build, bf16, clip, f"bpelm AdamW {kind}")
+    return Mode(build, bf16, clip, f"bpelm AdamW {optimizer}")
 
 
 def torch_mode(bf16: bool, compile_: bool) -> Mode:
@@ -153,12 +114,14 @@ def torch_mode(bf16: bool, compile_: bool) -> Mode:
 
 
 MODES: dict[str, Mode] = {
-    "bpelm fp32 reference": bpelm_mode("reference", bf16=False, compile_=False, foreach=False),
-    "bpelm bf16 autocast": bpelm_mode("reference", bf16=True, compile_=False, foreach=True),
-    "bpelm bf16+sdpa": bpelm_mode("sdpa", bf16=True, compile_=False, foreach=True),
-    "bpelm bf16+sdpa+compile": bpelm_mode("sdpa", bf16=True, compile_=True, foreach=True),
     "torch fp32 eager": torch_mode(bf16=False, compile_=False),
     "torch bf16+sdpa+compile": torch_mode(bf16=True, compile_=True),
+    # Our own arithmetic throughout (kernels="reference"), the optimizer formula per parameter.
+    "bpelm fp32 reference": bpelm_mode("reference", bf16=False, compile_=False, optimizer="loop"),
+    # The fast path: fused kernels and fused AdamW; fp32 eager as `bpelm train` runs on a CPU,
+    # bf16 + compile as it runs on CUDA (train.dtype and train.compile "auto").
+    "bpelm fp32 fused": bpelm_mode("fused", bf16=False, compile_=False, optimizer="fused"),
+    "bpelm bf16+fused+compile": bpelm_mode("fused", bf16=True, compile_=True, optimizer="fused"),
 }
 
 
@@ -267,6 +230,36 @@ def run_decode(
     }
 
 
+def run_plain_decode(device: torch.device, batch: int, new_tokens: int) -> dict[str, Any]:
+    """The baseline a plain script gives: TorchLM with no cache, every token a full forward
+    over the sequence so far (plain_lm.generate_plain)."""
+    torch.manual_seed(0)
+    model = TorchLM(MODEL).to(device).eval()
+    prompt = torch.arange(1, 17, device=device).repeat(batch, 1)
+
+    def once() -> float:
+        sync(device)
+        t0 = time.perf_counter()
+        out = generate_plain(model, prompt, new_tokens, MODEL["context_length"])
+        sync(device)
+        assert out.shape == (batch, 16 + new_tokens)
+        return time.perf_counter() - t0
+
+    once()
+    elapsed = once()
+    return {
+        "batch": batch,
+        "new_tokens": new_tokens,
+        "prompt_tokens": 16,
+        "kv_cache": False,
+        "compiled_step": False,
+        "plain_pytorch": True,
+        "seconds": elapsed,
+        "tokens_per_s": batch * new_tokens / elapsed,
+        "steps_per_s": new_tokens / elapsed,
+    }
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     try:
         commit = subprocess.run(
@@ -298,8 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-compile", action="store_true", help="drop the torch.compile modes")
     ap.add_argument("--decode-tokens", type=int, default=200, help="0 skips the decode test")
     ap.add_argument("--decode-batches", type=int, nargs="*", default=[1, 64])
+    ap.add_argument(
+        "--plain-decode", action="store_true", help="also decode with TorchLM, no cache"
+    )
+    ap.add_argument("--model-json", default=None, help="JSON overriding the model's shape")
     ap.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = ap.parse_args(argv)
+    if args.model_json:
+        MODEL.update(json.loads(args.model_json))
 
     if args.device is None:
         if not torch.cuda.is_available():
@@ -336,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                     run_decode(device, batch, args.decode_tokens, use_cache=True, compile_step=True)
                 )
         decode.append(run_decode(device, 1, args.decode_tokens, use_cache=False))
+        if args.plain_decode:
+            for batch in args.decode_batches:
+                decode.append(run_plain_decode(device, batch, args.decode_tokens))
 
     print()
     print(f"{'mode':<26} {'optimizer':<38} {'tok/s':>12} {'ms/step':>9} {'MFU':>7}  peak")
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"{'decode':<10} {'batch':>5} {'new tokens':>10} {'tokens/s':>12} {'steps/s':>9}")
         for d in decode:
-            label = "recompute"
+            label = "plain" if d.get("plain_pytorch") else "recompute"
             if d["kv_cache"]:
                 label = "kv+compile" if d["compiled_step"] else "kv-cache"
             print(

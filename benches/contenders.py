@@ -53,7 +53,10 @@ class Gpt2Assets:
             tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
             tmp.replace(self.tiktoken_file)
         if not self.tokenizer_json.exists():
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+            try:
+                from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+            except ImportError:  # HF tokenizers is then skipped as a contender anyway
+                return
 
             tok = Tokenizer(models.BPE.from_file(str(self.vocab_json), str(self.merges_txt)))
             tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)

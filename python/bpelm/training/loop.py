@@ -482,21 +482,24 @@ class Trainer:
                     loss=f"{self.last_train_loss:.3f}", tok_s=f"{rows[-1]['tokens_per_s']:,.0f}"
                 )
 
+        first_step = self.step_count
         try:
             while self.step_count < cfg.max_steps:
                 if budget is None:
                     lr, _ = lr_at(self.step_count, self.elapsed(), cfg)
                 else:
                     reserve = self._end_reserve(budget)
-                    if self.step_count > 0 and budget.out_of_time(reserve):
+                    # Not on the first step's time alone: compilation, or oneDNN building its
+                    # bf16 kernels on a CPU, can make it several times the next ones.
+                    if self.step_count > first_step + 1 and budget.out_of_time(reserve):
                         stopped_by_time = True
                         break
                     lr, _ = lr_at(self.step_count, budget.used(), cfg, budget.for_steps(reserve))
                 t_step = time.perf_counter()
                 self.step(lr)
-                if budget is not None and budget.step_s is None:
+                if budget is not None and self.step_count <= first_step + 2:
                     # Until the first flush measures it (after a device sync), a step costs
-                    # what the first one took.
+                    # what the latest of the first two took.
                     budget.record_step(time.perf_counter() - t_step)
                 if bar is not None:
                     if budget is None:

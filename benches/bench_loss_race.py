@@ -27,7 +27,10 @@ at the budget and then evaluates and saves its weights. Process wall-clock is re
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
+import math
 import os
 import platform
 import statistics
@@ -109,6 +112,10 @@ def race_configs(args: argparse.Namespace, work: Path):
     return load_config(args.config, overrides)
 
 
+def _quiet(_msg: str) -> None:
+    pass
+
+
 def run_bpelm_child(args: argparse.Namespace) -> int:
     """The bpelm contestant (in its own process): what `bpelm train --max-minutes` does,
     `train()` with the budget counted from the process start (--t0)."""
@@ -119,10 +126,13 @@ def run_bpelm_child(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     work, out = Path(args.work), Path(args.child_out)
     model_cfg, cfg = race_configs(args, work)
-    started_at = time.perf_counter() - (time.time() - args.t0)
-    result = train(
-        model_cfg, cfg, out, progress=False, log=lambda _msg: None, started_at=started_at
-    )
+    if "started_at" in inspect.signature(train).parameters:
+        started_at = time.perf_counter() - (time.time() - args.t0)
+        result = train(model_cfg, cfg, out, progress=False, log=_quiet, started_at=started_at)
+    else:  # bpelm before its budget counted start-up (the "before" runs): what is left of it
+        left = args.t0 + args.budget_s - time.time()
+        cfg = dataclasses.replace(cfg, max_minutes=left / 60)
+        result = train(model_cfg, cfg, out, progress=False, log=_quiet)
     wall = time.time() - args.t0
     # metrics.jsonl's time_s counts from run()'s start; start_s moves it to process time.
     summary = {"steps": result.steps, "train_s": result.elapsed_s, "wall_s": wall}
@@ -319,8 +329,9 @@ def race(args: argparse.Namespace, log=print) -> dict[str, Any] | None:
             )
         rounds.append(rnd)
     target = args.target_loss
-    if target is None:  # the plain script's median final score, rounded up: both can reach it
-        target = round(statistics.median(r["plain"]["curve"][-1]["val_loss"] for r in rounds), 2)
+    if target is None:  # the plain script's median final validation loss, rounded up
+        last = statistics.median(r["plain"]["curve"][-1]["val_loss"] for r in rounds)
+        target = math.ceil(last * 100) / 100
     summary = summarize(rounds, target)
     return {
         "environment": {

@@ -41,6 +41,7 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `bpelm` script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that re-launch
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +52,15 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "final checkpoint included; the LR decay (warmup included) follows it",
     )
     tr.add_argument("--device", default=None, help="cuda, cuda:N, cpu or mps (default: auto)")
+    tr.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on N processes of this machine with DistributedDataParallel (one per GPU; "
+        "gloo on CPU): runs `torchrun --standalone --nproc-per-node N -m bpelm train ...`. "
+        "train.batch_size is the global batch, split evenly among them",
+    )
     add_progress_argument(tr)
     tr.add_argument("--quiet", action="store_true", help="the same as --no-progress")
     tr.set_defaults(func=cmd_train)
@@ -73,8 +84,31 @@ def load_any_config(path: Path, overrides: list[str]):
     return load_config(path, overrides)
 
 
+def _exec_torchrun(nproc: int, argv: list[str]) -> None:
+    """Replace this process with torchrun starting `nproc` copies of this command (less
+    --nproc): PyTorch's own launcher, which sets each copy's rank."""
+    if nproc < 1:
+        raise CliError(f"--nproc must be at least 1, got {nproc}")
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={nproc}", "-m", "bpelm", *rest]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from bpelm.training import latest_checkpoint, train
+    from bpelm.training.distributed import launched_by_torchrun
+
+    if args.nproc is not None and not launched_by_torchrun():
+        _exec_torchrun(args.nproc, args.argv)
 
     config_path = args.config
     resume = None

@@ -83,8 +83,12 @@ def get_batch(
     device: torch.device | str,
     *,
     rng: np.random.Generator | None = None,
+    rows: slice | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random (x, y) int64 batches of shape (batch_size, context_length), y = x shifted by one.
+
+    With `rows`, the batch_size starts are drawn all the same and only those rows are read
+    and returned: ranks that share one RNG each take their slice of one global batch.
 
     Starts are uniform over 0 .. len(dataset) - context_length - 1. Only the sampled windows are
     read, so a np.memmap is never loaded whole. On CUDA one (B, T+1) buffer makes one pinned,
@@ -101,6 +105,8 @@ def get_batch(
         )
     rng = _default_rng if rng is None else rng
     starts = rng.integers(0, n - context_length, size=batch_size)
+    if rows is not None:
+        starts = starts[rows]
     window = starts[:, None] + np.arange(context_length + 1)
     tokens = torch.from_numpy(np.asarray(dataset[window], dtype=np.int64))
     if dev.type == "cuda":

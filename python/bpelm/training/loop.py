@@ -9,6 +9,7 @@ evaluation and at checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from bpelm.nn import ModelConfig, TransformerLM
+from bpelm.training import distributed
 from bpelm.training.accumulation import accumulation_steps
 from bpelm.training.budget import Budget
 from bpelm.training.checkpoint import (
@@ -132,6 +134,23 @@ def _restore_rng_state(state: dict[str, Any], data_rng: np.random.Generator, dev
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
+def _quiet(_: str) -> None:
+    """The log of ranks other than 0."""
+
+
+class _NoLog:
+    """Metrics and trackers on ranks other than 0: rank 0 writes them."""
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        pass
+
+    def log(self, rows: list[dict[str, Any]]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 # -----------------------------------------------------------------------------
 # The run
 
@@ -166,8 +185,15 @@ class Trainer:
                 f"{self.out_dir} already holds checkpoints of another run: pass --resume to "
                 "continue it, or choose another --out"
             )
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.device)
+        # Under torchrun: this process's rank, and its own GPU. Rank 0 alone writes files.
+        self.ranks, device_setting = distributed.start(cfg.device)
+        self.main = self.ranks.is_main
+        if not self.main:
+            self.log = log = _quiet
+        self.rows = self.ranks.rows(cfg.batch_size) if self.ranks.distributed else None
+        if self.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(device_setting)
         self.amp = autocast_dtype(cfg.dtype, self.device)
         enable_fast_matmul(self.device)
         self._load_data()
@@ -188,15 +214,19 @@ class Trainer:
         self._plot_s = 0.0
         if resume is not None:
             self._resume(resume)
-        else:
+        elif self.main:
             self.metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh log
 
         self.config = config_dict(model_cfg, cfg)
-        self._write_json("config.json", self.config)
-        self._write_json("environment.json", environment_record(self.device))
+        if self.main:
+            self._write_json("config.json", self.config)
+            self._write_json("environment.json", environment_record(self.device))
         self.tokenizer_dir = cfg.tokenizer
         self.compiled = use_compile(cfg.compile, self.device)
-        self.forward = torch.compile(self.model) if self.compiled else self.model
+        # DDP wraps the model (gradients averaged in backward); compile wraps DDP, as PyTorch
+        # recommends. Checkpoints and evaluation use self.model, the module itself.
+        self.ddp = distributed.wrap(self.model, self.ranks, self.device)
+        self.forward = torch.compile(self.ddp) if self.compiled else self.ddp
         self.grad_accum = accumulation_steps(cfg)
         self.tokens_per_step = cfg.batch_size * self.grad_accum * model_cfg.context_length
         self.flops_per_token = float(self.model.flops_per_token(model_cfg.context_length))
@@ -234,7 +264,8 @@ class Trainer:
         _restore_rng_state(extra["rng"], self.data_rng, self.device)
         self.elapsed_before = float(extra.get("elapsed_s", 0.0))
         self.best_val = float(extra.get("best_val_loss") or math.inf)
-        truncate_metrics(self.metrics_path, self.step_count)
+        if self.main:
+            truncate_metrics(self.metrics_path, self.step_count)
         self.log(f"resumed from {ckpt} at step {self.step_count}")
 
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
@@ -287,14 +318,23 @@ class Trainer:
         returns that mean loss, detached. See bpelm.training.accumulation."""
         ctx, accum = self.model_cfg.context_length, self.grad_accum
         total: torch.Tensor | None = None
-        for _ in range(accum):
-            # On CUDA get_batch copies through pinned memory without blocking.
+        for i in range(accum):
+            # On CUDA get_batch copies through pinned memory without blocking. Under DDP every
+            # rank draws the same global batch and reads its own rows of it.
             x, y = get_batch(
-                self.train_data, self.cfg.batch_size, ctx, self.device, rng=self.data_rng
+                self.train_data,
+                self.cfg.batch_size,
+                ctx,
+                self.device,
+                rng=self.data_rng,
+                rows=self.rows,
             )
-            with autocast_context(self.device, self.amp):
-                loss = lm_loss(self.forward, x, y)
-            (loss / accum if accum > 1 else loss).backward()
+            # DDP averages gradients once, in the last micro-batch's backward.
+            defer = self.ranks.distributed and i < accum - 1
+            with self.ddp.no_sync() if defer else contextlib.nullcontext():
+                with autocast_context(self.device, self.amp):
+                    loss = lm_loss(self.forward, x, y)
+                (loss / accum if accum > 1 else loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
         assert total is not None
         return total if accum == 1 else total / accum
@@ -307,6 +347,8 @@ class Trainer:
             return []
         pending = self.pending
         losses = torch.stack([loss for _, loss, _, _, _ in pending]).float()
+        # Each rank's loss is over its rows: their mean is the global batch's loss.
+        losses = distributed.mean_over_ranks(losses, self.ranks)
         norms = torch.stack([norm.to(losses.device) for _, _, norm, _, _ in pending]).float()
         values = torch.stack([losses, norms], dim=1).tolist()  # the one sync per interval
         now = self.elapsed()
@@ -386,6 +428,8 @@ class Trainer:
 
     def save(self, path: Path) -> None:
         # save_checkpoint writes a temporary file and renames it: never a torn checkpoint.
+        if not self.main:
+            return
         t0 = time.perf_counter()
         save_checkpoint(self.model, self.optimizer, self.step_count, path, extra=self.extra_state())
         if self.budget is not None:
@@ -454,15 +498,15 @@ class Trainer:
         if cfg.max_minutes > 0:
             budget = Budget(cfg.max_minutes * 60, self.started_at, self.elapsed_before)
         self.budget = budget
-        metrics = MetricsLog(self.metrics_path)
-        trackers = Trackers(cfg, self.out_dir, self.config, self.log)
+        metrics = MetricsLog(self.metrics_path) if self.main else _NoLog()
+        trackers = Trackers(cfg, self.out_dir, self.config, self.log) if self.main else _NoLog()
         last_ckpt: Path | None = None
         stopped_by_time = False
         self.model.train()
         self.t_start = self._plotted_at = time.perf_counter()
         self.window_t, self.window_steps = self.elapsed_before, 0
         bar = None
-        if progress:
+        if progress and self.main:
             # Under a budget the bar counts its seconds (its ETA is the budget's end); else steps.
             done = min(round(budget.used()), round(budget.seconds)) if budget else self.step_count
             bar = tqdm(
@@ -491,7 +535,8 @@ class Trainer:
                     reserve = self._end_reserve(budget)
                     # Not on the first step's time alone: compilation, or oneDNN building its
                     # bf16 kernels on a CPU, can make it several times the next ones.
-                    if self.step_count > first_step + 1 and budget.out_of_time(reserve):
+                    late = self.step_count > first_step + 1 and budget.out_of_time(reserve)
+                    if self._agree(late):  # rank 0's clock decides for every rank
                         stopped_by_time = True
                         break
                     lr, _ = lr_at(self.step_count, budget.used(), cfg, budget.for_steps(reserve))
@@ -513,15 +558,17 @@ class Trainer:
                 save_due = step % cfg.checkpoint_every == 0 or last
                 if step % cfg.log_every == 0 or do_eval or save_due:
                     flush()
-                if self._diverged(check_weights=save_due):
-                    break  # before evaluating or saving: no checkpoint of a diverged model
+                    if self._agree(self._diverged(check_weights=save_due)):
+                        break  # before evaluating or saving: no checkpoint of a diverged model
                 if do_eval:
-                    self.evaluate(metrics, trackers)
-                    self._plot(during_training=True)
-                    if self.divergence.diverged:  # by the validation loss: save nothing
+                    if self.main:
+                        self.evaluate(metrics, trackers)
+                        self._plot(during_training=True)
+                    if self._agree(self.divergence.diverged):  # by the validation loss
                         break
-                if step % cfg.checkpoint_every == 0 or last:
+                if save_due:
                     last_ckpt = self.save_periodic()
+                    distributed.barrier(self.ranks)  # the others wait for rank 0's checkpoint
                 self.save_best(last_ckpt)
                 if do_eval or step % cfg.checkpoint_every == 0:
                     self._reset_rate_window()  # keep eval/saving out of tokens/s
@@ -538,22 +585,22 @@ class Trainer:
 
         flush()
         step = self.step_count
-        diverged = self.divergence.diverged
+        diverged = self._agree(self.divergence.diverged)
         if (
             step > 0
             and not diverged
             and (last_ckpt is None or last_ckpt.name != checkpoint_name(step))
         ):
             # Stopped by the time budget (or resumed at the end): evaluate and save the end state.
-            if self.val_data is not None:
+            if self.val_data is not None and self.main:
                 self.evaluate(metrics, trackers)
-            if not self._diverged(check_weights=True):
+            if not self._agree(self._diverged(check_weights=True)):
                 last_ckpt = self.save_periodic()
                 self.save_best(last_ckpt)
-            diverged = self.divergence.diverged
+            diverged = self._agree(self.divergence.diverged)
         metrics.close()
         trackers.close()
-        if self.metrics_path.exists():
+        if self.main and self.metrics_path.exists():
             self._plot()
         total = self.elapsed()
         if stopped_by_time:
@@ -581,8 +628,14 @@ class Trainer:
             diverged=diverged,
             divergence=self.divergence.reason,
         )
-        self._write_summary(result)
+        if self.main:
+            self._write_summary(result)
+        distributed.barrier(self.ranks)
         return result
+
+    def _agree(self, decision: bool) -> bool:
+        """Rank 0's `decision` on every rank: runs stop at the same step everywhere."""
+        return distributed.rank0_decides(self.ranks, decision, self.device)
 
     # --- divergence and the run's summary ---
 
@@ -642,7 +695,11 @@ def train(
     A run that diverges (see `TrainConfig.divergence_factor`) raises `TrainingDiverged`.
     """
     trainer = Trainer(model_cfg, cfg, out_dir, resume=resume, log=log, started_at=started_at)
-    result = trainer.run(progress=progress)
+    try:
+        result = trainer.run(progress=progress)
+    finally:
+        if trainer.ranks.distributed:
+            distributed.stop()
     if result.diverged:
         # An error for callers (`bpelm train` exits non-zero); `.result` still has the numbers.
         raise TrainingDiverged(

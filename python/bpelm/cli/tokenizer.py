@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bpelm.cli import tokenizer_stats
-from bpelm.cli.common import END_OF_TEXT, add_progress_argument, progress_enabled
+from bpelm.cli.common import END_OF_TEXT, CliError, add_progress_argument, progress_enabled
 from bpelm.tokenizer.corpus import (
     encode_corpus,
     existing,
@@ -26,7 +26,15 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "write DIR/vocab.json, merges.txt and bpelm.json.",
         formatter_class=fmt,
     )
-    tt.add_argument("--input", required=True, help="training text")
+    source = tt.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="training text")
+    source.add_argument(
+        "--counts",
+        nargs="+",
+        metavar="FILE",
+        help="train from pretoken count files of `bpelm tokenizer count --shard` instead (their "
+        "sum: the same vocabulary as the whole file; their special tokens are used)",
+    )
     tt.add_argument(
         "--vocab-size", type=int, required=True, help="tokens wanted, specials included"
     )
@@ -51,12 +59,51 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     te.add_argument("--input", required=True, help="text to encode")
     te.add_argument("--out", required=True, help="output FILE.npy or FILE.bin")
     te.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    te.add_argument(
+        "--shard",
+        metavar="I/N",
+        default=None,
+        help="encode only the I-th of N byte ranges of the input (0-based; cut where the "
+        "tokens cannot change), to its own .npy; `bpelm tokenizer concat` joins them",
+    )
     add_progress_argument(te)
     te.set_defaults(func=cmd_encode)
+
+    tc = tsub.add_parser(
+        "concat",
+        help="join token arrays (e.g. shards) in order",
+        description="Join .npy token arrays in the order given into one .npy: the shards of "
+        "`bpelm tokenizer encode --shard i/n` give the whole file's ids.",
+        formatter_class=fmt,
+    )
+    tc.add_argument("inputs", nargs="+", metavar="ARRAY", help=".npy token arrays, in order")
+    tc.add_argument("--out", required=True, help="output FILE.npy")
+    tc.set_defaults(func=cmd_concat)
+
+    tn = tsub.add_parser(
+        "count",
+        help="pretoken counts of a shard, for training on many machines",
+        description="Count the pretokens of the I-th of N byte ranges of a text file (split "
+        "on the special tokens, which are not counted) into a JSON file; `bpelm tokenizer "
+        "train --counts FILE...` trains on their sum.",
+        formatter_class=fmt,
+    )
+    tn.add_argument("--input", required=True, help="text file")
+    tn.add_argument("--shard", metavar="I/N", default="0/1", help="which slice (default: all)")
+    tn.add_argument(
+        "--special",
+        action="append",
+        default=None,
+        help=f"special token (repeatable; default {END_OF_TEXT})",
+    )
+    tn.add_argument("--out", required=True, help="output count file (.json)")
+    tn.set_defaults(func=cmd_count)
     tokenizer_stats.add_parser(tsub, fmt)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.counts:
+        return _train_from_counts(args)
     specials = args.special if args.special is not None else [END_OF_TEXT]
     train_tokenizer(
         existing(args.input, "input text"),
@@ -69,9 +116,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_from_counts(args: argparse.Namespace) -> int:
+    from bpelm.tokenizer import Tokenizer
+    from bpelm.tokenizer.shards import load_counts, train_from_counts
+
+    counts, specials = load_counts(existing(p, "count file") for p in args.counts)
+    if args.special is not None and args.special != specials:
+        raise CliError(f"--special {args.special} differs from the count files' {specials}")
+    vocab, merges = train_from_counts(counts, args.vocab_size, specials)
+    Tokenizer(vocab, merges, specials).save(Path(args.out))
+    print(
+        f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on the counts of "
+        f"{len(args.counts)} files ({sum(counts.values()):,} pretokens) -> {args.out}"
+    )
+    return 0
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    from bpelm.tokenizer.shards import count_shard, parse_shard, save_counts
+
+    specials = args.special if args.special is not None else [END_OF_TEXT]
+    shard = parse_shard(args.shard)
+    counts = count_shard(existing(args.input, "input text"), shard, specials)
+    save_counts(counts, specials, args.out)
+    print(f"shard {args.shard}: {sum(counts.values()):,} pretokens, {len(counts):,} distinct")
+    return 0
+
+
+def cmd_concat(args: argparse.Namespace) -> int:
+    from bpelm.tokenizer.shards import concat_token_arrays
+
+    total = concat_token_arrays([existing(p, "token array") for p in args.inputs], args.out)
+    print(f"joined {len(args.inputs)} arrays: {total:,} tokens -> {args.out}")
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     tok = load_tokenizer(args.tokenizer)
     out = Path(args.out)
+    if args.shard is not None:
+        return _encode_shard(args, tok, out)
     n, size, seconds = encode_corpus(
         tok,
         existing(args.input, "input text"),
@@ -83,5 +167,31 @@ def cmd_encode(args: argparse.Namespace) -> int:
         f"encoded {size / 1e6:.1f} MB into {n:,} tokens ({token_dtype(tok.vocab_size)}) in "
         f"{seconds:.2f} s: {size / 1e6 / max(seconds, 1e-9):.1f} MB/s, "
         f"{size / max(n, 1):.2f} bytes/token -> {out}"
+    )
+    return 0
+
+
+def _encode_shard(args: argparse.Namespace, tok, out: Path) -> int:
+    from bpelm.tokenizer.shards import encode_shard, parse_shard
+
+    if out.suffix != ".npy":
+        raise CliError(f"{out}: a shard is written as .npy (`bpelm tokenizer concat` joins them)")
+    shard = parse_shard(args.shard)
+    src = existing(args.input, "input text")
+    if src.suffix in (".gz", ".xz", ".bz2"):
+        raise CliError(f"{src}: shards are byte ranges of a plain text file; decompress it first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n, piece = encode_shard(
+        tok,
+        src,
+        out,
+        shard,
+        dtype=token_dtype(tok.vocab_size),
+        num_threads=args.threads,
+        progress=progress_enabled(args),
+    )
+    print(
+        f"shard {args.shard}: bytes {piece.start:,}-{piece.stop:,} of {src} -> {n:,} tokens "
+        f"-> {out}"
     )
     return 0

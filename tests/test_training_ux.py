@@ -187,3 +187,22 @@ def test_checkpoints_follow_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0o600
     assert (tmp_path / "private.pt").stat().st_mode & 0o777 == 0o600
+
+
+def test_shipped_configs_by_name(capsys) -> None:
+    from bpelm.cli import main
+    from bpelm.training.config import load_config, presets, resolve_config
+
+    assert {"tiny-cpu", "tinystories-17m"} <= set(presets())
+    assert main(["configs"]) == 0
+    listing = capsys.readouterr().out
+    assert "tinystories-17m" in listing and "A 17M-parameter" in listing
+    # A name works wherever a path does, and means the file in the package.
+    path = resolve_config("tinystories-17m")
+    assert path.parent.name == "configs" and path.parent.parent.name == "bpelm"
+    model, _ = load_config(path)
+    assert (model.d_model, model.num_layers) == (512, 4)
+    assert main(["configs", "tiny-cpu"]) == 0
+    assert "[model]" in capsys.readouterr().out
+    assert main(["train", "--config", "no-such-config"]) == 1
+    assert "bpelm configs" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 from bpelm.tokenizer.corpus import OPENERS, encode_corpus, load_tokenizer, train_tokenizer
 
 PILE_BYTES = 825e9  # The Pile (Gao et al., 2020): 825 GiB of text, counted here as 825e9 bytes
-REPO_ROOT = Path(__file__).resolve().parents[3]  # python/bpelm/cli/demo.py -> the checkout
+REPO_ROOT = Path(__file__).resolve().parents[3]  # python/bpelm/cli/demo.py -> a checkout
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.txt"
 SPECIAL = "<|endoftext|>"
 
@@ -263,8 +263,7 @@ def run_demo(args: argparse.Namespace) -> None:
 
 
 def _config_file(name: str) -> Path:
-    for base in (REPO_ROOT, Path.cwd()):
-        path = base / "configs" / name
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"configs/{name} not found (run the demo from a bpelm checkout)")
+    """A config that ships in the package: the demo runs from an installed wheel too."""
+    from bpelm.training.config import resolve_config
+
+    return resolve_config(name.removesuffix(".toml"))

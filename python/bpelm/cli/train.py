@@ -18,10 +18,15 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "train",
         help="train a Transformer LM from a TOML config",
         description="Train a Transformer LM. Everything (model shape, optimizer, schedule, data, "
-        "run settings) is in one TOML file with [model] and [train] tables; see configs/.",
+        "run settings) is in one TOML file with [model] and [train] tables: one of yours, or "
+        "a shipped one by name (`bpelm configs`).",
         formatter_class=fmt,
     )
-    tr.add_argument("--config", default=None, help="TOML config file")
+    tr.add_argument(
+        "--config",
+        default=None,
+        help="TOML config file, or the name of a shipped one (`bpelm configs` lists them)",
+    )
     tr.add_argument(
         "--help-config",
         action=_ConfigReference,
@@ -65,6 +70,16 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
     tr.add_argument("--quiet", action="store_true", help="the same as --no-progress")
     tr.set_defaults(func=cmd_train)
 
+    cf = sub.add_parser(
+        "configs",
+        help="list the configs that ship with bpelm",
+        description="The configs that ship in the package; `bpelm train --config NAME` takes "
+        "a name as well as a path, and `bpelm configs NAME` prints one (to copy and edit).",
+        formatter_class=fmt,
+    )
+    cf.add_argument("name", nargs="?", default=None, help="print this config")
+    cf.set_defaults(func=cmd_configs)
+
 
 class _ConfigReference(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
@@ -74,10 +89,23 @@ class _ConfigReference(argparse.Action):
         parser.exit()
 
 
-def load_any_config(path: Path, overrides: list[str]):
-    """A TOML config, or the config.json a previous run wrote (for --resume)."""
-    from bpelm.training.config import build_config, load_config
+def cmd_configs(args: argparse.Namespace) -> int:
+    from bpelm.training.config import preset_summary, presets, resolve_config
 
+    if args.name is not None:
+        print(resolve_config(args.name).read_text(encoding="utf-8"), end="")
+        return 0
+    for name, path in presets().items():
+        print(f"{name:<18} {preset_summary(path)}")
+    return 0
+
+
+def load_any_config(path: Path, overrides: list[str]):
+    """A TOML config (a path or a shipped config's name), or the config.json a previous run
+    wrote (for --resume)."""
+    from bpelm.training.config import build_config, load_config, resolve_config
+
+    path = resolve_config(path)
     if path.suffix == ".json":
         data = json.loads(existing(path, "config").read_text())
         return build_config(data, overrides, source=str(path))

@@ -216,6 +216,42 @@ def build_config(
     return model, train
 
 
+# The configs that ship in the package (`bpelm configs` lists them): a name works wherever a
+# config file does.
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def presets() -> dict[str, Path]:
+    """The shipped configs by name (the file name without .toml)."""
+    return {p.stem: p for p in sorted(PRESETS_DIR.glob("*.toml"))}
+
+
+def preset_summary(path: Path) -> str:
+    """A shipped config's first sentence, from its opening comment: what it is for."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#") or not line.lstrip("#").strip():
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    end = min((i for i in (text.find(": "), text.find(". ")) if i >= 0), default=len(text))
+    return text[:end]
+
+
+def resolve_config(path_or_name: str | Path) -> Path:
+    """A config file given as a path, or by the name of a shipped one (`tinystories-17m`)."""
+    path = Path(path_or_name)
+    if path.exists():
+        return path
+    shipped = presets()
+    if str(path_or_name) in shipped:
+        return shipped[str(path_or_name)]
+    raise ConfigError(
+        f"{path_or_name}: no such config file, nor a shipped config (those are: "
+        f"{', '.join(shipped)}; `bpelm configs` describes them)"
+    )
+
+
 def load_config(
     path: str | Path | None, overrides: list[str] | None = None
 ) -> tuple[ModelConfig, TrainConfig]:

@@ -96,3 +96,30 @@ def test_save_and_load_a_directory(tok: Tokenizer, tmp_path: Path) -> None:
     assert back == tok and back.special_tokens == [EOT]
     with pytest.raises(FileNotFoundError, match="not a tokenizer directory"):
         Tokenizer.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (0, ValueError, "num_threads must be at least 1, or None for one thread per CPU; got 0"),
+        (-3, ValueError, "num_threads must be at least 1, or None for one thread per CPU; got -3"),
+        ("2", TypeError, "num_threads must be an int or None, not str"),
+        (True, TypeError, "num_threads must be an int or None, not bool"),
+    ],
+)
+def test_one_rule_for_num_threads_everywhere(tok: Tokenizer, tmp_path: Path, bad, error, message):
+    # The core checks num_threads, so every call that takes it answers the same.
+    from bpelm import encode_file
+
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
+    calls = [
+        lambda: tok.encode_batch(["a"], num_threads=bad),
+        lambda: tok.encode_batch_flat(["a"], num_threads=bad),
+        lambda: encode_file(tok, text, tmp_path / "t.npy", num_threads=bad),
+        lambda: train_bpe(text, 300, num_threads=bad),
+    ]
+    for call in calls:
+        with pytest.raises(error) as raised:
+            call()
+        assert str(raised.value) == message

@@ -58,11 +58,7 @@ def train_bpe(
             f"vocab_size {vocab_size} is too small: it must be at least 256 + "
             f"{len(specials)} special tokens = {n_min}"
         )
-    if num_threads is not None:
-        if isinstance(num_threads, bool) or not isinstance(num_threads, int):
-            raise TypeError(f"num_threads must be an int or None, not {type(num_threads).__name__}")
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+    # num_threads is checked by the core, with one rule for every call that takes it.
     return _core.train_bpe(
         os.fspath(input_path), vocab_size, specials, num_threads=num_threads, progress=progress
     )

@@ -129,7 +129,7 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], num_threads: int | None = None) -> list[list[int]]:
         """Encodes each text in parallel (all cores by default), keeping the order."""
-        texts = self._check_batch(texts, num_threads, "encode_batch")
+        texts = self._check_batch(texts, "encode_batch")
         return self._core.encode_batch(texts, num_threads)
 
     def encode_batch_flat(
@@ -142,12 +142,12 @@ class Tokenizer:
         Unlike `encode_batch` no Python int is made per token, so it scales with threads;
         texts over about 1 MB are also cut at safe points and encoded in parallel.
         """
-        texts = self._check_batch(texts, num_threads, "encode_batch_flat")
+        texts = self._check_batch(texts, "encode_batch_flat")
         ids, offsets = self._core.encode_batch_flat(texts, num_threads)
         return np.asarray(ids), np.asarray(offsets).astype(np.int64)
 
     @staticmethod
-    def _check_batch(texts: Sequence[str], num_threads: int | None, name: str) -> list[str]:
+    def _check_batch(texts: Sequence[str], name: str) -> list[str]:
         """`texts` as a list, after checking the arguments of a batch call."""
         if isinstance(texts, str):
             raise TypeError(f"{name} takes a list of str, not a single str")
@@ -155,9 +155,7 @@ class Tokenizer:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-            raise ValueError(f"num_threads must be a positive int or None, not {num_threads!r}")
-        return texts
+        return texts  # num_threads is the core's to check: one rule for every call
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """Streams the token ids of the concatenated strings of `iterable` (e.g. a file's
@@ -331,8 +329,6 @@ def encode_file(
         raise TypeError(f"tokenizer must be a bpelm Tokenizer, not {type(tokenizer).__name__}")
     if dtype not in ("uint16", "uint32"):
         raise ValueError(f'dtype must be "uint16" or "uint32", not {dtype!r}')
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise ValueError(f"num_threads must be a positive int or None, not {num_threads!r}")
     tokens, _ = _core.encode_file(
         tokenizer._core,
         os.fspath(input_path),

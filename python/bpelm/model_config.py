@@ -42,6 +42,12 @@ class ModelConfig:
     kernels: str = "fused"
     # Attention alone: "auto" (as `kernels` says), "reference" or "sdpa" (PyTorch's fused SDPA).
     attention: str = "auto"
+    # QK-norm: RMSNorm (with a learned gain per head dimension) on each head's queries and
+    # keys before RoPE, which bounds the attention logits and tolerates higher learning rates.
+    qk_norm: bool = False
+    # Logit soft-capping: logits become cap * tanh(logits / cap), smoothly bounded by the cap
+    # (Gemma 2 uses 30). 0: off.
+    logit_softcap: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for config.json and checkpoints."""

@@ -8,7 +8,7 @@ from torch import nn
 
 from bpelm.nn.functional import scaled_dot_product_attention
 from bpelm.nn.kv_cache import LayerKVCache
-from bpelm.nn.layers import Linear
+from bpelm.nn.layers import Linear, RMSNorm
 from bpelm.nn.rope import RotaryPositionalEmbedding
 
 ATTENTION_IMPLS = ("auto", "reference", "sdpa")
@@ -40,6 +40,8 @@ class MultiHeadSelfAttention(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         attention: str = "reference",
+        qk_norm: bool = False,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         if d_model % num_heads:
@@ -54,6 +56,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.k_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.v_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.q_norm: RMSNorm | None = None
+        self.k_norm: RMSNorm | None = None
+        if qk_norm:
+            self.q_norm = RMSNorm(self.d_head, device=device, dtype=dtype, fused=fused)
+            self.k_norm = RMSNorm(self.d_head, device=device, dtype=dtype, fused=fused)
         self.rope: RotaryPositionalEmbedding | None = None
         if theta is not None:
             if context_length is None:
@@ -76,6 +83,8 @@ class MultiHeadSelfAttention(nn.Module):
             self._heads(self.k_proj(x)),
             self._heads(self.v_proj(x)),
         )
+        if self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None:
             # Positions (..., T) gain a head axis to broadcast over (..., H, T, d_head).
             pos = None if token_positions is None else token_positions.unsqueeze(-2)

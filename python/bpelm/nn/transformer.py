@@ -56,6 +56,7 @@ class TransformerBlock(nn.Module):
         ffn: str = "swiglu",
         attention: str = "reference",
         fused: bool = False,
+        qk_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -72,6 +73,8 @@ class TransformerBlock(nn.Module):
             device=device,
             dtype=dtype,
             attention=attention,
+            qk_norm=qk_norm,
+            fused=fused,
         )
         if norm == "rmsnorm":
             self.ln1 = RMSNorm(d_model, device=device, dtype=dtype, fused=fused)
@@ -142,6 +145,7 @@ class TransformerLM(nn.Module):
                 ffn=c.ffn,
                 attention=resolve_attention(c.attention, fused),
                 fused=fused,
+                qk_norm=c.qk_norm,
                 device=device,
                 dtype=dtype,
             )
@@ -188,7 +192,11 @@ class TransformerLM(nn.Module):
             for layer, cache in zip(self.layers, kv_cache.layers):
                 x = layer(x, token_positions, cache)
             kv_cache.advance(seq)
-        return self.lm_head(self.ln_final(x))
+        logits = self.lm_head(self.ln_final(x))
+        cap = self.config.logit_softcap
+        if cap > 0:
+            logits = cap * torch.tanh(logits / cap)
+        return logits
 
     def make_kv_cache(
         self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from bpelm.model_config import ModelConfig
+from bpelm.training.optim import SCHEDULES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,8 +52,11 @@ class TrainConfig:
     max_lr: float = 2e-3
     # Final learning rate, at the end of the cosine decay.
     min_lr: float = 2e-4
-    # Linear warmup steps.
+    # Linear warmup steps (0: none).
     warmup_steps: int = 200
+    # Decay after warmup: "cosine" to min_lr, or "linear" (a straight line to min_lr; with
+    # min_lr = 0 and warmup_steps = 0, linear decay to zero without warmup).
+    schedule: str = "cosine"
     # AdamW beta1: decay of the gradient's running mean.
     beta1: float = 0.9
     # AdamW beta2: decay of the squared gradient's running mean.
@@ -300,6 +304,12 @@ def validate(model: ModelConfig, train: TrainConfig) -> None:
             value = getattr(cfg, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{section}.{f.name} must be a finite number, got {value}")
+    if model.logit_softcap < 0:
+        raise ConfigError(f"model.logit_softcap must be >= 0 (0: off), got {model.logit_softcap}")
+    if train.schedule not in SCHEDULES:
+        raise ConfigError(
+            f"train.schedule: expected one of {sorted(SCHEDULES)}, got {train.schedule!r}"
+        )
     if model.rope_theta <= 0:
         raise ConfigError(f"model.rope_theta must be positive, got {model.rope_theta}")
     if train.max_lr <= 0:

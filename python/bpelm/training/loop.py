@@ -38,7 +38,7 @@ from bpelm.training.data import get_batch, open_tokens
 from bpelm.training.divergence import DivergenceMonitor, TrainingDiverged
 from bpelm.training.evaluation import lm_loss, sampled_val_loss
 from bpelm.training.metrics import MetricsLog, peak_flops, plot_metrics, truncate_metrics
-from bpelm.training.optim import AdamW, clip_grad_norm, cosine_lr_schedule
+from bpelm.training.optim import SCHEDULES, AdamW, clip_grad_norm
 from bpelm.training.runtime import (
     autocast_context,
     autocast_dtype,
@@ -98,16 +98,17 @@ def lr_at(
     """(learning rate, schedule progress in [0, 1]) before update number `step + 1`.
 
     Progress is the larger of the step fraction and, under a time budget, the elapsed
-    fraction of it: the cosine reaches min_lr when either runs out. `budget_s` is the part of
-    the budget left for steps (default: all of max_minutes). Warmup is the same fraction of
-    the schedule either way: warmup_steps / max_steps of the steps, or of the budget.
+    fraction of it: the schedule (train.schedule) reaches min_lr when either runs out.
+    `budget_s` is the part of the budget left for steps (default: all of max_minutes).
+    Warmup is the same fraction of the schedule either way: warmup_steps / max_steps of the
+    steps, or of the budget.
     """
     progress = step / cfg.max_steps
     if cfg.max_minutes > 0:
         budget_s = cfg.max_minutes * 60 if budget_s is None else budget_s
         progress = max(progress, elapsed_s / budget_s)
     progress = min(progress, 1.0)
-    lr = cosine_lr_schedule(
+    lr = SCHEDULES[cfg.schedule](
         progress * cfg.max_steps, cfg.max_lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps
     )
     if cfg.max_minutes > 0 and step < cfg.warmup_steps:

@@ -180,6 +180,23 @@ def cosine_lr_schedule(
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
 
 
+def linear_lr_schedule(
+    it: int, max_lr: float, min_lr: float, warmup_iters: int, decay_iters: int
+) -> float:
+    """Linear warmup from 0 to max_lr over warmup_iters (none when 0), then a straight line
+    down to min_lr at decay_iters (to zero when min_lr is 0), min_lr afterwards."""
+    if it < warmup_iters:
+        return it / warmup_iters * max_lr
+    if it >= decay_iters:
+        return min_lr
+    progress = (it - warmup_iters) / (decay_iters - warmup_iters)
+    return max_lr + progress * (min_lr - max_lr)
+
+
+# The learning-rate schedules a config can name (train.schedule).
+SCHEDULES = {"cosine": cosine_lr_schedule, "linear": linear_lr_schedule}
+
+
 @torch.no_grad()
 def clip_grad_norm(
     params: Iterable[torch.Tensor], max_l2_norm: float, eps: float = 1e-6

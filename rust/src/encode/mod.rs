@@ -15,6 +15,7 @@ mod ordered;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::corpus::safe_split_before;
 use crate::error::{BpeError, Result};
@@ -62,12 +63,15 @@ impl Text<'_> {
 /// A vocabulary with its special tokens, ready to encode and decode.
 #[derive(Debug)]
 pub struct Encoder {
-    vocab: Vocab,
+    /// Shared with the encoders `with_specials` makes (same tokens, other specials).
+    vocab: Arc<Vocab>,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
     /// What a fresh per-thread cache starts with: every token of up to
     /// `cache::INLINE_KEY` bytes.
-    seed: cache::Seed,
+    seed: Arc<cache::Seed>,
+    /// Shared by `with_specials` encoders too: the per-thread caches map words to ids,
+    /// which do not depend on the special tokens.
     uid: u64,
 }
 
@@ -105,11 +109,38 @@ impl Encoder {
         vocab.merge_tables();
         crate::pretokenize::prepare();
         Ok(Encoder {
-            vocab,
+            vocab: Arc::new(vocab),
             specials,
             special_ids,
-            seed,
+            seed: Arc::new(seed),
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The same vocabulary with only the special tokens at `indices` (into
+    /// `special_tokens()`) matched in text; the others are encoded as ordinary text, and
+    /// with no indices nothing is matched (tiktoken's `encode_ordinary`). Cheap: the
+    /// vocabulary, the cache seed and the per-thread caches are shared.
+    pub fn with_specials(&self, indices: &[usize]) -> Result<Encoder> {
+        let all = self.specials.tokens();
+        let mut tokens = Vec::with_capacity(indices.len());
+        let mut special_ids = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let token = all.get(i).ok_or_else(|| {
+                BpeError::InvalidArgument(format!(
+                    "special token index {i} is out of range ({} special tokens)",
+                    all.len()
+                ))
+            })?;
+            tokens.push(token.clone());
+            special_ids.push(self.special_ids[i]);
+        }
+        Ok(Encoder {
+            vocab: Arc::clone(&self.vocab),
+            specials: SpecialTokens::new(&tokens)?,
+            special_ids,
+            seed: Arc::clone(&self.seed),
+            uid: self.uid,
         })
     }
 
@@ -374,6 +405,28 @@ mod tests {
             "{err}"
         );
         assert_eq!(e.decode_bytes(&[259, 32]).unwrap(), b"hello ");
+    }
+
+    #[test]
+    fn with_specials_matches_only_those_given() {
+        let e = Encoder::new(
+            tiny().vocab().clone(),
+            &["<|eot|>".to_string(), "<|pad|>".to_string()],
+        )
+        .unwrap();
+        let text = "he<|eot|><|pad|>";
+        let all = e.encode(text);
+        assert_eq!(all[all.len() - 2..], [260, 261]);
+        let ordinary = e.with_specials(&[]).unwrap();
+        assert!(ordinary.special_tokens().is_empty());
+        let plain = ordinary.encode(text);
+        assert!(plain.len() > all.len() && !plain.contains(&260) && !plain.contains(&261));
+        let pad_only = e.with_specials(&[1]).unwrap();
+        let got = pad_only.encode(text);
+        assert_eq!(got.last(), Some(&261));
+        assert!(!got.contains(&260));
+        assert_eq!(pad_only.vocab().len(), e.vocab().len());
+        assert!(e.with_specials(&[2]).is_err());
     }
 
     #[test]

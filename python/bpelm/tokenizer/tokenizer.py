@@ -16,6 +16,7 @@ from typing import Union
 import numpy as np
 
 from bpelm import _core
+from bpelm.tokenizer import hf_json, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
 from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial
 from bpelm.tokenizer.token_files import write_bin_sidecar
@@ -157,6 +158,55 @@ class Tokenizer:
         tmp = path.with_name(f".{METADATA_NAME}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+    # -- other libraries' files ----------------------------------------------------------------
+
+    @classmethod
+    def from_hf_json(cls, path: PathLike) -> Tokenizer:
+        """Loads a HuggingFace `tokenizer.json` of a byte-level BPE model (GPT-2's kind);
+        its `added_tokens` become the special tokens, keeping their ids."""
+        vocab, merges, specials = hf_json.read(path)
+        return cls(vocab, merges, specials)
+
+    def save_hf_json(self, path: PathLike) -> None:
+        """Writes a HuggingFace `tokenizer.json` (`tokenizers.Tokenizer.from_file` loads it
+        and gives the same ids, special tokens matched as `encode(allowed_special="all")`)."""
+        hf_json.write(path, hf_json.to_json(dict(self.vocab), self.merges, self._special_map()))
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: PathLike,
+        special_tokens: Mapping[str, int] | Sequence[str] | None = None,
+    ) -> Tokenizer:
+        """Loads a tiktoken rank file (`.tiktoken`: base64 token, rank): ranks are the ids,
+        and the merges are derived from them as tiktoken's BPE applies them.
+        `special_tokens`: a {token: id} dict as tiktoken takes, or a list (next ids)."""
+        ranks = tiktoken_ranks.read_ranks(path)
+        merges = tiktoken_ranks.merges_from_ranks(ranks)
+        vocab = {rank: token for token, rank in ranks.items()}
+        if isinstance(special_tokens, Mapping):
+            for token, token_id in special_tokens.items():
+                vocab[int(token_id)] = token.encode("utf-8")
+            specials = sorted(special_tokens, key=lambda t: special_tokens[t])
+        else:
+            specials = _check_specials(special_tokens)
+        return cls(vocab, merges, specials)
+
+    def save_tiktoken(self, path: PathLike) -> None:
+        """Writes the ordinary tokens as a tiktoken rank file (special tokens are not part
+        of that format: pass `special_tokens_map` to tiktoken or `from_tiktoken`)."""
+        special_ids = set(self._special_map().values())
+        ranks = {token: i for i, token in self.vocab.items() if i not in special_ids}
+        tiktoken_ranks.write_ranks(path, ranks)
+
+    @property
+    def special_tokens_map(self) -> dict[str, int]:
+        """Special token -> id (tiktoken's `special_tokens` argument)."""
+        return self._special_map()
+
+    def _special_map(self) -> dict[str, int]:
+        return dict(zip(self._core.special_tokens, self._core.special_ids))
 
     # -- encoding ---------------------------------------------------------------------------
 

@@ -61,8 +61,11 @@ def first_disallowed(text: str, disallowed: tuple[str, ...]) -> tuple[int, str] 
 def raise_disallowed(text: str, disallowed: tuple[str, ...], offset_base: int = 0) -> None:
     """Raises tiktoken's `ValueError` (with the offset added) when `text` spells one of the
     `disallowed` tokens; `offset_base` is the offset of `text` in a longer stream."""
-    if not disallowed:
-        return
+    for token in disallowed:
+        if token in text:
+            break
+    else:
+        return  # the usual case, kept to one `in` per token
     hit = first_disallowed(text, disallowed)
     if hit is None:
         return

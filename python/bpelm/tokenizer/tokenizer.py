@@ -29,6 +29,10 @@ MERGES_NAME = "merges.txt"
 METADATA_NAME = "bpelm.json"
 # GPT-2's vocabulary, shipped in the package for `Tokenizer.gpt2()`.
 GPT2_DIR = Path(__file__).parent / "data" / "gpt2"
+# The defaults of `allowed_special` and `disallowed_special` (tiktoken's), named so that
+# `encode` can recognise them by identity.
+_NONE: tuple[str, ...] = ()
+_ALL = "all"
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
 
@@ -81,11 +85,13 @@ class Tokenizer:
             raise TypeError(f"vocab must be a dict[int, bytes], not {type(vocab).__name__}")
         merges = [tuple(m) if isinstance(m, list) else m for m in merges]
         self._core = _core.CoreTokenizer(vocab, merges, _check_specials(special_tokens))
+        self._policies: dict = {}
 
     @classmethod
     def _wrap(cls, core: _core.CoreTokenizer) -> Tokenizer:
         tok = cls.__new__(cls)
         tok._core = core
+        tok._policies = {}
         return tok
 
     @classmethod
@@ -221,22 +227,41 @@ class Tokenizer:
             core = cores[allowed] = self._core.with_specials(list(allowed))
         return core
 
+    @property
+    def _default_policy(self) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
+        policy = self.__dict__.get("_default")
+        if policy is None:
+            policy = self.__dict__["_default"] = self._policy(_NONE, _ALL)
+        return policy
+
     def _policy(
         self, allowed_special: AllowedSpecial, disallowed_special: DisallowedSpecial
     ) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
-        """The core to encode with, and the special tokens text may not contain."""
+        """The core to encode with, and the special tokens text may not contain; kept per
+        (hashable) pair of arguments, so a call with the defaults costs one dict lookup."""
+        key = (allowed_special, disallowed_special)
+        try:
+            return self._policies[key]
+        except KeyError:
+            pass
+        except TypeError:  # a set: not hashable, so not kept (a frozenset is)
+            key = None
         specials = self._core.special_tokens
-        if not specials:
-            return self._core, ()
-        allowed, disallowed = _specials.resolve(specials, allowed_special, disallowed_special)
-        return self._core_for(allowed), disallowed
+        if specials:
+            allowed, disallowed = _specials.resolve(specials, allowed_special, disallowed_special)
+            policy = (self._core_for(allowed), disallowed)
+        else:
+            policy = (self._core, ())
+        if key is not None:
+            self._policies[key] = policy
+        return policy
 
     def encode(
         self,
         text: str,
         *,
-        allowed_special: AllowedSpecial = (),
-        disallowed_special: DisallowedSpecial = "all",
+        allowed_special: AllowedSpecial = _NONE,
+        disallowed_special: DisallowedSpecial = _ALL,
     ) -> list[int]:
         """The token ids of `text`.
 
@@ -246,8 +271,14 @@ class Tokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, not {type(text).__name__}")
-        core, disallowed = self._policy(allowed_special, disallowed_special)
-        _specials.raise_disallowed(text, disallowed)
+        # The defaults first, by identity: this is the hot path for short texts.
+        if allowed_special is _NONE and disallowed_special is _ALL:
+            core, disallowed = self._default_policy
+        else:
+            core, disallowed = self._policy(allowed_special, disallowed_special)
+        for token in disallowed:
+            if token in text:
+                _specials.raise_disallowed(text, disallowed)
         return core.encode(text)
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -255,7 +286,7 @@ class Tokenizer:
         name; `encode(text, disallowed_special=())`)."""
         if not isinstance(text, str):
             raise TypeError(f"encode_ordinary takes a str, not {type(text).__name__}")
-        return self._core_for(()).encode(text)
+        return self._policy((), ())[0].encode(text)
 
     def encode_to_array(
         self,

@@ -145,3 +145,20 @@ def test_train_special_keeps_endoftext(tmp_path, capsys):
     tok = Tokenizer.load(out)
     assert tok.special_tokens == [EOT, PAD]
     assert tok.eot_id is not None
+
+
+def test_a_special_that_is_one_pretoken_is_plain_text_when_not_allowed(gpt2_files):
+    # "Xyzzyqx" is a whole GPT-2 pretoken: ordinary text spelling it must get BPE tokens,
+    # not the special's id from the word cache (or the whole-word lookup of long words).
+    specials = {EOT: 50256, "Xyzzyqx": 50257, "Abcdefghijklmnopqrstuvwxyz": 50258}
+    ours = Tokenizer.from_files(*gpt2_files, special_tokens=list(specials))
+    reference = tiktoken.Encoding(
+        "gpt2-words",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=tiktoken_encoding(gpt2_files[0])._mergeable_ranks,
+        special_tokens=specials,
+    )
+    text = "Xyzzyqx said Xyzzyqx.\nAbcdefghijklmnopqrstuvwxyz"
+    assert ours.encode_ordinary(text) == reference.encode_ordinary(text)
+    for policy in POLICIES[1:]:
+        assert outcome(ours.encode, text, **policy) == outcome(reference.encode, text, **policy)

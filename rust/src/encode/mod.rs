@@ -67,6 +67,9 @@ pub struct Encoder {
     vocab: Arc<Vocab>,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
+    /// The ids of every special token of the vocabulary, matched here or not: never taken
+    /// as a whole-word shortcut (see `new`). Shared with `with_specials` encoders.
+    all_special_ids: Arc<[TokenId]>,
     /// What a fresh per-thread cache starts with: every token of up to
     /// `cache::INLINE_KEY` bytes.
     seed: Arc<cache::Seed>,
@@ -92,15 +95,20 @@ impl Encoder {
             }
         }
         let specials = SpecialTokens::new(special_tokens)?;
-        let special_ids = special_tokens
+        let special_ids: Vec<TokenId> = special_tokens
             .iter()
             .map(|s| vocab.add_token(s.as_bytes()))
             .collect();
+        // Special tokens stay out of the word cache: text reaches the cache only when it is
+        // not matched as a special token (ordinary mode, or a special not allowed), and then
+        // a pretoken spelling one (a special such as "EOS") must get its BPE tokens, as in
+        // tiktoken, not the special's id. BPE still finds a special that merges make.
         let short_tokens: Vec<(u128, TokenId)> = vocab
             .tokens()
             .iter()
             .filter(|t| !t.is_empty() && t.len() <= cache::INLINE_KEY)
             .filter_map(|t| Some((cache::inline_key(t), vocab.id(t)?)))
+            .filter(|(_, id)| !special_ids.contains(id))
             .collect::<rustc_hash::FxHashMap<_, _>>()
             .into_iter()
             .collect();
@@ -111,6 +119,7 @@ impl Encoder {
         Ok(Encoder {
             vocab: Arc::new(vocab),
             specials,
+            all_special_ids: special_ids.as_slice().into(),
             special_ids,
             seed: Arc::new(seed),
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
@@ -139,6 +148,7 @@ impl Encoder {
             vocab: Arc::clone(&self.vocab),
             specials: SpecialTokens::new(&tokens)?,
             special_ids,
+            all_special_ids: Arc::clone(&self.all_special_ids),
             seed: Arc::clone(&self.seed),
             uid: self.uid,
         })
@@ -331,7 +341,10 @@ impl Encoder {
         let start = out.len();
         // Short tokens are in the cache from the start, so a short miss needs merges.
         let whole = if word.len() > cache::INLINE_KEY {
-            self.vocab.id(word)
+            // Not a special token's id: see `new`.
+            self.vocab
+                .id(word)
+                .filter(|id| !self.all_special_ids.contains(id))
         } else {
             None
         };
@@ -427,6 +440,23 @@ mod tests {
         assert!(!got.contains(&260));
         assert_eq!(pad_only.vocab().len(), e.vocab().len());
         assert!(e.with_specials(&[2]).is_err());
+    }
+
+    #[test]
+    fn a_special_spelled_by_one_pretoken_is_ordinary_text_in_ordinary_mode() {
+        let long = "abcdefghijklmnopqrstuvwxyz"; // longer than an inline cache key
+        let e = Encoder::new(
+            tiny().vocab().clone(),
+            &["world".to_string(), long.to_string(), "hello".to_string()],
+        )
+        .unwrap();
+        assert_eq!(e.encode("world"), [e.special_ids()[0]]);
+        let ordinary = e.with_specials(&[]).unwrap();
+        assert_eq!(ordinary.encode("world"), b"world".map(TokenId::from));
+        let letters: Vec<TokenId> = long.bytes().map(TokenId::from).collect();
+        assert_eq!(ordinary.encode(long), letters);
+        // "hello" is also a merged token: BPE still makes it.
+        assert_eq!(ordinary.encode("hello"), [259]);
     }
 
     #[test]

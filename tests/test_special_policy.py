@@ -79,6 +79,9 @@ def test_default_refuses_and_names_the_token_and_offset(ours):
         ours.encode_batch(["fine", "a <|pad|>"])
     with pytest.raises(ValueError, match=r"texts\[0\]"):
         ours.encode_batch_flat(["<|pad|>"])
+    # The first text that spells any disallowed token, whichever token is searched first.
+    with pytest.raises(ValueError, match=r"texts\[1\].*'<\|pad\|>'"):
+        ours.encode_batch_flat(["x", "<|pad|>", "<|endoftext|>", "<|pad|>"])
     # The first occurrence is named, whichever token it is.
     with pytest.raises(ValueError, match=r"'<\|pad\|>' \(at character 1\)"):
         ours.encode("x<|pad|><|endoftext|>")

@@ -10,7 +10,9 @@ one), and `disallowed_special=()` encodes the others as ordinary text without th
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import itertools
+import operator
+from collections.abc import Collection, Sequence
 from typing import Literal, Union
 
 # The two parameters' types, as tiktoken spells them.
@@ -56,6 +58,20 @@ def first_disallowed(text: str, disallowed: tuple[str, ...]) -> tuple[int, str] 
         if found is None or at < found[0] or (at == found[0] and len(token) > len(found[1])):
             found = (at, token)
     return found
+
+
+def first_text_with(texts: Sequence[str], disallowed: tuple[str, ...]) -> int | None:
+    """The index of the first text holding a disallowed token, or None. The scan runs in
+    C (`map` of `operator.contains`): a Python loop would cost a third of encoding a
+    batch of short texts."""
+    first = None
+    for token in disallowed:
+        hits = map(operator.contains, texts, itertools.repeat(token))
+        i = next(itertools.compress(itertools.count(), hits), None)
+        if i is not None and (first is None or i < first):
+            first = i
+            texts = texts[:i]  # only an earlier text can matter for the next token
+    return first
 
 
 def raise_disallowed(text: str, disallowed: tuple[str, ...], offset_base: int = 0) -> None:

@@ -347,12 +347,12 @@ class Tokenizer:
         disallowed_special: DisallowedSpecial,
     ) -> _core.CoreTokenizer:
         core, disallowed = self._policy(allowed_special, disallowed_special)
-        if disallowed:
-            for i, text in enumerate(texts):
-                try:
-                    _specials.raise_disallowed(text, disallowed)
-                except ValueError as e:
-                    raise ValueError(f"texts[{i}]: {e}") from None
+        i = _specials.first_text_with(texts, disallowed)
+        if i is not None:
+            try:
+                _specials.raise_disallowed(texts[i], disallowed)
+            except ValueError as e:
+                raise ValueError(f"texts[{i}]: {e}") from None
         return core
 
     @staticmethod

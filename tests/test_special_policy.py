@@ -165,3 +165,24 @@ def test_a_special_that_is_one_pretoken_is_plain_text_when_not_allowed(gpt2_file
     assert ours.encode_ordinary(text) == reference.encode_ordinary(text)
     for policy in POLICIES[1:]:
         assert outcome(ours.encode, text, **policy) == outcome(reference.encode, text, **policy)
+
+
+def test_encode_help_says_corpus_specials_are_ids(capsys):
+    with pytest.raises(SystemExit):
+        main(["tokenizer", "encode", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training corpus" in text and "differs on purpose" in text
+    assert "--ordinary-specials" in text
+
+
+def test_encode_command_ordinary_specials(ours, tmp_path, capsys):
+    ours.save(tmp_path / "tok")
+    src = tmp_path / "c.txt"
+    src.write_text("a<|endoftext|>b", encoding="utf-8")
+    base = ["tokenizer", "encode", "--tokenizer", str(tmp_path / "tok"), "--input", str(src)]
+    assert main([*base, "--out", str(tmp_path / "ids.npy")]) == 0
+    assert main([*base, "--out", str(tmp_path / "plain.npy"), "--ordinary-specials"]) == 0
+    assert np.load(tmp_path / "ids.npy").tolist() == ours.encode(
+        "a<|endoftext|>b", allowed_special="all"
+    )
+    assert np.load(tmp_path / "plain.npy").tolist() == ours.encode_ordinary("a<|endoftext|>b")

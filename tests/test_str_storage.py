@@ -85,7 +85,7 @@ def test_mixed_batches_encode_like_each_text(gpt2, reference, num_threads):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(), max_size=8))
 def test_any_texts_in_a_parallel_batch(gpt2, reference, texts):
-    ids, offsets = gpt2.encode_batch_flat(texts, num_threads=2)
+    ids, offsets = gpt2.encode_batch_flat(texts, num_threads=2, allowed_special="all")
     got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
     # The tokenizer has <|endoftext|> as a special token (hypothesis tries the module's
     # string constants, that one among them).
@@ -124,10 +124,10 @@ def test_long_texts_of_each_width_encode_like_tiktoken(gpt2, reference, num_thre
     # Also shorter than a work unit, but longer than a transcoding step.
     texts = LONG + [t[:200_000] for t in LONG]
     want = [reference.encode(t, allowed_special="all") for t in texts]
-    ids, offsets = gpt2.encode_batch_flat(texts, num_threads=num_threads)
+    ids, offsets = gpt2.encode_batch_flat(texts, num_threads=num_threads, allowed_special="all")
     got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
     assert got == want
-    assert gpt2.encode_to_array(LONG[2]).tolist() == want[2]
+    assert gpt2.encode_to_array(LONG[2], allowed_special="all").tolist() == want[2]
 
 
 @pytest.mark.parametrize("num_threads", [1, 2])

@@ -41,7 +41,7 @@ def tiny() -> Tokenizer:
 
 def tokens_of(tok: Tokenizer, text: str) -> list[bytes]:
     vocab = tok.vocab
-    return [vocab[i] for i in tok.encode(text)]
+    return [vocab[i] for i in tok.encode(text, allowed_special="all")]
 
 
 def test_tiny_hand_computed(tiny):
@@ -55,13 +55,13 @@ def test_tiny_hand_computed(tiny):
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_round_trip(gpt2, tiny, text):
-    assert gpt2.decode(gpt2.encode(text)) == text
-    assert tiny.decode(tiny.encode(text)) == text
+    assert gpt2.decode(gpt2.encode(text, allowed_special="all")) == text
+    assert tiny.decode(tiny.encode(text, allowed_special="all")) == text
     assert tiny.decode_bytes(tiny.encode(text)) == text.encode("utf-8")
 
 
 def test_round_trip_corpus(gpt2, tinystories_sample):
-    assert gpt2.decode(gpt2.encode(tinystories_sample)) == tinystories_sample
+    assert gpt2.decode(gpt2.encode(tinystories_sample, allowed_special="all")) == tinystories_sample
 
 
 def test_decode_replaces_invalid_utf8(gpt2):
@@ -76,22 +76,26 @@ def test_special_tokens_longest_match_first():
     for specials in ([EOT, double], [double, EOT]):
         tok = Tokenizer(tiny_vocab(), TINY_MERGES, specials)
         d, s = tok.token_to_id(double), tok.token_to_id(EOT)
-        assert tok.encode(double) == [d]
-        assert tok.encode(EOT) == [s]
-        assert tok.encode(double + EOT + "the") == [d, s, tok.token_to_id("the")]
+        assert tok.encode(double, allowed_special="all") == [d]
+        assert tok.encode(EOT, allowed_special="all") == [s]
+        assert tok.encode(double + EOT + "the", allowed_special="all") == [
+            d,
+            s,
+            tok.token_to_id("the"),
+        ]
 
 
 def test_special_tokens_only_come_from_their_text(gpt2):
     eot = gpt2.token_to_id(EOT)
-    assert gpt2.encode(EOT) == [eot]
-    assert eot not in gpt2.encode("<|endoftext| > endoftext <|endoftext")
-    assert gpt2.encode("a" + EOT + "b").count(eot) == 1
+    assert gpt2.encode(EOT, allowed_special="all") == [eot]
+    assert eot not in gpt2.encode("<|endoftext| > endoftext <|endoftext", allowed_special="all")
+    assert gpt2.encode("a" + EOT + "b", allowed_special="all").count(eot) == 1
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.text(alphabet="<|endoftext|> \n"))
 def test_special_never_from_merges(gpt2, text):
-    ids = gpt2.encode(text)
+    ids = gpt2.encode(text, allowed_special="all")
     assert ids.count(gpt2.token_to_id(EOT)) == text.count(EOT)
 
 
@@ -99,11 +103,11 @@ def test_special_missing_from_vocab_is_appended(tiny):
     tok = Tokenizer(tiny_vocab(), TINY_MERGES, ["<pad>", EOT])
     assert tok.vocab_size == len(tiny_vocab()) + 2
     assert tok.token_to_id("<pad>") == len(tiny_vocab())
-    assert tok.encode("a<pad>") == [ord("a"), len(tiny_vocab())]
+    assert tok.encode("a<pad>", allowed_special="all") == [ord("a"), len(tiny_vocab())]
     # A special that is already a token keeps its id.
     tok = Tokenizer(tiny_vocab(), TINY_MERGES, ["the"])
     assert tok.vocab_size == len(tiny_vocab())
-    assert tok.encode("the") == [tok.token_to_id(b"the")]
+    assert tok.encode("the", allowed_special="all") == [tok.token_to_id(b"the")]
 
 
 def test_save_and_load_round_trip(tmp_path, tiny):
@@ -116,7 +120,7 @@ def test_save_and_load_round_trip(tmp_path, tiny):
     assert back.merges == tiny.merges == TINY_MERGES
     assert back.special_tokens == [EOT]
     text = "the hello " + EOT + " 1234"
-    assert back.encode(text) == tiny.encode(text)
+    assert back.encode(text, allowed_special="all") == tiny.encode(text, allowed_special="all")
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
@@ -207,8 +211,12 @@ def test_bad_arguments():
 def test_encode_batch_equals_encode(gpt2, web_sample):
     docs = web_sample[:300_000].split(EOT)
     docs = [d + EOT for d in docs] + ["", " ", "x"]
-    assert gpt2.encode_batch(docs, num_threads=2) == [gpt2.encode(d) for d in docs]
-    assert gpt2.encode_batch(docs) == gpt2.encode_batch(docs, num_threads=1)
+    assert gpt2.encode_batch(docs, num_threads=2, allowed_special="all") == [
+        gpt2.encode(d, allowed_special="all") for d in docs
+    ]
+    assert gpt2.encode_batch(docs, allowed_special="all") == gpt2.encode_batch(
+        docs, num_threads=1, allowed_special="all"
+    )
 
 
 pieces = st.lists(st.sampled_from(["a", " ", "  ", "\n", "\n\n", "x1", "'s", "!", "é", EOT, "<|"]))
@@ -221,14 +229,16 @@ def test_encode_iterable_equals_encode(gpt2, text, cuts):
     parts = [text[a:b] for a, b in zip([0, *bounds], [*bounds, len(text)])]
     # A tiny flush threshold makes every few characters a flush attempt.
     with mock.patch.object(tokenizer_module, "_FLUSH_CHARS", 3):
-        assert list(gpt2.encode_iterable(parts)) == gpt2.encode(text)
+        assert list(gpt2.encode_iterable(parts, allowed_special="all")) == gpt2.encode(
+            text, allowed_special="all"
+        )
 
 
 def test_encode_iterable_on_lines(gpt2, web_sample):
     text = web_sample[:400_000]
     with mock.patch.object(tokenizer_module, "_FLUSH_CHARS", 10_000):
-        streamed = list(gpt2.encode_iterable(text.splitlines(keepends=True)))
-    assert streamed == gpt2.encode(text)
+        streamed = list(gpt2.encode_iterable(text.splitlines(keepends=True), allowed_special="all"))
+    assert streamed == gpt2.encode(text, allowed_special="all")
 
 
 def test_encode_iterable_rejects_non_str(gpt2):
@@ -246,13 +256,16 @@ def test_encode_iterable_memory_is_bounded(gpt2, web_sample, tmp_path):
             f.write(block)
     size = path.stat().st_size
     # The text repeats with period `block`, so its token count follows from two blocks.
-    one, two = len(gpt2.encode(block)), len(gpt2.encode(block * 2))
+    one, two = (
+        len(gpt2.encode(block, allowed_special="all")),
+        len(gpt2.encode(block * 2, allowed_special="all")),
+    )
     expected = one + 59 * (two - one)
     proc = psutil.Process()
     count = 0
     peak = start = proc.memory_info().rss
     with open(path, encoding="utf-8") as f:
-        for count, _ in enumerate(gpt2.encode_iterable(f), 1):  # noqa: B007
+        for count, _ in enumerate(gpt2.encode_iterable(f, allowed_special="all"), 1):  # noqa: B007
             if count % 200_000 == 0:
                 peak = max(peak, proc.memory_info().rss)
     assert count == expected
@@ -269,11 +282,11 @@ def test_repr_and_properties(gpt2):
 
 
 def assert_flat_equals_batch(tok: Tokenizer, texts: list[str], num_threads: int | None) -> None:
-    ids, offsets = tok.encode_batch_flat(texts, num_threads=num_threads)
+    ids, offsets = tok.encode_batch_flat(texts, num_threads=num_threads, allowed_special="all")
     assert ids.dtype == np.uint32 and offsets.dtype == np.int64
     assert len(offsets) == len(texts) + 1 and offsets[0] == 0 and offsets[-1] == len(ids)
     got = [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
-    assert got == tok.encode_batch(texts, num_threads=1)
+    assert got == tok.encode_batch(texts, num_threads=1, allowed_special="all")
 
 
 @settings(max_examples=100, deadline=None)
@@ -305,9 +318,9 @@ def test_encode_batch_flat_splits_big_texts_exactly(gpt2, big_text, texts, at, n
 
 
 def test_encode_batch_flat_big_text_alone(gpt2, big_text):
-    ids, offsets = gpt2.encode_batch_flat([big_text], num_threads=2)
+    ids, offsets = gpt2.encode_batch_flat([big_text], num_threads=2, allowed_special="all")
     assert offsets.tolist() == [0, len(ids)]
-    assert ids.tolist() == gpt2.encode(big_text)
+    assert ids.tolist() == gpt2.encode(big_text, allowed_special="all")
 
 
 def test_encode_batch_flat_bad_arguments(tiny):

@@ -70,7 +70,12 @@ class CoreTokenizer:
         vocab_path: _Path, merges_path: _Path, special_tokens: list[str]
     ) -> CoreTokenizer: ...
     def save(self, vocab_path: _Path, merges_path: _Path) -> None: ...
-    def encode(self, text: str) -> list[int]: ...
+    def with_specials(self, indices: list[int]) -> CoreTokenizer:
+        """The same vocabulary matching only the special tokens at `indices` (into
+        `special_tokens`); the others are ordinary text ([]: tiktoken's encode_ordinary).
+        Shares the vocabulary and caches. An index out of range: ValueError."""
+    def encode(self, text: str) -> list[int]:
+        """Every special token of this core is matched (no check: see bpelm.Tokenizer)."""
     def encode_to_ids(self, text: str) -> IdArray:
         """uint32 ids; `np.asarray` wraps them without a copy."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...

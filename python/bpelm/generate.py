@@ -308,6 +308,8 @@ def sample_text(
     """Generate continuations of `prompt`, stopping at <|endoftext|>. With one sample the text
     is streamed to `out` as it is produced; with several, each is printed when all are done."""
     out = sys.stdout if out is None else out
+    # A prompt is user text: one spelling "<|endoftext|>" is refused (ValueError), not
+    # turned into the real end-of-text id.
     prompt_ids = tokenizer.encode(prompt)
     if not prompt_ids:
         raise ValueError("the prompt encodes to no tokens; give a non-empty prompt")

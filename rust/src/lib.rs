@@ -9,6 +9,7 @@ pub mod error;
 pub mod pool;
 pub mod pretokenize;
 pub mod special;
+pub mod tmpfile;
 pub mod train;
 pub mod transcode;
 pub mod vocab;

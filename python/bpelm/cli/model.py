@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         formatter_class=fmt,
     )
     g.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
-    g.add_argument("--prompt", default="Once upon a time", help="text to continue")
+    g.add_argument(
+        "--prompt",
+        default="Once upon a time",
+        help="text to continue (user text: spelling a special token such as "
+        f"{END_OF_TEXT} in it is refused, as tiktoken refuses it)",
+    )
     g.add_argument(
         "--tokenizer",
         default=None,

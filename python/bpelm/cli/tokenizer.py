@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "--special",
         action="append",
         default=None,
-        help=f"special token (repeatable; default {END_OF_TEXT})",
+        help=f"special token (repeatable); {END_OF_TEXT} is always one, with the first id "
+        "after the learned tokens, so --special adds to it rather than replacing it",
     )
     tt.add_argument("--out", required=True, help="output directory")
     tt.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
@@ -52,7 +53,11 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "encode",
         help="encode a text file to a token array",
         description="Encode a UTF-8 text file (plain, .gz, .xz or .bz2) to a .npy or raw .bin "
-        "array (uint16 when the vocabulary fits, else uint32).",
+        "array (uint16 when the vocabulary fits, else uint32). The file is taken to be a "
+        "training corpus: the tokenizer's special tokens in it (e.g. <|endoftext|> between "
+        "documents) are encoded as their ids. This differs on purpose from "
+        "Tokenizer.encode, which like tiktoken refuses text spelling a special token unless "
+        "allowed_special names it; --ordinary-specials encodes them as plain text instead.",
         formatter_class=fmt,
     )
     te.add_argument("--tokenizer", required=True, help="directory from `bpelm tokenizer train`")
@@ -65,6 +70,11 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         default=None,
         help="encode only the I-th of N byte ranges of the input (0-based; cut where the "
         "tokens cannot change), to its own .npy; `bpelm tokenizer concat` joins them",
+    )
+    te.add_argument(
+        "--ordinary-specials",
+        action="store_true",
+        help="encode special tokens found in the text as ordinary text, not as their ids",
     )
     add_progress_argument(te)
     te.set_defaults(func=cmd_encode)
@@ -104,7 +114,9 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
 def cmd_train(args: argparse.Namespace) -> int:
     if args.counts:
         return _train_from_counts(args)
-    specials = args.special if args.special is not None else [END_OF_TEXT]
+    # End-of-text stays (first, so its id does not depend on the others): training, the
+    # document separator of `tokenizer encode` and generation's stop token all rely on it.
+    specials = [END_OF_TEXT] + [s for s in args.special or [] if s != END_OF_TEXT]
     train_tokenizer(
         existing(args.input, "input text"),
         args.vocab_size,
@@ -162,6 +174,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         out,
         threads=args.threads,
         progress=progress_enabled(args),
+        allowed_special=() if args.ordinary_specials else "all",
     )
     print(
         f"encoded {size / 1e6:.1f} MB into {n:,} tokens ({token_dtype(tok.vocab_size)}) in "
@@ -189,6 +202,7 @@ def _encode_shard(args: argparse.Namespace, tok, out: Path) -> int:
         dtype=token_dtype(tok.vocab_size),
         num_threads=args.threads,
         progress=progress_enabled(args),
+        allowed_special=() if args.ordinary_specials else "all",
     )
     print(
         f"shard {args.shard}: bytes {piece.start:,}-{piece.stop:,} of {src} -> {n:,} tokens "

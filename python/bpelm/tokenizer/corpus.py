@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 from bpelm.tokenizer.bpe_training import train_bpe
+from bpelm.tokenizer.specials import AllowedSpecial
 from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
 
 # Compressed inputs, by suffix; each opener returns a binary file object.
@@ -119,9 +120,11 @@ def encode_corpus(
     threads: int | None = None,
     log: Callable[[str], None] = print,
     progress: bool | None = None,
+    allowed_special: AllowedSpecial = "all",
 ) -> tuple[int, int, float]:
     """Encode a text file to a token array; returns (tokens, input bytes, seconds). `progress`:
-    draw a bar (None: when stderr is a terminal)."""
+    draw a bar (None: when stderr is a terminal). Special tokens separate documents, so all
+    are encoded as their ids unless `allowed_special` says otherwise (see `encode_file`)."""
     if out_path.suffix not in (".npy", ".bin"):
         raise ValueError(f"{out_path}: the output must end in .npy or .bin")
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +139,7 @@ def encode_corpus(
             dtype=dtype,
             num_threads=threads,
             progress=_bars(progress),
+            allowed_special=allowed_special,
         )
         seconds = time.perf_counter() - t0
     return n, size, seconds

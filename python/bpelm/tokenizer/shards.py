@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bpelm import _core
+from bpelm.tokenizer.specials import AllowedSpecial
 from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
 
 # Bytes read around a nominal boundary to find a safe cut before it; doubled while none is
@@ -97,18 +98,26 @@ def encode_shard(
     dtype: str = "uint16",
     num_threads: int | None = None,
     progress: bool = False,
+    allowed_special: AllowedSpecial = "all",
 ) -> tuple[int, range]:
     """Encode shard (i, n) of `input_path` to `output_path`; returns (tokens, byte range).
 
     The slice is copied beside the output and encoded with `encode_file` (all its threads),
-    then the copy is removed: a shard costs its own size in scratch space, not the file's."""
+    then the copy is removed: a shard costs its own size in scratch space, not the file's.
+    Special tokens as in `encode_file` (a corpus's specials are its ids by default)."""
     src, out = Path(input_path), Path(output_path)
     piece = shard_range(src, *shard, tokenizer.special_tokens)
     scratch = out.with_name(f".{out.name}.shard-{os.getpid()}.txt")
     try:
         _copy_range(src, piece, scratch)
         tokens = encode_file(
-            tokenizer, scratch, out, dtype=dtype, num_threads=num_threads, progress=progress
+            tokenizer,
+            scratch,
+            out,
+            dtype=dtype,
+            num_threads=num_threads,
+            progress=progress,
+            allowed_special=allowed_special,
         )
     finally:
         scratch.unlink(missing_ok=True)

@@ -16,6 +16,9 @@ from typing import Union
 import numpy as np
 
 from bpelm import _core
+from bpelm.tokenizer import hf_json, tiktoken_ranks
+from bpelm.tokenizer import specials as _specials
+from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial
 from bpelm.tokenizer.token_files import write_bin_sidecar
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -24,6 +27,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 VOCAB_NAME = "vocab.json"
 MERGES_NAME = "merges.txt"
 METADATA_NAME = "bpelm.json"
+# GPT-2's vocabulary, shipped in the package for `Tokenizer.gpt2()`.
+GPT2_DIR = Path(__file__).parent / "data" / "gpt2"
+# The defaults of `allowed_special` and `disallowed_special` (tiktoken's), named so that
+# `encode` can recognise them by identity.
+_NONE: tuple[str, ...] = ()
+_ALL = "all"
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
 
@@ -40,10 +49,31 @@ def _check_specials(special_tokens: Sequence[str] | None) -> list[str]:
     return specials
 
 
+def _unmade_tokens(core: _core.CoreTokenizer) -> list[str]:
+    """The UTF-8 tokens of more than one byte that no merge of `core` makes, in id order."""
+    made = {left + right for left, right in core.merges()}
+    found = []
+    for _, token in sorted(core.vocab().items()):
+        if len(token) > 1 and token not in made:
+            try:
+                found.append(token.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue  # not text, so not something a special token could be
+    return found
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer: `vocab` maps ids 0..n-1 to token bytes, `merges` lists
-    (left, right) byte pairs in rank order, and special tokens are always encoded as
-    themselves (longest match first); those missing from `vocab` get the next ids."""
+    (left, right) byte pairs in rank order; special tokens missing from `vocab` get the
+    next ids.
+
+    Special tokens follow tiktoken (same parameters, same defaults): `encode` and friends
+    raise `ValueError` on text that spells a special token unless `allowed_special` names
+    it (then it becomes its id, longest match first) or `disallowed_special` leaves it out
+    (then it is ordinary text); `encode_ordinary` never matches them. The one difference,
+    on purpose: `encode_file` (training corpora) allows every special token by default,
+    since there they separate documents.
+    """
 
     def __init__(
         self,
@@ -55,11 +85,13 @@ class Tokenizer:
             raise TypeError(f"vocab must be a dict[int, bytes], not {type(vocab).__name__}")
         merges = [tuple(m) if isinstance(m, list) else m for m in merges]
         self._core = _core.CoreTokenizer(vocab, merges, _check_specials(special_tokens))
+        self._policies: dict = {}
 
     @classmethod
     def _wrap(cls, core: _core.CoreTokenizer) -> Tokenizer:
         tok = cls.__new__(cls)
         tok._core = core
+        tok._policies = {}
         return tok
 
     @classmethod
@@ -69,8 +101,15 @@ class Tokenizer:
         merges_path: PathLike,
         special_tokens: list[str] | None = None,
     ) -> Tokenizer:
-        """Loads GPT-2 style `vocab.json` + `merges.txt`. Without `special_tokens`, they are
-        read from a `bpelm.json` beside `vocab.json` when there is one."""
+        """Loads GPT-2 style `vocab.json` + `merges.txt`.
+
+        Without `special_tokens`, they are read from a `bpelm.json` beside `vocab.json`;
+        without one either (GPT-2's own files), the rule is: a token of `vocab.json` longer
+        than one byte that no merge makes is a special token (GPT-2's "<|endoftext|>"), as
+        it can only ever be produced by special-token matching. So `token_to_id` and
+        `encode` agree: such a token is in `special_tokens`, and text spelling it is
+        refused or encoded as its id, as tiktoken's `gpt2` does.
+        """
         if special_tokens is None:
             meta = Path(vocab_path).parent / METADATA_NAME
             if meta.exists():
@@ -78,10 +117,25 @@ class Tokenizer:
                     special_tokens = json.loads(meta.read_text(encoding="utf-8"))["special_tokens"]
                 except (ValueError, KeyError, TypeError) as e:
                     raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
+        if special_tokens is None:
+            core = _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), [])
+            unmade = _unmade_tokens(core)
+            if not unmade:
+                return cls._wrap(core)
+            special_tokens = unmade
         specials = _check_specials(special_tokens)
         return cls._wrap(
             _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), specials)
         )
+
+    @classmethod
+    def gpt2(cls) -> Tokenizer:
+        """GPT-2's tokenizer, from the copy of its files shipped in the package (OpenAI,
+        MIT licensed; see `tokenizer/data/gpt2/NOTICE.md`): the ids of tiktoken's `gpt2`
+        encoding, with "<|endoftext|>" (50256) as its special token. No download."""
+        # The special token named, which is what `from_files`'s rule finds (tested), without
+        # the second load the rule needs.
+        return cls.from_files(GPT2_DIR / VOCAB_NAME, GPT2_DIR / MERGES_NAME, ["<|endoftext|>"])
 
     @classmethod
     def load(cls, directory: PathLike) -> Tokenizer:
@@ -113,38 +167,193 @@ class Tokenizer:
         tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
 
+    # -- other libraries' files ----------------------------------------------------------------
+
+    @classmethod
+    def from_hf_json(cls, path: PathLike) -> Tokenizer:
+        """Loads a HuggingFace `tokenizer.json` of a byte-level BPE model (GPT-2's kind);
+        its `added_tokens` become the special tokens, keeping their ids."""
+        vocab, merges, specials = hf_json.read(path)
+        return cls(vocab, merges, specials)
+
+    def save_hf_json(self, path: PathLike) -> None:
+        """Writes a HuggingFace `tokenizer.json` (`tokenizers.Tokenizer.from_file` loads it
+        and gives the same ids, special tokens matched as `encode(allowed_special="all")`)."""
+        hf_json.write(path, hf_json.to_json(dict(self.vocab), self.merges, self._special_map()))
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: PathLike,
+        special_tokens: Mapping[str, int] | Sequence[str] | None = None,
+    ) -> Tokenizer:
+        """Loads a tiktoken rank file (`.tiktoken`: base64 token, rank): ranks are the ids,
+        and the merges are derived from them as tiktoken's BPE applies them.
+        `special_tokens`: a {token: id} dict as tiktoken takes, or a list (next ids)."""
+        ranks = tiktoken_ranks.read_ranks(path)
+        merges = tiktoken_ranks.merges_from_ranks(ranks)
+        vocab = {rank: token for token, rank in ranks.items()}
+        if isinstance(special_tokens, Mapping):
+            for token, token_id in special_tokens.items():
+                vocab[int(token_id)] = token.encode("utf-8")
+            specials = sorted(special_tokens, key=lambda t: special_tokens[t])
+        else:
+            specials = _check_specials(special_tokens)
+        return cls(vocab, merges, specials)
+
+    def save_tiktoken(self, path: PathLike) -> None:
+        """Writes the ordinary tokens as a tiktoken rank file (special tokens are not part
+        of that format: pass `special_tokens_map` to tiktoken or `from_tiktoken`)."""
+        special_ids = set(self._special_map().values())
+        ranks = {token: i for i, token in self.vocab.items() if i not in special_ids}
+        tiktoken_ranks.write_ranks(path, ranks)
+
+    @property
+    def special_tokens_map(self) -> dict[str, int]:
+        """Special token -> id (tiktoken's `special_tokens` argument)."""
+        return self._special_map()
+
+    def _special_map(self) -> dict[str, int]:
+        return dict(zip(self._core.special_tokens, self._core.special_ids))
+
     # -- encoding ---------------------------------------------------------------------------
 
-    def encode(self, text: str) -> list[int]:
-        """The token ids of `text`."""
+    def _core_for(self, allowed: tuple[int, ...]) -> _core.CoreTokenizer:
+        """The core that matches only the special tokens at indices `allowed` (all of them:
+        this tokenizer's own core, the fast path; the others are made once and kept)."""
+        if len(allowed) == len(self._core.special_tokens):
+            return self._core
+        cores = self.__dict__.setdefault("_special_cores", {})
+        core = cores.get(allowed)
+        if core is None:
+            core = cores[allowed] = self._core.with_specials(list(allowed))
+        return core
+
+    @property
+    def _default_policy(self) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
+        policy = self.__dict__.get("_default")
+        if policy is None:
+            policy = self.__dict__["_default"] = self._policy(_NONE, _ALL)
+        return policy
+
+    def _policy(
+        self, allowed_special: AllowedSpecial, disallowed_special: DisallowedSpecial
+    ) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
+        """The core to encode with, and the special tokens text may not contain; kept per
+        (hashable) pair of arguments, so a call with the defaults costs one dict lookup."""
+        key = (allowed_special, disallowed_special)
+        try:
+            return self._policies[key]
+        except KeyError:
+            pass
+        except TypeError:  # a set: not hashable, so not kept (a frozenset is)
+            key = None
+        specials = self._core.special_tokens
+        if specials:
+            allowed, disallowed = _specials.resolve(specials, allowed_special, disallowed_special)
+            policy = (self._core_for(allowed), disallowed)
+        else:
+            policy = (self._core, ())
+        if key is not None:
+            self._policies[key] = policy
+        return policy
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = _NONE,
+        disallowed_special: DisallowedSpecial = _ALL,
+    ) -> list[int]:
+        """The token ids of `text`.
+
+        As in tiktoken: text spelling a special token raises `ValueError` (naming it and
+        its offset) unless `allowed_special` holds it (`"all"`: every one), when it becomes
+        its id, or `disallowed_special` leaves it out, when it is ordinary text.
+        """
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, not {type(text).__name__}")
-        return self._core.encode(text)
+        # The defaults first, by identity: this is the hot path for short texts.
+        if allowed_special is _NONE and disallowed_special is _ALL:
+            core, disallowed = self._default_policy
+        else:
+            core, disallowed = self._policy(allowed_special, disallowed_special)
+        for token in disallowed:
+            if token in text:
+                _specials.raise_disallowed(text, disallowed)
+        return core.encode(text)
 
-    def encode_to_array(self, text: str) -> np.ndarray:
-        """The token ids of `text` as a uint32 array (no Python ints created)."""
+    def encode_ordinary(self, text: str) -> list[int]:
+        """The token ids of `text` with special tokens encoded as ordinary text (tiktoken's
+        name; `encode(text, disallowed_special=())`)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode_ordinary takes a str, not {type(text).__name__}")
+        return self._policy((), ())[0].encode(text)
+
+    def encode_to_array(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = (),
+        disallowed_special: DisallowedSpecial = "all",
+    ) -> np.ndarray:
+        """The token ids of `text` as a uint32 array (no Python ints created); special
+        tokens as in `encode`."""
         if not isinstance(text, str):
             raise TypeError(f"encode_to_array takes a str, not {type(text).__name__}")
-        return np.asarray(self._core.encode_to_ids(text))
+        core, disallowed = self._policy(allowed_special, disallowed_special)
+        _specials.raise_disallowed(text, disallowed)
+        return np.asarray(core.encode_to_ids(text))
 
-    def encode_batch(self, texts: Sequence[str], num_threads: int | None = None) -> list[list[int]]:
-        """Encodes each text in parallel (all cores by default), keeping the order."""
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        num_threads: int | None = None,
+        *,
+        allowed_special: AllowedSpecial = (),
+        disallowed_special: DisallowedSpecial = "all",
+    ) -> list[list[int]]:
+        """Encodes each text in parallel (all cores by default), keeping the order; special
+        tokens as in `encode` (the error names the first text that spells one)."""
         texts = self._check_batch(texts, "encode_batch")
-        return self._core.encode_batch(texts, num_threads)
+        core = self._checked_batch_core(texts, allowed_special, disallowed_special)
+        return core.encode_batch(texts, num_threads)
 
     def encode_batch_flat(
-        self, texts: Sequence[str], num_threads: int | None = None
+        self,
+        texts: Sequence[str],
+        num_threads: int | None = None,
+        *,
+        allowed_special: AllowedSpecial = (),
+        disallowed_special: DisallowedSpecial = "all",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Encodes each text in parallel (all cores by default) into one array.
 
         Returns `(ids, offsets)`: the uint32 ids of all texts concatenated, and int64
         offsets of length `len(texts) + 1`, so text `i` is `ids[offsets[i]:offsets[i + 1]]`.
         Unlike `encode_batch` no Python int is made per token, so it scales with threads;
-        texts over about 1 MB are also cut at safe points and encoded in parallel.
+        texts over about 1 MB are also cut at safe points and encoded in parallel. Special
+        tokens as in `encode`.
         """
         texts = self._check_batch(texts, "encode_batch_flat")
-        ids, offsets = self._core.encode_batch_flat(texts, num_threads)
+        core = self._checked_batch_core(texts, allowed_special, disallowed_special)
+        ids, offsets = core.encode_batch_flat(texts, num_threads)
         return np.asarray(ids), np.asarray(offsets).astype(np.int64)
+
+    def _checked_batch_core(
+        self,
+        texts: list[str],
+        allowed_special: AllowedSpecial,
+        disallowed_special: DisallowedSpecial,
+    ) -> _core.CoreTokenizer:
+        core, disallowed = self._policy(allowed_special, disallowed_special)
+        i = _specials.first_text_with(texts, disallowed)
+        if i is not None:
+            try:
+                _specials.raise_disallowed(texts[i], disallowed)
+            except ValueError as e:
+                raise ValueError(f"texts[{i}]: {e}") from None
+        return core
 
     @staticmethod
     def _check_batch(texts: Sequence[str], name: str) -> list[str]:
@@ -157,13 +366,27 @@ class Tokenizer:
                 raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
         return texts  # num_threads is the core's to check: one rule for every call
 
-    def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
+    def encode_iterable(
+        self,
+        iterable: Iterable[str],
+        *,
+        allowed_special: AllowedSpecial = (),
+        disallowed_special: DisallowedSpecial = "all",
+    ) -> Iterator[int]:
         """Streams the token ids of the concatenated strings of `iterable` (e.g. a file's
         lines). Memory is bounded by the buffer, not the input: the buffer is encoded up to
-        the last place where later text cannot change the tokens, and the rest kept."""
+        the last place where later text cannot change the tokens, and the rest kept.
+        Special tokens as in `encode`; the error's offset counts from the stream's start,
+        and a special token spelled across two strings is found too."""
+        core, disallowed = self._policy(allowed_special, disallowed_special)
+        # The text already encoded that a disallowed token could have begun in: it is
+        # checked again with the next buffer, so a token cut by a flush is still seen.
+        overlap = max((len(t) for t in disallowed), default=1) - 1
         pieces: list[str] = []
         size = 0
         threshold = _FLUSH_CHARS
+        done = 0  # characters encoded so far
+        tail = ""  # the last `overlap` of them
         for i, piece in enumerate(iterable):
             if not isinstance(piece, str):
                 raise TypeError(f"item {i} of the iterable must be str, not {type(piece).__name__}")
@@ -172,13 +395,19 @@ class Tokenizer:
             if size < threshold:
                 continue
             buffer = "".join(pieces)
-            ids, consumed = self._core.encode_prefix(buffer)
+            _specials.raise_disallowed(tail + buffer, disallowed, done - len(tail))
+            ids, consumed = core.encode_prefix(buffer)
             yield from ids
+            if disallowed and consumed:
+                tail = (tail + buffer[:consumed])[-overlap:] if overlap else ""
+            done += consumed
             rest = buffer[consumed:]
             pieces, size = [rest], len(rest)
             # No safe cut in a long run of text: wait for more before trying again.
             threshold = _FLUSH_CHARS if consumed else 2 * size
-        yield from self._core.encode("".join(pieces))
+        buffer = "".join(pieces)
+        _specials.raise_disallowed(tail + buffer, disallowed, done - len(tail))
+        yield from core.encode(buffer)
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -224,8 +453,14 @@ class Tokenizer:
 
     @property
     def special_tokens(self) -> list[str]:
-        """The special tokens, in the order given; each is always encoded as its own id."""
+        """The special tokens, in the order given (each is its own id where `encode` and
+        friends allow it)."""
         return self._core.special_tokens
+
+    @property
+    def special_tokens_set(self) -> set[str]:
+        """tiktoken's name: the special tokens as a set."""
+        return set(self._core.special_tokens)
 
     @property
     def vocab(self) -> Mapping[int, bytes]:
@@ -321,16 +556,24 @@ def encode_file(
     dtype: str = "uint16",
     num_threads: int | None = None,
     progress: bool = False,
+    allowed_special: AllowedSpecial = "all",
 ) -> int:
     """Encodes the UTF-8 file `input_path` into `output_path` (`.npy`, loadable with
     `np.load`, or raw little-endian `.bin`, whose dtype is recorded in `FILE.bin.json`) with
-    bounded memory; returns the token count. The output appears only when complete."""
+    bounded memory; returns the token count. The output appears only when complete.
+
+    Unlike `encode`, and on purpose: a file here is a training corpus, whose special tokens
+    (e.g. "<|endoftext|>" between documents) are meant, so by default every special token is
+    encoded as its id. `allowed_special` narrows that (`()`: all of them ordinary text);
+    nothing is refused.
+    """
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be a bpelm Tokenizer, not {type(tokenizer).__name__}")
     if dtype not in ("uint16", "uint32"):
         raise ValueError(f'dtype must be "uint16" or "uint32", not {dtype!r}')
+    core, _ = tokenizer._policy(allowed_special, ())
     tokens, _ = _core.encode_file(
-        tokenizer._core,
+        core,
         os.fspath(input_path),
         os.fspath(output_path),
         dtype,

@@ -130,7 +130,7 @@ pub fn encode_file(
         output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     );
     // Dropped (and so deleted) on any early return.
-    let tmp = tempfile::Builder::new()
+    let tmp = crate::tmpfile::builder()
         .prefix(&prefix)
         .suffix(".tmp")
         .tempfile_in(dir)

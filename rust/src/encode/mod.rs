@@ -15,6 +15,7 @@ mod ordered;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::corpus::safe_split_before;
 use crate::error::{BpeError, Result};
@@ -62,12 +63,18 @@ impl Text<'_> {
 /// A vocabulary with its special tokens, ready to encode and decode.
 #[derive(Debug)]
 pub struct Encoder {
-    vocab: Vocab,
+    /// Shared with the encoders `with_specials` makes (same tokens, other specials).
+    vocab: Arc<Vocab>,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
+    /// The ids of every special token of the vocabulary, matched here or not: never taken
+    /// as a whole-word shortcut (see `new`). Shared with `with_specials` encoders.
+    all_special_ids: Arc<[TokenId]>,
     /// What a fresh per-thread cache starts with: every token of up to
     /// `cache::INLINE_KEY` bytes.
-    seed: cache::Seed,
+    seed: Arc<cache::Seed>,
+    /// Shared by `with_specials` encoders too: the per-thread caches map words to ids,
+    /// which do not depend on the special tokens.
     uid: u64,
 }
 
@@ -88,15 +95,20 @@ impl Encoder {
             }
         }
         let specials = SpecialTokens::new(special_tokens)?;
-        let special_ids = special_tokens
+        let special_ids: Vec<TokenId> = special_tokens
             .iter()
             .map(|s| vocab.add_token(s.as_bytes()))
             .collect();
+        // Special tokens stay out of the word cache: text reaches the cache only when it is
+        // not matched as a special token (ordinary mode, or a special not allowed), and then
+        // a pretoken spelling one (a special such as "EOS") must get its BPE tokens, as in
+        // tiktoken, not the special's id. BPE still finds a special that merges make.
         let short_tokens: Vec<(u128, TokenId)> = vocab
             .tokens()
             .iter()
             .filter(|t| !t.is_empty() && t.len() <= cache::INLINE_KEY)
             .filter_map(|t| Some((cache::inline_key(t), vocab.id(t)?)))
+            .filter(|(_, id)| !special_ids.contains(id))
             .collect::<rustc_hash::FxHashMap<_, _>>()
             .into_iter()
             .collect();
@@ -105,11 +117,40 @@ impl Encoder {
         vocab.merge_tables();
         crate::pretokenize::prepare();
         Ok(Encoder {
-            vocab,
+            vocab: Arc::new(vocab),
             specials,
+            all_special_ids: special_ids.as_slice().into(),
             special_ids,
-            seed,
+            seed: Arc::new(seed),
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The same vocabulary with only the special tokens at `indices` (into
+    /// `special_tokens()`) matched in text; the others are encoded as ordinary text, and
+    /// with no indices nothing is matched (tiktoken's `encode_ordinary`). Cheap: the
+    /// vocabulary, the cache seed and the per-thread caches are shared.
+    pub fn with_specials(&self, indices: &[usize]) -> Result<Encoder> {
+        let all = self.specials.tokens();
+        let mut tokens = Vec::with_capacity(indices.len());
+        let mut special_ids = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let token = all.get(i).ok_or_else(|| {
+                BpeError::InvalidArgument(format!(
+                    "special token index {i} is out of range ({} special tokens)",
+                    all.len()
+                ))
+            })?;
+            tokens.push(token.clone());
+            special_ids.push(self.special_ids[i]);
+        }
+        Ok(Encoder {
+            vocab: Arc::clone(&self.vocab),
+            specials: SpecialTokens::new(&tokens)?,
+            special_ids,
+            all_special_ids: Arc::clone(&self.all_special_ids),
+            seed: Arc::clone(&self.seed),
+            uid: self.uid,
         })
     }
 
@@ -300,7 +341,10 @@ impl Encoder {
         let start = out.len();
         // Short tokens are in the cache from the start, so a short miss needs merges.
         let whole = if word.len() > cache::INLINE_KEY {
-            self.vocab.id(word)
+            // Not a special token's id: see `new`.
+            self.vocab
+                .id(word)
+                .filter(|id| !self.all_special_ids.contains(id))
         } else {
             None
         };
@@ -374,6 +418,45 @@ mod tests {
             "{err}"
         );
         assert_eq!(e.decode_bytes(&[259, 32]).unwrap(), b"hello ");
+    }
+
+    #[test]
+    fn with_specials_matches_only_those_given() {
+        let e = Encoder::new(
+            tiny().vocab().clone(),
+            &["<|eot|>".to_string(), "<|pad|>".to_string()],
+        )
+        .unwrap();
+        let text = "he<|eot|><|pad|>";
+        let all = e.encode(text);
+        assert_eq!(all[all.len() - 2..], [260, 261]);
+        let ordinary = e.with_specials(&[]).unwrap();
+        assert!(ordinary.special_tokens().is_empty());
+        let plain = ordinary.encode(text);
+        assert!(plain.len() > all.len() && !plain.contains(&260) && !plain.contains(&261));
+        let pad_only = e.with_specials(&[1]).unwrap();
+        let got = pad_only.encode(text);
+        assert_eq!(got.last(), Some(&261));
+        assert!(!got.contains(&260));
+        assert_eq!(pad_only.vocab().len(), e.vocab().len());
+        assert!(e.with_specials(&[2]).is_err());
+    }
+
+    #[test]
+    fn a_special_spelled_by_one_pretoken_is_ordinary_text_in_ordinary_mode() {
+        let long = "abcdefghijklmnopqrstuvwxyz"; // longer than an inline cache key
+        let e = Encoder::new(
+            tiny().vocab().clone(),
+            &["world".to_string(), long.to_string(), "hello".to_string()],
+        )
+        .unwrap();
+        assert_eq!(e.encode("world"), [e.special_ids()[0]]);
+        let ordinary = e.with_specials(&[]).unwrap();
+        assert_eq!(ordinary.encode("world"), b"world".map(TokenId::from));
+        let letters: Vec<TokenId> = long.bytes().map(TokenId::from).collect();
+        assert_eq!(ordinary.encode(long), letters);
+        // "hello" is also a merged token: BPE still makes it.
+        assert_eq!(ordinary.encode("hello"), [259]);
     }
 
     #[test]

@@ -154,6 +154,12 @@ impl PyCoreTokenizer {
         Ok(())
     }
 
+    /// This vocabulary matching only the special tokens at `indices` in text (none: the
+    /// ordinary mode); shares the vocabulary and caches, so it is cheap to make.
+    fn with_specials(&self, indices: Vec<usize>) -> PyResult<Self> {
+        Ok(PyCoreTokenizer::wrap(self.inner.with_specials(&indices)?))
+    }
+
     /// The tokens of `text` as a list of ints.
     fn encode<'py>(
         &self,

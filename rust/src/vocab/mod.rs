@@ -495,7 +495,9 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| BpeError::io(dir, e))?;
+    let mut tmp = crate::tmpfile::builder()
+        .tempfile_in(dir)
+        .map_err(|e| BpeError::io(dir, e))?;
     tmp.write_all(data)
         .map_err(|e| BpeError::io(tmp.path(), e))?;
     tmp.as_file()

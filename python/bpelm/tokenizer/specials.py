@@ -1,0 +1,97 @@
+"""Which special tokens a piece of text may turn into: tiktoken's `allowed_special` /
+`disallowed_special` policy.
+
+Special tokens are a security boundary: text from users that spells "<|endoftext|>" must
+not become the real end-of-text id (a cut document, an injected prompt). So, as in
+tiktoken, by default no special token is encoded as one, and text that spells any of them
+raises `ValueError` naming the token; `allowed_special` opts tokens in ("all" for every
+one), and `disallowed_special=()` encodes the others as ordinary text without the check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Collection, Sequence
+from typing import Literal, Union
+
+# The two parameters' types, as tiktoken spells them.
+AllowedSpecial = Union[Literal["all"], Collection[str]]
+DisallowedSpecial = Union[Literal["all"], Collection[str]]
+
+
+def resolve(
+    specials: list[str], allowed_special: AllowedSpecial, disallowed_special: DisallowedSpecial
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """`(allowed, disallowed)`: the indices into `specials` of the tokens to encode as
+    special tokens, and the tokens whose presence in the text is an error."""
+    if allowed_special == "all":
+        allowed = tuple(range(len(specials)))
+    else:
+        if isinstance(allowed_special, str):
+            raise TypeError('allowed_special must be "all" or a collection of str, not a str')
+        wanted = set(allowed_special)
+        allowed = tuple(i for i, s in enumerate(specials) if s in wanted)
+    if disallowed_special == "all":
+        allowed_set = {specials[i] for i in allowed}
+        disallowed = tuple(s for s in specials if s not in allowed_set)
+    else:
+        if isinstance(disallowed_special, str):
+            raise TypeError('disallowed_special must be "all" or a collection of str, not a str')
+        disallowed = tuple(disallowed_special)
+    return allowed, disallowed
+
+
+def first_disallowed(text: str, disallowed: tuple[str, ...]) -> tuple[int, str] | None:
+    """`(character offset, token)` of the first occurrence in `text` of a disallowed token
+    (the longest at that offset), or None.
+
+    Searched with `str.find`, which reads CPython's own storage of `text` at memchr-like
+    speed: the Rust core's special-token matcher would need the text as UTF-8 first, a copy
+    of every non-ASCII text, and the usual case is one or two tokens and no match at all.
+    """
+    found: tuple[int, str] | None = None
+    for token in disallowed:
+        at = text.find(token)
+        if at < 0:
+            continue
+        if found is None or at < found[0] or (at == found[0] and len(token) > len(found[1])):
+            found = (at, token)
+    return found
+
+
+def first_text_with(texts: Sequence[str], disallowed: tuple[str, ...]) -> int | None:
+    """The index of the first text holding a disallowed token, or None. The scan runs in
+    C (`map` of `operator.contains`): a Python loop would cost a third of encoding a
+    batch of short texts."""
+    first = None
+    for token in disallowed:
+        hits = map(operator.contains, texts, itertools.repeat(token))
+        i = next(itertools.compress(itertools.count(), hits), None)
+        if i is not None and (first is None or i < first):
+            first = i
+            texts = texts[:i]  # only an earlier text can matter for the next token
+    return first
+
+
+def raise_disallowed(text: str, disallowed: tuple[str, ...], offset_base: int = 0) -> None:
+    """Raises tiktoken's `ValueError` (with the offset added) when `text` spells one of the
+    `disallowed` tokens; `offset_base` is the offset of `text` in a longer stream."""
+    for token in disallowed:
+        if token in text:
+            break
+    else:
+        return  # the usual case, kept to one `in` per token
+    hit = first_disallowed(text, disallowed)
+    if hit is None:
+        return
+    at, token = hit
+    raise ValueError(
+        f"Encountered text corresponding to disallowed special token {token!r} "
+        f"(at character {offset_base + at}).\n"
+        "If you want this text to be encoded as a special token, pass it to "
+        f"`allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
+        "If you want this text to be encoded as normal text, disable the check for this "
+        f"token by passing `disallowed_special=(tok.special_tokens_set - {{{token!r}}})`.\n"
+        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )

@@ -1,0 +1,86 @@
+"""tiktoken's rank files (`.tiktoken`): one token a line, base64 bytes then its rank.
+
+A rank is the token's id, and also the order of merging: tiktoken's BPE repeatedly merges
+the adjacent pair whose concatenation has the lowest rank. So the merge that makes a token
+is found by running that BPE on the token's own bytes with only lower ranks allowed: it
+ends in exactly two parts, the merge's left and right. Listing those merges in the order of
+the tokens' ranks gives bpelm's (rank-ordered) merges and the same ids as tiktoken.
+
+One caveat, inherent in the two rules: tiktoken would also merge a pair (x, y) that is not
+the listed merge of x + y (another split of the same token), bpelm only the listed one. A
+token made that way needs its other split to form first, which standard BPE training makes
+rare; GPT-2's files agree exactly, and tests/test_formats.py checks ids on corpora.
+
+Nothing here depends on a split pattern; bpelm encodes with GPT-2's.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def read_ranks(path: PathLike) -> dict[bytes, int]:
+    """Token bytes -> rank from a `.tiktoken` file; ValueError names a malformed line."""
+    ranks: dict[bytes, int] = {}
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                token, rank = line.split()
+                ranks[base64.b64decode(token, validate=True)] = int(rank)
+            except ValueError as e:  # binascii.Error is a ValueError
+                raise ValueError(f"{path}:{number}: not `BASE64 RANK` ({e})") from None
+    return ranks
+
+
+def write_ranks(path: PathLike, ranks: dict[bytes, int]) -> None:
+    """Writes `ranks` as a `.tiktoken` file in rank order, atomically."""
+    lines = [
+        base64.b64encode(token) + b" " + str(rank).encode() + b"\n"
+        for token, rank in sorted(ranks.items(), key=lambda item: item[1])
+    ]
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(b"".join(lines))
+    os.replace(tmp, path)
+
+
+def _merge_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
+    """tiktoken's byte-pair merge of `token`, using only pairs ranked below `max_rank`."""
+    parts = [token[i : i + 1] for i in range(len(token))]
+    while len(parts) > 1:
+        best_at, best_rank = -1, max_rank
+        for i in range(len(parts) - 1):
+            rank = ranks.get(parts[i] + parts[i + 1])
+            if rank is not None and rank < best_rank:
+                best_at, best_rank = i, rank
+        if best_at < 0:
+            break
+        parts[best_at : best_at + 2] = [parts[best_at] + parts[best_at + 1]]
+    return parts
+
+
+def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The merges, in rank order, that make every multi-byte token of `ranks`.
+
+    ValueError when a token cannot be made from lower-ranked ones (tiktoken could never
+    produce it either) or a single byte is missing (byte-level BPE needs all 256).
+    """
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(f"the ranks lack {len(missing)} single bytes (first: {missing[0]})")
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
+        if len(token) < 2:
+            continue
+        parts = _merge_parts(ranks, token, rank)
+        if len(parts) != 2:
+            raise ValueError(f"token {token!r} (rank {rank}) is not a merge of two lower ranks")
+        merges.append((parts[0], parts[1]))
+    return merges

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the release wheel as it would be published (manylinux2014 through zig, checked by
+# maturin), installs it into a fresh virtualenv holding only the core dependencies (numpy,
+# tqdm) and runs a tokenizer smoke test there, from outside the checkout: a packaging step
+# that breaks (a missing data file, an extension that does not load) fails here.
+# WHEEL_COMPAT=manylinux_2_34 (what this glibc can certify without zig) overrides the target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+pyver=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+base=${BPELM_BASE_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/bpelm/base-env-py$pyver}
+compat=${WHEEL_COMPAT:-manylinux2014}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== wheel ($compat)"
+zig_flag=()
+if [ "$compat" = manylinux2014 ]; then
+    zig_flag=(--zig)  # links against glibc 2.17 whatever the build machine's glibc
+fi
+start=$SECONDS
+PATH="$base/bin:$PATH" maturin build --quiet --release "${zig_flag[@]}" \
+    --compatibility "$compat" --out "$tmp/dist" >"$tmp/build.log" 2>&1 || {
+    cat "$tmp/build.log" >&2
+    exit 1
+}
+wheel=$(ls "$tmp"/dist/*.whl)
+echo "built $(basename "$wheel") in $((SECONDS - start)) s"
+
+"$python" -m venv "$tmp/venv"
+"$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps "$wheel"
+# The core dependencies, and only they, from the shared environment (no network).
+deps="$tmp/deps"
+mkdir "$deps"
+base_site=$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for name in numpy numpy.libs tqdm; do
+    [ -e "$base_site/$name" ] && ln -s "$base_site/$name" "$deps/$name"
+done
+for info in "$base_site"/numpy-*.dist-info "$base_site"/tqdm-*.dist-info; do
+    ln -s "$info" "$deps/$(basename "$info")"
+done
+site=$("$tmp/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$deps" >"$site/core-deps.pth"
+"$tmp/venv/bin/python" -m pip check --disable-pip-version-check
+
+cd "$tmp"  # away from the checkout's python/ folder
+"$tmp/venv/bin/python" - <<'PY'
+import importlib.util
+import pathlib
+
+import bpelm
+from bpelm import Tokenizer, train_bpe
+
+assert importlib.util.find_spec("torch") is None, "torch leaked into the core-only venv"
+text = "the quick brown fox jumps over the lazy dog<|endoftext|>" * 200
+pathlib.Path("corpus.txt").write_text(text, encoding="utf-8")
+vocab, merges = train_bpe("corpus.txt", 300, ["<|endoftext|>"])
+tok = Tokenizer(vocab, merges, ["<|endoftext|>"])
+ids = tok.encode(text, allowed_special="all")
+assert tok.decode(ids) == text
+try:
+    tok.encode("user text <|endoftext|>")
+except ValueError:
+    pass
+else:
+    raise AssertionError("a special token in plain encode() was not refused")
+tok.save("tok")
+assert Tokenizer.load("tok") == tok
+gpt2 = Tokenizer.gpt2()
+assert gpt2.encode("Hello world, this is GPT-2.") == [15496, 995, 11, 428, 318, 402, 11571, 12, 17, 13]
+print(f"wheel smoke test passed (bpelm {bpelm.__version__}, {len(ids)} tokens)")
+PY

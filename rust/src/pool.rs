@@ -19,7 +19,9 @@ use rayon::ThreadPool;
 
 use crate::error::{BpeError, Result};
 
-/// A call runs on at most this many threads per CPU, whatever it asks for.
+/// A call runs on at most this many threads per CPU, whatever it asks for: beyond the CPUs,
+/// threads only add switching and a word cache each (enough slack is left for machines whose
+/// CPU count is understated, such as a cgroup quota below the cores in use).
 pub const THREADS_PER_CPU: usize = 4;
 
 /// How many pools (of different sizes) are kept at once.
@@ -65,7 +67,7 @@ pub fn invalid_threads(shown: impl Display) -> BpeError {
 
 /// Runs `f` on the kept pool for `num_threads` (see `threads`), so that the parallel
 /// iterators inside it use that pool's threads. Called from a thread of a pool already, it
-/// runs `f` there, on that pool.
+/// runs `f` there, on that pool, whatever `num_threads` says.
 pub fn run<R: Send>(num_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
     let n = threads(num_threads)?;
     if rayon::current_thread_index().is_some() {

@@ -73,3 +73,37 @@ def test_the_budget_config_uses_them() -> None:
     assert model_cfg.tie_embeddings and model_cfg.qk_norm and model_cfg.logit_softcap > 0
     assert train_cfg.schedule == "linear" and train_cfg.min_lr == 0 and train_cfg.warmup_steps == 0
     assert math.isfinite(train_cfg.max_lr)
+
+
+def test_find_max_batch_doubles_until_it_does_not_fit(monkeypatch) -> None:
+    import bpelm.training.max_batch as mb
+    from bpelm.experiments.accounting import account
+
+    model_cfg = ModelConfig(**BASE)
+    cfg = TrainConfig(device="cpu", compile=False)
+    # A machine with room for a few small batches: the doubling stops at the estimate.
+    room = account(model_cfg).memory_bytes(8) * mb.CPU_MARGIN * 1.01
+    monkeypatch.setattr(mb, "_available_bytes", lambda: int(room))
+    best, trials = mb.find_max_batch(model_cfg, cfg, log=lambda _: None)
+    assert best == 8
+    assert [t.batch_size for t in trials] == [1, 2, 4, 8, 16]
+    assert all(t.fits for t in trials[:4]) and not trials[4].fits
+    assert "estimated" in trials[4].note
+
+
+def test_find_max_batch_stops_at_out_of_memory(monkeypatch) -> None:
+    import bpelm.training.evaluation as ev  # find_max_batch imports lm_loss from here
+    import bpelm.training.max_batch as mb
+
+    original = ev.lm_loss
+
+    def oom_from_4(model, x, y):
+        if x.shape[0] >= 4:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(model, x, y)
+
+    monkeypatch.setattr(ev, "lm_loss", oom_from_4)
+    monkeypatch.setattr(mb, "_available_bytes", lambda: None)
+    cfg = TrainConfig(device="cpu")
+    best, trials = mb.find_max_batch(ModelConfig(**BASE), cfg, log=lambda _: None)
+    assert best == 2 and trials[-1].note == "out of memory"

@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         "gloo on CPU): runs `torchrun --standalone --nproc-per-node N -m bpelm train ...`. "
         "train.batch_size is the global batch, split evenly among them",
     )
+    tr.add_argument(
+        "--find-max-batch",
+        action="store_true",
+        help="instead of training: double train.batch_size from 1, one real step at each size, "
+        "until the device runs out of memory, and report the largest that fits (on a CPU the "
+        "doubling stops where `bpelm account` estimates more than the memory available)",
+    )
     add_progress_argument(tr)
     tr.add_argument("--quiet", action="store_true", help="the same as --no-progress")
     tr.set_defaults(func=cmd_train)
@@ -158,6 +165,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
     model_cfg, train_cfg = load_any_config(Path(config_path), overrides)
+    if args.find_max_batch:
+        from bpelm.training.max_batch import find_max_batch
+
+        best, _ = find_max_batch(model_cfg, train_cfg)
+        if best == 0:
+            raise CliError("not even a batch of 1 fits this model on this device")
+        print(f"largest batch_size that fits: {best} (set train.batch_size, or use "
+              "train.grad_accum_steps for more)")  # fmt: skip
+        return 0
     if args.out:
         out = Path(args.out)
     elif resume is not None:

@@ -28,6 +28,9 @@ pub enum BpeError {
     /// character `unit`.
     #[error("text {text} holds a lone surrogate at character {unit}")]
     NotUnicode { text: usize, unit: usize },
+    /// Memory for a buffer the input sized could not be had (`alloc`).
+    #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
+    OutOfMemory { what: &'static str, bytes: usize },
     /// Any other bad argument (vocab size too small, empty or duplicate special token, ...).
     #[error("{0}")]
     InvalidArgument(String),

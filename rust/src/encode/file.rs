@@ -171,9 +171,11 @@ pub fn encode_file(
         },
         |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
             ids.clear();
-            encoder.encode_into(&text[ranges[i].clone()], ids);
+            encoder.encode_into(&text[ranges[i].clone()], ids)?;
             bytes.clear();
+            crate::alloc::try_reserve(bytes, ids.len() * dtype.width(), "encoded chunk")?;
             extend_le_bytes(bytes, ids, dtype);
+            Ok(())
         },
         |i, bytes| {
             writer.write_all(bytes).map_err(io_err)?;

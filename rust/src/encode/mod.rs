@@ -59,6 +59,13 @@ impl Text<'_> {
     }
 }
 
+/// The most ids `bytes` bytes of text can encode to (one per byte), with room for the
+/// encoder's writes past the end: it stores a few ids at once (`cache::InlineIds`) and
+/// reserves for a block of pretokens (`pretokenize::MAX_ENDS`) before writing them.
+fn ids_bound(bytes: usize) -> usize {
+    bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
+}
+
 /// A vocabulary with its special tokens, ready to encode and decode.
 #[derive(Debug)]
 pub struct Encoder {
@@ -140,15 +147,21 @@ impl Encoder {
         &self.special_ids
     }
 
-    /// The tokens of `text`.
-    pub fn encode(&self, text: &str) -> Vec<TokenId> {
-        let mut out = memory::id_buffer(text.len() / 3 + 16);
-        self.encode_into(text, &mut out);
-        out
+    /// The tokens of `text`; `OutOfMemory` when there is no room for them.
+    pub fn encode(&self, text: &str) -> Result<Vec<TokenId>> {
+        let mut out = memory::id_buffer(ids_bound(text.len()))?;
+        self.encode_into(text, &mut out)?;
+        Ok(out)
     }
 
     /// Appends the tokens of `text` to `out`.
-    pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
+    ///
+    /// Room for the most ids `text` can make is reserved first, fallibly (`OutOfMemory`),
+    /// so that the encoder's own infallible `reserve`s on the way never reallocate: the
+    /// output is the one buffer here that grows with the input. (The reservation is
+    /// address space only; pages that no id is written to are never touched.)
+    pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
+        crate::alloc::try_reserve(out, ids_bound(text.len()), "token ids")?;
         cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
@@ -161,18 +174,19 @@ impl Encoder {
                     Segment::Special(i) => out.push(self.special_ids[i]),
                 }
             }
-        })
+        });
+        Ok(())
     }
 
     /// The tokens of the longest prefix of `text` that no text appended later can change,
     /// and that prefix's length in characters (the rest waits for more text).
-    pub fn encode_prefix(&self, text: &str) -> (Vec<TokenId>, usize) {
+    pub fn encode_prefix(&self, text: &str) -> Result<(Vec<TokenId>, usize)> {
         match safe_split_before(text, &self.specials, text.len()) {
             Some(cut) => {
                 let head = &text[..cut];
-                (self.encode(head), head.chars().count())
+                Ok((self.encode(head)?, head.chars().count()))
             }
-            None => (Vec::new(), 0),
+            None => Ok((Vec::new(), 0)),
         }
     }
 
@@ -316,10 +330,14 @@ impl Encoder {
     /// The bytes of `ids`, concatenated.
     pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
         let tokens = self.vocab.tokens();
-        let mut out = Vec::with_capacity(ids.len() * 4);
+        let mut out =
+            crate::alloc::try_with_capacity(ids.len().saturating_mul(4), "decoded bytes")?;
         for &id in ids {
             match tokens.get(id as usize) {
-                Some(bytes) => out.extend_from_slice(bytes),
+                Some(bytes) => {
+                    crate::alloc::try_reserve(&mut out, bytes.len(), "decoded bytes")?;
+                    out.extend_from_slice(bytes)
+                }
                 None => {
                     return Err(BpeError::UnknownId {
                         id: u64::from(id),
@@ -394,7 +412,7 @@ mod timing {
     /// to count it alone (`valgrind --tool=callgrind --toggle-collect='*warm_pass*'`).
     #[inline(never)]
     fn warm_pass(e: &Encoder, text: &str) -> Vec<TokenId> {
-        e.encode(text)
+        e.encode(text).unwrap()
     }
 
     /// Cold (first pass, fresh caches) and warm (second pass) single-thread encode rates of a
@@ -417,7 +435,7 @@ mod timing {
             .and_then(|s| s.parse().ok())
             .unwrap_or(3usize);
         let t = std::time::Instant::now();
-        let ids = e.encode(&text);
+        let ids = e.encode(&text).unwrap();
         let cold = t.elapsed().as_secs_f64();
         let mut warm = f64::MAX;
         for _ in 0..passes {

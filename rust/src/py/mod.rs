@@ -1,7 +1,7 @@
 //! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyError, PyOSError, PyPermissionError, PyValueError,
+    PyFileNotFoundError, PyKeyError, PyMemoryError, PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -10,6 +10,7 @@ use crate::error::BpeError;
 mod args;
 mod array;
 mod encode;
+mod objects;
 mod pretok;
 mod str_layout;
 mod text;
@@ -22,8 +23,11 @@ impl From<BpeError> for PyErr {
             BpeError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                // ENOMEM (a memory map refused under RLIMIT_AS, say) is memory, not a file.
+                std::io::ErrorKind::OutOfMemory => PyMemoryError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
+            BpeError::OutOfMemory { .. } => PyMemoryError::new_err(message),
             BpeError::UnknownId { .. } => PyKeyError::new_err(message),
             BpeError::NotUtf8 { .. }
             | BpeError::NotUnicode { .. }

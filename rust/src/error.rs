@@ -31,6 +31,9 @@ pub enum BpeError {
     /// Memory for a buffer the input sized could not be had (`alloc`).
     #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
     OutOfMemory { what: &'static str, bytes: usize },
+    /// A long call was cancelled between chunks (`Cancel`), e.g. by Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
     /// Any other bad argument (vocab size too small, empty or duplicate special token, ...).
     #[error("{0}")]
     InvalidArgument(String),

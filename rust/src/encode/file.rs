@@ -61,9 +61,13 @@ pub struct EncodeFileStats {
     pub bytes: u64,
 }
 
+/// Asked between chunks whether to stop (true: stop with `BpeError::Interrupted`). The
+/// Python bindings check for signals here, so Ctrl-C ends a long encode within a chunk.
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
 /// How `encode_file` works.
-#[derive(Debug, Clone, Copy)]
-pub struct EncodeFileOptions {
+#[derive(Clone, Copy)]
+pub struct EncodeFileOptions<'a> {
     pub dtype: Dtype,
     /// `None`: one per CPU (see `pool::threads`).
     pub num_threads: Option<usize>,
@@ -71,15 +75,18 @@ pub struct EncodeFileOptions {
     pub progress: bool,
     /// About how many bytes of text each parallel task encodes.
     pub chunk_bytes: usize,
+    /// Checked after each chunk is written; `None`: never cancelled.
+    pub cancel: Option<Cancel<'a>>,
 }
 
-impl Default for EncodeFileOptions {
+impl Default for EncodeFileOptions<'_> {
     fn default() -> Self {
         EncodeFileOptions {
             dtype: Dtype::U32,
             num_threads: None,
             progress: false,
             chunk_bytes: CHUNK_BYTES,
+            cancel: None,
         }
     }
 }
@@ -97,6 +104,7 @@ pub fn encode_file(
         num_threads,
         progress,
         chunk_bytes,
+        cancel,
     } = *options;
     let threads = crate::pool::threads(num_threads)?;
     let vocab_size = encoder.vocab().len();
@@ -129,12 +137,15 @@ pub fn encode_file(
         ".{}.",
         output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     );
-    // Dropped (and so deleted) on any early return.
+    super::stale::remove_orphans(dir, &prefix);
+    // Dropped (and so deleted) on any early return, an interruption included; locked so
+    // that a later run can tell it from one a killed run left behind.
     let tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| BpeError::io(dir, e))?;
+    super::stale::lock(tmp.as_file());
     let tmp_path = tmp.path().to_path_buf();
     let io_err = |e| BpeError::io(&tmp_path, e);
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file());
@@ -182,7 +193,10 @@ pub fn encode_file(
             tokens += (bytes.len() / width) as u64;
             bar.inc(ranges[i].len() as u64);
             writeback.advance(writer.get_ref(), bytes.len() as u64);
-            Ok(())
+            match cancel {
+                Some(cancelled) if cancelled() => Err(BpeError::Interrupted),
+                _ => Ok(()),
+            }
         },
     )?;
     bar.finish_and_clear();

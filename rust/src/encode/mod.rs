@@ -12,6 +12,7 @@ mod cache;
 pub mod file;
 pub(crate) mod memory;
 mod ordered;
+mod stale;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

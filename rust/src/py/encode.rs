@@ -15,6 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use super::args::{Ids, NumThreads};
 use super::array::IdArray;
 use super::objects;
+use super::signals::Signals;
 use super::text::{storage_of, surrogate_error, Storage};
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text};
@@ -280,15 +281,19 @@ fn py_encode_file(
     progress: bool,
     chunk_bytes: usize,
 ) -> PyResult<(u64, u64)> {
+    let signals = Signals::new();
+    let cancel = || signals.cancelled();
     let options = EncodeFileOptions {
         dtype: Dtype::parse(dtype)?,
         num_threads: NumThreads::of(num_threads),
         progress,
         chunk_bytes,
+        cancel: Some(&cancel),
     };
     let stats = objects::detach(py, || {
         encode_file(&tokenizer.inner, &input_path, &output_path, &options)
-    })??;
+    })?
+    .map_err(|e| signals.error(e))?;
     Ok((stats.tokens, stats.bytes))
 }
 

@@ -1,7 +1,8 @@
 //! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyError, PyMemoryError, PyOSError, PyPermissionError, PyValueError,
+    PyFileNotFoundError, PyKeyError, PyKeyboardInterrupt, PyMemoryError, PyOSError,
+    PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -12,6 +13,7 @@ mod array;
 mod encode;
 mod objects;
 mod pretok;
+mod signals;
 mod str_layout;
 mod text;
 mod train;
@@ -28,6 +30,9 @@ impl From<BpeError> for PyErr {
                 _ => PyOSError::new_err(message),
             },
             BpeError::OutOfMemory { .. } => PyMemoryError::new_err(message),
+            // The bindings raise the signal's own exception where they saw it; this is
+            // for a cancellation with no Python error behind it.
+            BpeError::Interrupted => PyKeyboardInterrupt::new_err(message),
             BpeError::UnknownId { .. } => PyKeyError::new_err(message),
             BpeError::NotUtf8 { .. }
             | BpeError::NotUnicode { .. }

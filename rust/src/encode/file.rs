@@ -91,6 +91,24 @@ impl Default for EncodeFileOptions<'_> {
     }
 }
 
+/// Whether `a` and `b` name one file (same device and inode: through symlinks and hard
+/// links too); false when either does not exist.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
 /// Encodes the UTF-8 file `input` into `output`: a `.npy` array or raw little-endian `.bin`
 /// of `options.dtype`, written atomically.
 pub fn encode_file(
@@ -106,6 +124,13 @@ pub fn encode_file(
         chunk_bytes,
         cancel,
     } = *options;
+    if same_file(input, output) {
+        // Renaming the tokens over it would replace the corpus.
+        return Err(BpeError::InvalidArgument(format!(
+            "the output {} is the input file itself; write the tokens elsewhere",
+            output.display()
+        )));
+    }
     let threads = crate::pool::threads(num_threads)?;
     let vocab_size = encoder.vocab().len();
     if dtype == Dtype::U16 && vocab_size > 1 << 16 {

@@ -1,8 +1,8 @@
 //! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyError, PyKeyboardInterrupt, PyMemoryError, PyOSError,
-    PyPermissionError, PyValueError,
+    PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyKeyboardInterrupt, PyMemoryError,
+    PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -25,6 +25,7 @@ impl From<BpeError> for PyErr {
             BpeError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
                 // ENOMEM (a memory map refused under RLIMIT_AS, say) is memory, not a file.
                 std::io::ErrorKind::OutOfMemory => PyMemoryError::new_err(message),
                 _ => PyOSError::new_err(message),

@@ -1,8 +1,9 @@
 """Files that are not what they seem: the input as the output, pipes, /proc files,
-directories."""
+directories, single-byte special tokens, truncated merges, malformed vocab.json."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,56 @@ def test_a_directory_says_so(tok, tmp_path):
         encode_file(tok, tmp_path, tmp_path / "out.npy")
     with pytest.raises(IsADirectoryError, match="is a directory"):
         train_bpe(tmp_path, 300, [])
+
+
+# -- single-byte special tokens ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("special", [" ", "a"])
+def test_a_single_byte_special_token_trains_a_usable_vocabulary(tmp_path, special):
+    src = tmp_path / "t.txt"
+    src.write_text(TEXT)
+    vocab, merges = train_bpe(src, 300, [special, "<|endoftext|>"], num_threads=1)
+    assert len(set(vocab.values())) == len(vocab)
+    tok = Tokenizer(vocab, merges, [special, "<|endoftext|>"])
+    assert tok.encode(special) == [ord(special)]
+    assert tok.decode(tok.encode(TEXT)) == TEXT
+
+
+# -- truncated merges, vocab.json messages ------------------------------------------------------
+
+
+def test_a_truncated_merges_file_names_the_missing_line(tok, tmp_path):
+    tok.save(tmp_path)
+    merges = (tmp_path / "merges.txt").read_text().splitlines(keepends=True)
+    assert len(merges) > 10
+    (tmp_path / "merges.txt").write_text("".join(merges[:10]))
+    with pytest.raises(ValueError, match=r"merges.txt:11: missing merge"):
+        Tokenizer.load(tmp_path)
+    (tmp_path / "bpelm.json").unlink()
+    with pytest.raises(ValueError, match=r"merges.txt:11: missing merge"):
+        Tokenizer.load(tmp_path)
+
+
+def test_a_bpelm_json_from_a_newer_version_is_refused(tok, tmp_path):
+    tok.save(tmp_path)
+    meta = json.loads((tmp_path / "bpelm.json").read_text())
+    meta["bpelm_version"] = "99.0.0"
+    (tmp_path / "bpelm.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="99.0.0"):
+        Tokenizer.load(tmp_path)
+    meta["bpelm_version"] = _core.__version__
+    (tmp_path / "bpelm.json").write_text(json.dumps(meta))
+    assert Tokenizer.load(tmp_path).encode("the cat") == tok.encode("the cat")
+
+
+def test_vocab_json_errors_have_a_column_and_an_offset(tok, tmp_path):
+    tok.save(tmp_path)
+    vocab = tmp_path / "vocab.json"
+    one_line = json.dumps(json.loads(vocab.read_text()))
+    vocab.write_text(one_line[:-1] + ', "x" 5}')
+    with pytest.raises(ValueError, match=r"vocab.json:1:\d+: "):
+        Tokenizer.load(tmp_path)
+    vocab.write_bytes(b'{"a": 0, \xff}')
+    with pytest.raises(ValueError, match="not valid UTF-8 at byte offset 9"):
+        Tokenizer.load(tmp_path)

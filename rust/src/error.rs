@@ -14,11 +14,13 @@ pub enum BpeError {
     /// Input text is not UTF-8; `offset` is the byte offset of the first bad byte.
     #[error("{path}: not valid UTF-8 at byte offset {offset}")]
     NotUtf8 { path: String, offset: u64 },
-    /// A vocabulary or merges file is malformed; `line` counts from 1.
-    #[error("{path}:{line}: {message}")]
+    /// A vocabulary or merges file is malformed; `line` and `column` count from 1 (a
+    /// column where one is known: JSON on one line, as GPT-2's `encoder.json` is).
+    #[error("{path}:{line}{}: {message}", column.map(|c| format!(":{c}")).unwrap_or_default())]
     BadFile {
         path: String,
         line: usize,
+        column: Option<usize>,
         message: String,
     },
     /// A token id outside the vocabulary.

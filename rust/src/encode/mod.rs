@@ -127,7 +127,8 @@ impl Encoder {
         merges_path: &Path,
         special_tokens: &[String],
     ) -> Result<Self> {
-        Encoder::new(Vocab::read_gpt2(vocab_path, merges_path)?, special_tokens)
+        let vocab = Vocab::read_gpt2_with(vocab_path, merges_path, special_tokens)?;
+        Encoder::new(vocab, special_tokens)
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt` (special tokens included as tokens).

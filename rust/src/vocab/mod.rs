@@ -462,11 +462,12 @@ fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
     dense(slots).map_err(|m| bad(last_line, None, m))
 }
 
-/// Ids above this in `vocab.json` are refused before any memory is set aside for them.
-const MAX_JSON_ID: usize = 1 << 26;
-
-/// Collects a JSON object of token -> id into slots by id, checking each entry as it comes
-/// (serde_json then reports the line of the entry at fault).
+/// Collects a JSON object of token -> id, checking each entry as it comes (serde_json then
+/// reports the line of the entry at fault), into slots by id.
+///
+/// Memory follows the entries, never the ids they claim: a one-line file naming id
+/// 47644339 once asked for a 1 GB slot table (found by the `vocab_files` fuzz target).
+/// Ids are placed once all are read, when the count of tokens bounds them.
 struct VocabVisitor {
     decoder: ByteDecoder,
 }
@@ -482,22 +483,28 @@ impl<'de> Visitor<'de> for VocabVisitor {
         self,
         mut map: A,
     ) -> std::result::Result<Self::Value, A::Error> {
-        let mut slots: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut entries: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut seen = FxHashSet::default();
         while let Some(key) = map.next_key::<String>()? {
             // Checked before reading the id so that the error points at the key's line.
             let bytes = self.decoder.decode(&key).map_err(de::Error::custom)?;
             let id: u32 = map.next_value()?;
-            let i = id as usize;
-            if i > MAX_JSON_ID {
-                return Err(de::Error::custom(format!(
-                    "token id {id} is implausibly large"
-                )));
-            }
-            if i >= slots.len() {
-                slots.resize(i + 1, None);
-            }
-            if slots[i].replace(bytes).is_some() {
+            if !seen.insert(id) {
                 return Err(de::Error::custom(format!("token id {id} appears twice")));
+            }
+            entries.push((id, bytes));
+        }
+        let mut slots: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
+        for (id, bytes) in entries {
+            match slots.get_mut(id as usize) {
+                Some(slot) => *slot = Some(bytes),
+                None => {
+                    return Err(de::Error::custom(format!(
+                        "token ids must be 0..n without gaps; id {id} is out of range for {} \
+                         tokens",
+                        slots.len()
+                    )))
+                }
             }
         }
         Ok(slots)
@@ -749,6 +756,20 @@ mod tests {
         let (vp, mp) = write_pair(dir.path(), &json, "#version: 0.2\na b\n");
         assert!(Vocab::read_gpt2(&vp, &mp).is_err());
         assert!(Vocab::read_gpt2_with(&vp, &mp, &["cd".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn vocab_files_a_huge_claimed_id_allocates_nothing_for_it() {
+        // Found by the `vocab_files` fuzz target: this asked for a 1.1 GB slot table.
+        let dir = tmpdir();
+        let (vp, mp) = write_pair(dir.path(), "{\"a\": 47644339, \"b\": 0}", "");
+        let err = Vocab::read_gpt2(&vp, &mp).unwrap_err().to_string();
+        assert!(
+            err.contains("id 47644339 is out of range for 2 tokens"),
+            "{err}"
+        );
+        let (vp, mp) = write_pair(dir.path(), "{\"a\": 4294967295}", "");
+        assert!(Vocab::read_gpt2(&vp, &mp).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! processed in parallel without changing the result.
 
 use std::fs::File;
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -12,40 +13,60 @@ use crate::error::{BpeError, Result};
 use crate::pretokenize::is_space;
 use crate::special::SpecialTokens;
 
-/// A memory-mapped file known to hold valid UTF-8.
+/// A file's bytes, known to hold valid UTF-8.
 pub struct Corpus {
     path: PathBuf,
-    /// `None` for an empty file (mapping zero bytes fails on some platforms).
-    map: Option<Mmap>,
+    bytes: Bytes,
+}
+
+/// Where a corpus's bytes live.
+enum Bytes {
+    /// A regular file with a size, memory-mapped.
+    Mapped(Mmap),
+    /// Anything else, read to its end: a pipe (`<(cat f)`), a `/proc` file (whose size
+    /// reads as 0), a character device, or an empty file (mapping zero bytes fails on
+    /// some platforms).
+    Read(Vec<u8>),
 }
 
 impl Corpus {
-    /// Maps `path` and validates it as UTF-8. Errors: `Io` (names the path) and `NotUtf8`
-    /// (names the path and the byte offset of the first invalid byte).
+    /// Maps `path` (or reads it, when it cannot be mapped; see `Bytes`) and validates it as
+    /// UTF-8. Errors: `Io` (names the path; a directory is `EISDIR`), `OutOfMemory`, and
+    /// `NotUtf8` (names the path and the byte offset of the first invalid byte).
     ///
     /// Like every memory map, the text assumes nobody changes the file while it is open.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| BpeError::io(path, e))?;
-        let len = file.metadata().map_err(|e| BpeError::io(path, e))?.len();
-        let map = if len == 0 {
-            None
-        } else {
+        let meta = file.metadata().map_err(|e| BpeError::io(path, e))?;
+        if meta.is_dir() {
+            // Else mmap's "No such device (os error 19)".
+            return Err(BpeError::io(path, is_a_directory()));
+        }
+        let bytes = if meta.is_file() && meta.len() > 0 {
             // SAFETY: the map is read-only and lives as long as `Corpus`; a file truncated or
             // rewritten by another process while mapped is outside what this API promises.
-            Some(unsafe { Mmap::map(&file) }.map_err(|e| BpeError::io(path, e))?)
+            Bytes::Mapped(unsafe { Mmap::map(&file) }.map_err(|e| BpeError::io(path, e))?)
+        } else {
+            Bytes::Read(read_to_end(file, path)?)
         };
-        if let Some(map) = &map {
-            if let Some(offset) = first_invalid_utf8(map) {
-                return Err(BpeError::NotUtf8 {
-                    path: path.display().to_string(),
-                    offset: offset as u64,
-                });
-            }
-        }
-        Ok(Corpus {
+        let corpus = Corpus {
             path: path.to_path_buf(),
-            map,
-        })
+            bytes,
+        };
+        if let Some(offset) = first_invalid_utf8(corpus.raw()) {
+            return Err(BpeError::NotUtf8 {
+                path: path.display().to_string(),
+                offset: offset as u64,
+            });
+        }
+        Ok(corpus)
+    }
+
+    fn raw(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Mapped(map) => map,
+            Bytes::Read(v) => v,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -53,10 +74,41 @@ impl Corpus {
     }
 
     pub fn text(&self) -> &str {
-        match &self.map {
-            // SAFETY: `open` checked that the whole map is UTF-8, and the map is read-only.
-            Some(map) => unsafe { std::str::from_utf8_unchecked(map) },
-            None => "",
+        // SAFETY: `open` checked that all the bytes are UTF-8, and they are read-only.
+        unsafe { std::str::from_utf8_unchecked(self.raw()) }
+    }
+}
+
+/// The error of opening a directory as a file.
+fn is_a_directory() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::IsADirectory,
+        "is a directory, not a text file",
+    )
+}
+
+/// Reads `file` (which has no usable size) to its end, growing the buffer fallibly.
+fn read_to_end(mut file: File, path: &Path) -> Result<Vec<u8>> {
+    const STEP: usize = 1 << 20;
+    let mut out = Vec::new();
+    loop {
+        crate::alloc::try_reserve(&mut out, STEP, "input text")?;
+        let start = out.len();
+        out.resize(start + STEP, 0);
+        let n = loop {
+            match file.read(&mut out[start..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match n {
+            Ok(n) => {
+                out.truncate(start + n);
+                if n == 0 {
+                    return Ok(out);
+                }
+            }
+            Err(e) => return Err(BpeError::io(path, e)),
         }
     }
 }

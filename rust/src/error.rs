@@ -14,11 +14,13 @@ pub enum BpeError {
     /// Input text is not UTF-8; `offset` is the byte offset of the first bad byte.
     #[error("{path}: not valid UTF-8 at byte offset {offset}")]
     NotUtf8 { path: String, offset: u64 },
-    /// A vocabulary or merges file is malformed; `line` counts from 1.
-    #[error("{path}:{line}: {message}")]
+    /// A vocabulary or merges file is malformed; `line` and `column` count from 1 (a
+    /// column where one is known: JSON on one line, as GPT-2's `encoder.json` is).
+    #[error("{path}:{line}{}: {message}", column.map(|c| format!(":{c}")).unwrap_or_default())]
     BadFile {
         path: String,
         line: usize,
+        column: Option<usize>,
         message: String,
     },
     /// A token id outside the vocabulary.
@@ -28,6 +30,12 @@ pub enum BpeError {
     /// character `unit`.
     #[error("text {text} holds a lone surrogate at character {unit}")]
     NotUnicode { text: usize, unit: usize },
+    /// Memory for a buffer the input sized could not be had (`alloc`).
+    #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
+    OutOfMemory { what: &'static str, bytes: usize },
+    /// A long call was cancelled between chunks (`Cancel`), e.g. by Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
     /// Any other bad argument (vocab size too small, empty or duplicate special token, ...).
     #[error("{0}")]
     InvalidArgument(String),

@@ -3,6 +3,7 @@
 //! The crate is plain Rust; the Python bindings live in `py` behind the `python` feature
 //! so that `cargo test` builds and links without a Python interpreter.
 
+pub mod alloc;
 pub mod corpus;
 pub mod encode;
 pub mod error;

@@ -62,6 +62,24 @@ def _unmade_tokens(core: _core.CoreTokenizer) -> list[str]:
     return found
 
 
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3])
+
+
+def _check_written_by(meta: Path, version: object) -> None:
+    """Refuses metadata written by a newer bpelm, whose format this one may not know."""
+    try:
+        written = _version_tuple(str(version))
+        ours = _version_tuple(_core.__version__)
+    except ValueError:
+        raise ValueError(f"{meta}: bpelm_version {version!r} is not a version number") from None
+    if written[:2] > ours[:2]:
+        raise ValueError(
+            f"{meta}: written by bpelm {version}, newer than this bpelm {_core.__version__}; "
+            "upgrade bpelm to load it"
+        )
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer: `vocab` maps ids 0..n-1 to token bytes, `merges` lists
     (left, right) byte pairs in rank order; special tokens missing from `vocab` get the
@@ -114,9 +132,11 @@ class Tokenizer:
             meta = Path(vocab_path).parent / METADATA_NAME
             if meta.exists():
                 try:
-                    special_tokens = json.loads(meta.read_text(encoding="utf-8"))["special_tokens"]
+                    metadata = json.loads(meta.read_text(encoding="utf-8"))
+                    special_tokens = metadata["special_tokens"]
                 except (ValueError, KeyError, TypeError) as e:
                     raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
+                _check_written_by(meta, metadata.get("bpelm_version"))
         if special_tokens is None:
             core = _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), [])
             unmade = _unmade_tokens(core)

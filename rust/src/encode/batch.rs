@@ -87,7 +87,7 @@ impl Encoder {
         counts: &mut [u64],
     ) -> Result<Vec<TokenId>> {
         self.reserve_cache(total);
-        let mut ids = memory::id_buffer(total / 3 + 16);
+        let mut ids = memory::id_buffer(total / 3 + 16)?;
         let mut buf = Vec::new();
         for (i, (text, count)) in texts.iter().zip(counts).enumerate() {
             let before = ids.len();
@@ -109,7 +109,7 @@ impl Encoder {
         counts: &mut [u64],
     ) -> Result<Vec<TokenId>> {
         let threads = pool.current_num_threads();
-        let mut ids = memory::id_buffer(total / 3 + 16);
+        let mut ids = memory::id_buffer(total / 3 + 16)?;
         ordered::run_ordered(
             pool,
             units.len(),
@@ -122,11 +122,13 @@ impl Encoder {
             },
             |i, utf8: &mut Vec<u8>, part: &mut UnitPart| {
                 self.encode_unit(texts, &units[i], utf8, part);
+                Ok(())
             },
             |i, part| {
                 if let Some(e) = part.error.take() {
                     return Err(e);
                 }
+                crate::alloc::try_reserve(&mut ids, part.ids.len(), "token ids")?;
                 ids.extend_from_slice(&part.ids);
                 for ((t, _), &n) in units[i].iter().zip(&part.lens) {
                     counts[*t] += n as u64;
@@ -147,10 +149,20 @@ impl Encoder {
         out: &mut Vec<TokenId>,
     ) -> Result<()> {
         match text {
-            Text::Utf8(t) => self.encode_into(t, out),
-            Text::Units(units) => units
-                .for_each_safe_piece(&self.specials, buf, |piece| self.encode_into(piece, out))
-                .map_err(|unit| BpeError::NotUnicode { text: index, unit })?,
+            Text::Utf8(t) => self.encode_into(t, out)?,
+            Text::Units(units) => {
+                let mut failed = None;
+                units
+                    .for_each_safe_piece(&self.specials, buf, |piece| {
+                        if failed.is_none() {
+                            failed = self.encode_into(piece, out).err();
+                        }
+                    })
+                    .map_err(|unit| BpeError::NotUnicode { text: index, unit })?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -245,7 +257,7 @@ fn transcode_long<'a>(
         return Ok(texts);
     }
     // One buffer for all: a dozen page faults in huge pages rather than one per 4 KB.
-    *buf = memory::zeroed_bytes(long.iter().map(|&(_, _, len)| len).sum());
+    *buf = memory::zeroed_bytes(long.iter().map(|&(_, _, len)| len).sum())?;
     let mut rest = buf.as_mut_slice();
     let mut work = Vec::with_capacity(long.len());
     for &(i, units, len) in &long {
@@ -295,7 +307,7 @@ mod tests {
             .find(|&i| long.is_char_boundary(i))
             .unwrap();
         let texts = ["", "hello", &long, "", "<|eot|>hello", &long[..cut], ""];
-        let lists: Vec<Vec<TokenId>> = texts.iter().map(|t| e.encode(t)).collect();
+        let lists: Vec<Vec<TokenId>> = texts.iter().map(|t| e.encode(t).unwrap()).collect();
         for threads in [Some(1), Some(2), Some(3), None] {
             let (ids, offsets) = e.encode_batch_flat(&texts, threads).unwrap();
             assert_eq!(offsets.len(), texts.len() + 1);
@@ -319,8 +331,8 @@ mod tests {
         let mut bad = long.clone();
         bad[long.len() / 2] = 0xD800;
         let utf8 = String::from_utf16(&long).unwrap();
-        let want_long = e.encode(&utf8);
-        let want_short = e.encode(&String::from_utf16(&short).unwrap());
+        let want_long = e.encode(&utf8).unwrap();
+        let want_short = e.encode(&String::from_utf16(&short).unwrap()).unwrap();
         for threads in [Some(1), Some(2), Some(3)] {
             let texts = [
                 Text::Units(Units::Ucs2(&long)),

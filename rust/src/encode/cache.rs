@@ -245,20 +245,22 @@ pub(crate) fn key_hash(key: u128) -> u32 {
 const INLINE_IDS: usize = 3;
 
 #[inline]
-fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> Value {
+fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> Option<Value> {
     let mut ids = [0; INLINE_IDS];
     if tokens.len() <= INLINE_IDS {
         ids[..tokens.len()].copy_from_slice(tokens);
-        return Value {
+        return Some(Value {
             ids,
             count: tokens.len() as u32,
-        };
+        });
     }
+    // `None` when the arena cannot grow: the caller then leaves the word out.
+    arena.try_reserve(tokens.len()).ok()?;
     // The arena stays under MAX_ENTRIES * MAX_CACHED_WORD ids, far below u32::MAX.
     ids[0] = arena.len() as u32;
     ids[1] = tokens.len() as u32;
     arena.extend_from_slice(tokens);
-    Value { ids, count: 0 }
+    Some(Value { ids, count: 0 })
 }
 
 /// Appends the tokens of `v` to `out`.
@@ -336,8 +338,10 @@ impl WordCache {
         self.long.clear();
         self.arena.clear();
         for &(key, id) in pairs {
-            let v = pack(&[id], &mut self.arena);
-            self.put(key, v);
+            // One id is always packed inline: `pack` allocates nothing for it.
+            if let Some(v) = pack(&[id], &mut self.arena) {
+                self.put(key, v);
+            }
         }
         self.seeded = self.len;
     }
@@ -347,22 +351,34 @@ impl WordCache {
     /// page faults, and a table that has grown stays grown (a long text that filled it would
     /// only grow it again, rehashing on the way). Otherwise straight into a table of the size
     /// wanted, rather than a copy of the seed's that is grown right after.
+    ///
+    /// The room for `additional` words is a speed-up only: when its memory cannot be had,
+    /// the table is the seed's size and grows (or stops caching) later.
     fn reset(&mut self, seed: &Seed, additional: usize) {
-        let slots = table_slots(seed.len + additional).max(seed.table.len());
-        if self.table.len() == slots && slots == seed.table.len() {
+        let mut slots = table_slots(seed.len + additional).max(seed.table.len());
+        let mut fresh = None;
+        if slots > self.table.len() && slots > seed.table.len() {
+            fresh = ZeroedArray::try_new(slots);
+            if fresh.is_none() {
+                slots = seed.table.len();
+            }
+        }
+        if let Some(table) = fresh {
+            self.table = table;
+            self.len = 0;
+            self.put_slots(&seed.table);
+        } else if self.table.len() == slots && slots == seed.table.len() {
             self.table.copy_from_slice(&seed.table);
             self.len = seed.len;
         } else if self.table.len() >= slots {
             self.table.fill(Slot::default());
             self.len = 0;
             self.put_slots(&seed.table);
-        } else if slots == seed.table.len() {
+        } else {
+            // Here `slots == seed.table.len()`: a table of the vocabulary's size, which the
+            // tokenizer itself already holds one of (not sized by the input).
             self.table = ZeroedArray::from_slice(&seed.table);
             self.len = seed.len;
-        } else {
-            self.table = ZeroedArray::new(slots);
-            self.len = 0;
-            self.put_slots(&seed.table);
         }
         self.seeded = self.len;
         self.long.clear();
@@ -395,21 +411,21 @@ impl WordCache {
     fn reserve(&mut self, additional: usize) {
         let slots = table_slots((self.seeded + additional).max(self.len));
         if slots > self.table.len() {
-            self.resize(slots);
+            // Without the memory, the table grows step by step later, or stops caching.
+            self.try_resize(slots);
         }
     }
 
-    /// Doubles the table.
-    fn grow(&mut self) {
-        self.resize(self.table.len() * 2);
-    }
-
     /// Moves every entry to a table of `slots` slots (a power of two, at least twice the
-    /// entries).
-    fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.table, ZeroedArray::new(slots));
+    /// entries); false, and nothing changed, when the memory for it cannot be had.
+    fn try_resize(&mut self, slots: usize) -> bool {
+        let Some(table) = ZeroedArray::try_new(slots) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut self.table, table);
         self.len = 0;
         self.put_slots(&old);
+        true
     }
 
     /// Puts the entries of the filled ones of `slots` (another table's) into this table.
@@ -452,14 +468,19 @@ impl WordCache {
         if self.len + self.long.len() >= MAX_ENTRIES {
             self.reset(seed, 0);
         }
-        let v = pack(tokens, &mut self.arena);
+        // Caching is a speed-up only: a word for which no memory can be had is left out
+        // (and encoded again when it comes back) rather than failing the encode.
         if word.len() <= INLINE_KEY {
-            if 2 * (self.len + 1) > self.table.len() {
-                self.grow();
+            if 2 * (self.len + 1) > self.table.len() && !self.try_resize(self.table.len() * 2) {
+                return;
             }
-            self.put(inline_key(word), v);
-        } else {
-            self.long.insert(word.into(), v);
+            if let Some(v) = pack(tokens, &mut self.arena) {
+                self.put(inline_key(word), v);
+            }
+        } else if self.long.try_reserve(1).is_ok() {
+            if let Some(v) = pack(tokens, &mut self.arena) {
+                self.long.insert(word.into(), v);
+            }
         }
     }
 }

@@ -61,9 +61,13 @@ pub struct EncodeFileStats {
     pub bytes: u64,
 }
 
+/// Asked between chunks whether to stop (true: stop with `BpeError::Interrupted`). The
+/// Python bindings check for signals here, so Ctrl-C ends a long encode within a chunk.
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
 /// How `encode_file` works.
-#[derive(Debug, Clone, Copy)]
-pub struct EncodeFileOptions {
+#[derive(Clone, Copy)]
+pub struct EncodeFileOptions<'a> {
     pub dtype: Dtype,
     /// `None`: one per CPU (see `pool::threads`).
     pub num_threads: Option<usize>,
@@ -71,16 +75,37 @@ pub struct EncodeFileOptions {
     pub progress: bool,
     /// About how many bytes of text each parallel task encodes.
     pub chunk_bytes: usize,
+    /// Checked after each chunk is written; `None`: never cancelled.
+    pub cancel: Option<Cancel<'a>>,
 }
 
-impl Default for EncodeFileOptions {
+impl Default for EncodeFileOptions<'_> {
     fn default() -> Self {
         EncodeFileOptions {
             dtype: Dtype::U32,
             num_threads: None,
             progress: false,
             chunk_bytes: CHUNK_BYTES,
+            cancel: None,
         }
+    }
+}
+
+/// Whether `a` and `b` name one file (same device and inode: through symlinks and hard
+/// links too); false when either does not exist.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
     }
 }
 
@@ -97,7 +122,15 @@ pub fn encode_file(
         num_threads,
         progress,
         chunk_bytes,
+        cancel,
     } = *options;
+    if same_file(input, output) {
+        // Renaming the tokens over it would replace the corpus.
+        return Err(BpeError::InvalidArgument(format!(
+            "the output {} is the input file itself; write the tokens elsewhere",
+            output.display()
+        )));
+    }
     let threads = crate::pool::threads(num_threads)?;
     let vocab_size = encoder.vocab().len();
     if dtype == Dtype::U16 && vocab_size > 1 << 16 {
@@ -129,12 +162,16 @@ pub fn encode_file(
         ".{}.",
         output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     );
-    // Dropped (and so deleted) on any early return.
+    super::stale::remove_orphans(dir, &prefix);
+    // Dropped (and so deleted) on any early return, an interruption included; locked so
+    // that a later run can tell it from one a killed run left behind. Created with the
+    // umask's mode, as any new file would be.
     let tmp = crate::tmpfile::builder()
         .prefix(&prefix)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| BpeError::io(dir, e))?;
+    super::stale::lock(tmp.as_file());
     let tmp_path = tmp.path().to_path_buf();
     let io_err = |e| BpeError::io(&tmp_path, e);
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file());
@@ -171,16 +208,21 @@ pub fn encode_file(
         },
         |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
             ids.clear();
-            encoder.encode_into(&text[ranges[i].clone()], ids);
+            encoder.encode_into(&text[ranges[i].clone()], ids)?;
             bytes.clear();
+            crate::alloc::try_reserve(bytes, ids.len() * dtype.width(), "encoded chunk")?;
             extend_le_bytes(bytes, ids, dtype);
+            Ok(())
         },
         |i, bytes| {
             writer.write_all(bytes).map_err(io_err)?;
             tokens += (bytes.len() / width) as u64;
             bar.inc(ranges[i].len() as u64);
             writeback.advance(writer.get_ref(), bytes.len() as u64);
-            Ok(())
+            match cancel {
+                Some(cancelled) if cancelled() => Err(BpeError::Interrupted),
+                _ => Ok(()),
+            }
         },
     )?;
     bar.finish_and_clear();

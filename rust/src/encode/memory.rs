@@ -7,6 +7,8 @@
 //! per 2 MB instead. `ZeroedArray` is an anonymous mapping aligned to 2 MB; `id_buffer` is
 //! an ordinary `Vec` whose whole 2 MB pages are advised.
 
+use crate::alloc;
+use crate::error::Result;
 use crate::TokenId;
 
 /// Arrays at least this large ask for huge pages.
@@ -36,6 +38,22 @@ impl<T: Copy + Default> ZeroedArray<T> {
             Storage::Heap(vec![T::default(); len])
         };
         ZeroedArray { storage, len }
+    }
+
+    /// `len` zeroed elements, or `None` when the memory cannot be had (for tables that can
+    /// do without growing: the word cache).
+    pub(crate) fn try_new(len: usize) -> Option<Self> {
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        let storage = match map_huge(bytes).filter(|_| bytes >= HUGE_BYTES) {
+            Some(mapped) => mapped,
+            None => {
+                let mut v = Vec::new();
+                v.try_reserve_exact(len).ok()?;
+                v.resize(len, T::default());
+                Storage::Heap(v)
+            }
+        };
+        Some(ZeroedArray { storage, len })
     }
 
     /// A copy of `items`.
@@ -89,23 +107,26 @@ impl<T: Copy + Default> std::ops::DerefMut for ZeroedArray<T> {
     }
 }
 
-/// An empty vector with room for `capacity` ids, in huge pages where it is large enough.
-pub(crate) fn id_buffer(capacity: usize) -> Vec<TokenId> {
-    let v: Vec<TokenId> = Vec::with_capacity(capacity);
+/// An empty vector with room for `capacity` ids, in huge pages where it is large enough;
+/// `OutOfMemory` when that much cannot be had.
+pub(crate) fn id_buffer(capacity: usize) -> Result<Vec<TokenId>> {
+    let v: Vec<TokenId> = alloc::try_with_capacity(capacity, "token ids")?;
     advise_huge(
         v.as_ptr().cast(),
         v.capacity() * std::mem::size_of::<TokenId>(),
     );
-    v
+    Ok(v)
 }
 
 /// `len` zero bytes, in huge pages where that is large enough. (A large zeroed allocation
 /// comes straight from the system, already zero, and is advised before it is touched.)
 /// For the transcoded text of long batch texts.
-pub(crate) fn zeroed_bytes(len: usize) -> Vec<u8> {
-    let v = vec![0u8; len];
-    advise_huge(v.as_ptr(), v.len());
-    v
+pub(crate) fn zeroed_bytes(len: usize) -> Result<Vec<u8>> {
+    let mut v: Vec<u8> = alloc::try_with_capacity(len, "transcoded text")?;
+    // Advised before the zeros touch it, so that it faults in whole huge pages.
+    advise_huge(v.as_ptr(), v.capacity());
+    v.resize(len, 0u8);
+    Ok(v)
 }
 
 /// Advises the whole 2 MB pages of `bytes` bytes from `start` for transparent huge pages.
@@ -130,6 +151,7 @@ fn advise_huge(start: *const u8, bytes: usize) {
 fn advise_huge(_start: *const u8, _bytes: usize) {}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -150,7 +172,7 @@ mod tests {
     #[test]
     fn id_buffers_of_any_size_hold_what_is_pushed() {
         for capacity in [0usize, 10, 3 * HUGE_BYTES / 4 + 17] {
-            let mut v = id_buffer(capacity);
+            let mut v = id_buffer(capacity).unwrap();
             assert!(v.is_empty() && v.capacity() >= capacity);
             v.extend(0..capacity as TokenId);
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as TokenId));

@@ -12,6 +12,7 @@ mod cache;
 pub mod file;
 pub(crate) mod memory;
 mod ordered;
+mod stale;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +59,13 @@ impl Text<'_> {
             Text::Units(u) => u.len(),
         }
     }
+}
+
+/// The most ids `bytes` bytes of text can encode to (one per byte), with room for the
+/// encoder's writes past the end: it stores a few ids at once (`cache::InlineIds`) and
+/// reserves for a block of pretokens (`pretokenize::MAX_ENDS`) before writing them.
+fn ids_bound(bytes: usize) -> usize {
+    bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
 }
 
 /// A vocabulary with its special tokens, ready to encode and decode.
@@ -160,7 +168,8 @@ impl Encoder {
         merges_path: &Path,
         special_tokens: &[String],
     ) -> Result<Self> {
-        Encoder::new(Vocab::read_gpt2(vocab_path, merges_path)?, special_tokens)
+        let vocab = Vocab::read_gpt2_with(vocab_path, merges_path, special_tokens)?;
+        Encoder::new(vocab, special_tokens)
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt` (special tokens included as tokens).
@@ -181,15 +190,21 @@ impl Encoder {
         &self.special_ids
     }
 
-    /// The tokens of `text`.
-    pub fn encode(&self, text: &str) -> Vec<TokenId> {
-        let mut out = memory::id_buffer(text.len() / 3 + 16);
-        self.encode_into(text, &mut out);
-        out
+    /// The tokens of `text`; `OutOfMemory` when there is no room for them.
+    pub fn encode(&self, text: &str) -> Result<Vec<TokenId>> {
+        let mut out = memory::id_buffer(ids_bound(text.len()))?;
+        self.encode_into(text, &mut out)?;
+        Ok(out)
     }
 
     /// Appends the tokens of `text` to `out`.
-    pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) {
+    ///
+    /// Room for the most ids `text` can make is reserved first, fallibly (`OutOfMemory`),
+    /// so that the encoder's own infallible `reserve`s on the way never reallocate: the
+    /// output is the one buffer here that grows with the input. (The reservation is
+    /// address space only; pages that no id is written to are never touched.)
+    pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
+        crate::alloc::try_reserve(out, ids_bound(text.len()), "token ids")?;
         cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
@@ -202,18 +217,19 @@ impl Encoder {
                     Segment::Special(i) => out.push(self.special_ids[i]),
                 }
             }
-        })
+        });
+        Ok(())
     }
 
     /// The tokens of the longest prefix of `text` that no text appended later can change,
     /// and that prefix's length in characters (the rest waits for more text).
-    pub fn encode_prefix(&self, text: &str) -> (Vec<TokenId>, usize) {
+    pub fn encode_prefix(&self, text: &str) -> Result<(Vec<TokenId>, usize)> {
         match safe_split_before(text, &self.specials, text.len()) {
             Some(cut) => {
                 let head = &text[..cut];
-                (self.encode(head), head.chars().count())
+                Ok((self.encode(head)?, head.chars().count()))
             }
-            None => (Vec::new(), 0),
+            None => Ok((Vec::new(), 0)),
         }
     }
 
@@ -360,10 +376,14 @@ impl Encoder {
     /// The bytes of `ids`, concatenated.
     pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
         let tokens = self.vocab.tokens();
-        let mut out = Vec::with_capacity(ids.len() * 4);
+        let mut out =
+            crate::alloc::try_with_capacity(ids.len().saturating_mul(4), "decoded bytes")?;
         for &id in ids {
             match tokens.get(id as usize) {
-                Some(bytes) => out.extend_from_slice(bytes),
+                Some(bytes) => {
+                    crate::alloc::try_reserve(&mut out, bytes.len(), "decoded bytes")?;
+                    out.extend_from_slice(bytes)
+                }
                 None => {
                     return Err(BpeError::UnknownId {
                         id: u64::from(id),
@@ -428,14 +448,14 @@ mod tests {
         )
         .unwrap();
         let text = "he<|eot|><|pad|>";
-        let all = e.encode(text);
+        let all = e.encode(text).unwrap();
         assert_eq!(all[all.len() - 2..], [260, 261]);
         let ordinary = e.with_specials(&[]).unwrap();
         assert!(ordinary.special_tokens().is_empty());
-        let plain = ordinary.encode(text);
+        let plain = ordinary.encode(text).unwrap();
         assert!(plain.len() > all.len() && !plain.contains(&260) && !plain.contains(&261));
         let pad_only = e.with_specials(&[1]).unwrap();
-        let got = pad_only.encode(text);
+        let got = pad_only.encode(text).unwrap();
         assert_eq!(got.last(), Some(&261));
         assert!(!got.contains(&260));
         assert_eq!(pad_only.vocab().len(), e.vocab().len());
@@ -450,13 +470,16 @@ mod tests {
             &["world".to_string(), long.to_string(), "hello".to_string()],
         )
         .unwrap();
-        assert_eq!(e.encode("world"), [e.special_ids()[0]]);
+        assert_eq!(e.encode("world").unwrap(), [e.special_ids()[0]]);
         let ordinary = e.with_specials(&[]).unwrap();
-        assert_eq!(ordinary.encode("world"), b"world".map(TokenId::from));
+        assert_eq!(
+            ordinary.encode("world").unwrap(),
+            b"world".map(TokenId::from)
+        );
         let letters: Vec<TokenId> = long.bytes().map(TokenId::from).collect();
-        assert_eq!(ordinary.encode(long), letters);
+        assert_eq!(ordinary.encode(long).unwrap(), letters);
         // "hello" is also a merged token: BPE still makes it.
-        assert_eq!(ordinary.encode("hello"), [259]);
+        assert_eq!(ordinary.encode("hello").unwrap(), [259]);
     }
 
     #[test]
@@ -477,7 +500,7 @@ mod timing {
     /// to count it alone (`valgrind --tool=callgrind --toggle-collect='*warm_pass*'`).
     #[inline(never)]
     fn warm_pass(e: &Encoder, text: &str) -> Vec<TokenId> {
-        e.encode(text)
+        e.encode(text).unwrap()
     }
 
     /// Cold (first pass, fresh caches) and warm (second pass) single-thread encode rates of a
@@ -500,7 +523,7 @@ mod timing {
             .and_then(|s| s.parse().ok())
             .unwrap_or(3usize);
         let t = std::time::Instant::now();
-        let ids = e.encode(&text);
+        let ids = e.encode(&text).unwrap();
         let cold = t.elapsed().as_secs_f64();
         let mut warm = f64::MAX;
         for _ in 0..passes {

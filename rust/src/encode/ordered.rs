@@ -15,13 +15,14 @@ use crate::error::{BpeError, Result};
 /// Runs `produce(i, scratch, buffer)` for every `i` in `0..jobs` on the threads of `pool`
 /// (each thread with its own `scratch`, made by `init` on that thread before its first job),
 /// and `consume(i, buffer)` on the calling thread in order of `i`. At most `window` buffers
-/// exist at once. The first error of `consume` stops the run and is returned.
+/// exist at once. The first error, in order of `i`, of `produce` or `consume` stops the run
+/// and is returned.
 pub(crate) fn run_ordered<S, B: Default + Send>(
     pool: &rayon::ThreadPool,
     jobs: usize,
     window: usize,
     init: impl Fn() -> S + Sync,
-    produce: impl Fn(usize, &mut S, &mut B) + Sync,
+    produce: impl Fn(usize, &mut S, &mut B) -> Result<()> + Sync,
     mut consume: impl FnMut(usize, &mut B) -> Result<()>,
 ) -> Result<()> {
     let (free_tx, free_rx) = mpsc::channel::<B>();
@@ -29,7 +30,7 @@ pub(crate) fn run_ordered<S, B: Default + Send>(
         let _ = free_tx.send(B::default());
     }
     let free_rx = Mutex::new(free_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, B)>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<B>)>();
     let next = AtomicUsize::new(0);
     let (init, produce, free_rx, next) = (&init, &produce, &free_rx, &next);
     pool.in_place_scope(|scope| {
@@ -50,8 +51,8 @@ pub(crate) fn run_ordered<S, B: Default + Send>(
                     if i >= jobs {
                         return;
                     }
-                    produce(i, scratch.get_or_insert_with(init), &mut buffer);
-                    if done_tx.send((i, buffer)).is_err() {
+                    let result = produce(i, scratch.get_or_insert_with(init), &mut buffer);
+                    if done_tx.send((i, result.map(|()| buffer))).is_err() {
                         return;
                     }
                 }
@@ -62,11 +63,12 @@ pub(crate) fn run_ordered<S, B: Default + Send>(
         let mut wanted = 0;
         let result = (|| {
             while wanted < jobs {
-                let (i, buffer) = done_rx.recv().map_err(|_| {
+                let (i, result) = done_rx.recv().map_err(|_| {
                     BpeError::InvalidArgument(format!("a worker stopped before job {wanted}"))
                 })?;
-                waiting.insert(i, buffer);
-                while let Some(mut buffer) = waiting.remove(&wanted) {
+                waiting.insert(i, result);
+                while let Some(result) = waiting.remove(&wanted) {
+                    let mut buffer = result?;
                     consume(wanted, &mut buffer)?;
                     wanted += 1;
                     let _ = free_tx.send(buffer);
@@ -109,6 +111,7 @@ mod tests {
                         out.clear();
                         out.extend(0..i % 5);
                         out.push(i);
+                        Ok(())
                     },
                     |i, out| {
                         assert_eq!(*out.last().unwrap(), i);
@@ -131,7 +134,10 @@ mod tests {
             1000,
             4,
             || (),
-            |_, _: &mut (), out: &mut u32| *out += 1,
+            |_, _: &mut (), out: &mut u32| {
+                *out += 1;
+                Ok(())
+            },
             |i, _| {
                 calls += 1;
                 if i == 10 {
@@ -150,7 +156,7 @@ mod tests {
             0,
             2,
             || (),
-            |_, _: &mut (), _: &mut u8| {},
+            |_, _: &mut (), _: &mut u8| Ok(()),
             |_, _| Ok(()),
         )
         .unwrap();

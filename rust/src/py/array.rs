@@ -65,7 +65,7 @@ impl IdArray {
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (address, len, size) = self.raw();
-        let d = PyDict::new(py);
+        let d = super::objects::dict(py)?;
         d.set_item("version", 3)?;
         d.set_item("shape", (len,))?;
         d.set_item("typestr", typestr(size))?;

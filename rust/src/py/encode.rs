@@ -12,8 +12,10 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::args::NumThreads;
+use super::args::{Ids, NumThreads};
 use super::array::IdArray;
+use super::objects;
+use super::signals::Signals;
 use super::text::{storage_of, surrogate_error, Storage};
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text};
@@ -53,10 +55,10 @@ impl PyCoreTokenizer {
         num_threads: Option<usize>,
     ) -> PyResult<(Vec<TokenId>, Vec<u64>)> {
         let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
-        let result = py.detach(|| {
+        let result = objects::detach(py, || {
             let texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
             self.inner.encode_texts_flat(&texts, num_threads)
-        });
+        })?;
         result.map_err(|e| match e {
             BpeError::NotUnicode { text, .. } => surrogate_error(&texts[text]),
             e => e.into(),
@@ -65,16 +67,18 @@ impl PyCoreTokenizer {
 
     /// `ids` (all below the vocabulary size) as a Python list.
     fn id_list<'py>(&self, py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyList>> {
+        // Made fallibly (`objects`): a list of millions of ids can meet a memory limit.
         let ints = self.ints.get_or_try_init(py, || {
             (0..self.inner.vocab().len())
-                .map(|id| Ok((id as TokenId).into_pyobject(py)?.into_any().unbind()))
+                .map(|id| Ok(objects::int(py, id as TokenId)?.unbind()))
                 .collect::<PyResult<Vec<_>>>()
         })?;
-        // Every id comes from the vocabulary; checked anyway so that indexing cannot panic.
-        if ids.iter().any(|&id| id as usize >= ints.len()) {
-            return PyList::new(py, ids);
-        }
-        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
+        let item = |id: TokenId| match ints.get(id as usize) {
+            Some(int) => Ok(int.bind(py).clone()),
+            // Every id comes from the vocabulary; a stray one still gets its own int.
+            None => objects::int(py, id),
+        };
+        objects::list(py, ids.len(), ids.iter().map(|&id| item(id)))
     }
 }
 
@@ -128,9 +132,9 @@ impl PyCoreTokenizer {
                 bytes_of(&tuple.get_item(1)?, &what)?,
             ));
         }
-        let inner = py.detach(|| {
+        let inner = objects::detach(py, || {
             Vocab::from_id_map(entries, &pairs).and_then(|v| Encoder::new(v, &special_tokens))
-        })?;
+        })??;
         Ok(PyCoreTokenizer::wrap(inner))
     }
 
@@ -143,14 +147,15 @@ impl PyCoreTokenizer {
         merges_path: PathBuf,
         special_tokens: Vec<String>,
     ) -> PyResult<Self> {
-        let inner =
-            py.detach(|| Encoder::from_files(&vocab_path, &merges_path, &special_tokens))?;
+        let inner = objects::detach(py, || {
+            Encoder::from_files(&vocab_path, &merges_path, &special_tokens)
+        })??;
         Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt`, each atomically.
     fn save(&self, py: Python<'_>, vocab_path: PathBuf, merges_path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.inner.save(&vocab_path, &merges_path))?;
+        objects::detach(py, || self.inner.save(&vocab_path, &merges_path))??;
         Ok(())
     }
 
@@ -185,11 +190,12 @@ impl PyCoreTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         // Encoded as `encode_batch_flat` does, then cut into one list per text.
         let (ids, offsets) = self.encode_flat(py, &texts, NumThreads::of(num_threads))?;
-        let lists = offsets
-            .windows(2)
-            .map(|w| self.id_list(py, &ids[w[0] as usize..w[1] as usize]))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, lists)
+        let lists = offsets.windows(2).map(|w| {
+            Ok(self
+                .id_list(py, &ids[w[0] as usize..w[1] as usize])?
+                .into_any())
+        });
+        objects::list(py, texts.len(), lists)
     }
 
     /// Encodes each text on `num_threads` threads (None: one per CPU) into one array:
@@ -214,38 +220,36 @@ impl PyCoreTokenizer {
         py: Python<'py>,
         text: PyBackedStr,
     ) -> PyResult<(Bound<'py, PyList>, usize)> {
-        let (ids, chars) = py.detach(|| self.inner.encode_prefix(&text));
+        let (ids, chars) = objects::detach(py, || self.inner.encode_prefix(&text))??;
         Ok((self.id_list(py, &ids)?, chars))
     }
 
     /// The bytes of `ids`, concatenated. Unknown id: KeyError naming it.
-    fn decode_bytes<'py>(
-        &self,
-        py: Python<'py>,
-        ids: Vec<TokenId>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| self.inner.decode_bytes(&ids))?;
-        Ok(PyBytes::new(py, &bytes))
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Ids) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = objects::detach(py, || self.inner.decode_bytes(&ids.0))??;
+        objects::bytes(py, &bytes)
     }
 
     /// The vocabulary as dict[int, bytes].
     fn vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
+        let d = objects::dict(py)?;
         for (id, bytes) in self.inner.vocab().tokens().iter().enumerate() {
-            d.set_item(id, PyBytes::new(py, bytes))?;
+            d.set_item(objects::int(py, id as TokenId)?, objects::bytes(py, bytes)?)?;
         }
         Ok(d)
     }
 
     /// The merges in rank order as list[tuple[bytes, bytes]].
     fn merges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items: Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> = self
-            .inner
-            .vocab()
-            .merges()
-            .map(|(l, r)| (PyBytes::new(py, l), PyBytes::new(py, r)))
-            .collect();
-        PyList::new(py, items)
+        let vocab = self.inner.vocab();
+        let items = vocab.merges().map(|(l, r)| {
+            objects::pair(
+                py,
+                objects::bytes(py, l)?.into_any(),
+                objects::bytes(py, r)?.into_any(),
+            )
+        });
+        objects::list(py, vocab.num_merges(), items)
     }
 
     #[getter]
@@ -283,13 +287,19 @@ fn py_encode_file(
     progress: bool,
     chunk_bytes: usize,
 ) -> PyResult<(u64, u64)> {
+    let signals = Signals::new();
+    let cancel = || signals.cancelled();
     let options = EncodeFileOptions {
         dtype: Dtype::parse(dtype)?,
         num_threads: NumThreads::of(num_threads),
         progress,
         chunk_bytes,
+        cancel: Some(&cancel),
     };
-    let stats = py.detach(|| encode_file(&tokenizer.inner, &input_path, &output_path, &options))?;
+    let stats = objects::detach(py, || {
+        encode_file(&tokenizer.inner, &input_path, &output_path, &options)
+    })?
+    .map_err(|e| signals.error(e))?;
     Ok((stats.tokens, stats.bytes))
 }
 

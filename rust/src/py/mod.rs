@@ -1,7 +1,8 @@
 //! Python bindings: the `bpelm._core` module. Only this folder touches PyO3.
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyError, PyOSError, PyPermissionError, PyValueError,
+    PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyKeyboardInterrupt, PyMemoryError,
+    PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -10,7 +11,9 @@ use crate::error::BpeError;
 mod args;
 mod array;
 mod encode;
+mod objects;
 mod pretok;
+mod signals;
 mod str_layout;
 mod text;
 mod train;
@@ -22,8 +25,15 @@ impl From<BpeError> for PyErr {
             BpeError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
+                // ENOMEM (a memory map refused under RLIMIT_AS, say) is memory, not a file.
+                std::io::ErrorKind::OutOfMemory => PyMemoryError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
+            BpeError::OutOfMemory { .. } => PyMemoryError::new_err(message),
+            // The bindings raise the signal's own exception where they saw it; this is
+            // for a cancellation with no Python error behind it.
+            BpeError::Interrupted => PyKeyboardInterrupt::new_err(message),
             BpeError::UnknownId { .. } => PyKeyError::new_err(message),
             BpeError::NotUtf8 { .. }
             | BpeError::NotUnicode { .. }

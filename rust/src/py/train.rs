@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 
 use super::args::NumThreads;
+use super::objects;
 use crate::train::{train_file, train_words, Trained};
+use crate::TokenId;
 
 /// Trains byte-level BPE on a UTF-8 file; returns `(vocab, merges)` as
 /// `dict[int, bytes]` and `list[tuple[bytes, bytes]]`. Runs without the GIL.
@@ -20,7 +22,7 @@ fn train_bpe<'py>(
     num_threads: Option<NumThreads>,
     progress: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
-    let trained = py.detach(|| {
+    let trained = objects::detach(py, || {
         train_file(
             &input_path,
             vocab_size,
@@ -28,10 +30,10 @@ fn train_bpe<'py>(
             NumThreads::of(num_threads),
             progress,
         )
-    })?;
-    let vocab = PyDict::new(py);
+    })??;
+    let vocab = objects::dict(py)?;
     for (id, bytes) in trained.vocab.iter().enumerate() {
-        vocab.set_item(id, PyBytes::new(py, bytes))?;
+        vocab.set_item(id, objects::bytes(py, bytes)?)?;
     }
     Ok((vocab, merges_to_py(py, &trained)?))
 }
@@ -44,28 +46,30 @@ fn _learn_merges<'py>(
     word_counts: Vec<(Vec<u8>, u64)>,
     n_merges: usize,
 ) -> PyResult<Bound<'py, PyList>> {
-    let trained = py.detach(|| {
+    let trained = objects::detach(py, || {
         train_words(
             word_counts.iter().map(|(w, n)| (w.as_slice(), *n)),
             n_merges,
         )
-    })?;
+    })??;
     merges_to_py(py, &trained)
 }
 
 fn merges_to_py<'py>(py: Python<'py>, trained: &Trained) -> PyResult<Bound<'py, PyList>> {
-    let merges = PyList::empty(py);
-    for &(left, right) in &trained.merges {
-        let pair = PyTuple::new(
+    let token = |id: TokenId| {
+        objects::bytes(
             py,
-            [
-                PyBytes::new(py, &trained.vocab[left as usize]),
-                PyBytes::new(py, &trained.vocab[right as usize]),
-            ],
-        )?;
-        merges.append(pair)?;
-    }
-    Ok(merges)
+            trained
+                .vocab
+                .get(id as usize)
+                .map_or(&[][..], Vec::as_slice),
+        )
+    };
+    let items = trained
+        .merges
+        .iter()
+        .map(|&(left, right)| objects::pair(py, token(left)?.into_any(), token(right)?.into_any()));
+    objects::list(py, trained.merges.len(), items)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

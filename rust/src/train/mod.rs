@@ -54,8 +54,19 @@ pub fn train_file(
 /// The validated special tokens, once `vocab_size` is known to hold them and the bytes.
 fn checked_specials(vocab_size: usize, special_tokens: &[String]) -> Result<SpecialTokens> {
     let specials = SpecialTokens::new(special_tokens)?;
-    check_vocab_size(vocab_size, specials.len())?;
+    check_vocab_size(vocab_size, added_specials(&specials).count())?;
     Ok(specials)
+}
+
+/// The special tokens that take ids of their own after the merges: all but single bytes,
+/// which are tokens 0..=255 already (given a second id, the vocabulary would hold the same
+/// bytes twice, which `Vocab` refuses; the encoder gives such a special the byte's id).
+fn added_specials(specials: &SpecialTokens) -> impl Iterator<Item = &str> + '_ {
+    specials
+        .tokens()
+        .iter()
+        .map(String::as_str)
+        .filter(|s| s.len() != 1)
 }
 
 /// Trains on `text`, like `train_file`.
@@ -113,12 +124,14 @@ fn train_text_with(
 
     // Up to what was asked for, and what the words can make: the merges stop early when
     // no pair is left.
-    let n_merges = (vocab_size - 256 - specials.len()).min(words.max_merges());
+    let n_added = added_specials(specials).count();
+    let n_merges = (vocab_size - 256 - n_added).min(words.max_merges());
     let bar = new_bar(progress, n_merges as u64, "merging", "{pos}/{len}");
     let mut trained = learn_merges(words, n_merges, &bar);
     bar.finish();
-    let special_bytes = specials.tokens().iter().map(|s| s.as_bytes().to_vec());
-    trained.vocab.extend(special_bytes);
+    trained
+        .vocab
+        .extend(added_specials(specials).map(|s| s.as_bytes().to_vec()));
     Ok(trained)
 }
 
@@ -166,6 +179,27 @@ mod tests {
         assert_eq!(trained.vocab[257], b" ab");
         assert_eq!(trained.vocab[258], b"<|endoftext|>");
         assert_eq!(trained.vocab[259], b"<pad>");
+    }
+
+    #[test]
+    fn a_single_byte_special_token_is_its_byte_not_a_second_entry() {
+        let text = "a b a b<|eot|>a b";
+        for single in [" ", "a"] {
+            let trained = train_text(text, 262, &specials(&[single, "<|eot|>"]), Some(1), false)
+                .expect("trains");
+            let vocab = crate::vocab::Vocab::new(trained.vocab.clone(), &[]).expect("distinct");
+            assert_eq!(
+                vocab.id(single.as_bytes()),
+                Some(u32::from(single.as_bytes()[0]))
+            );
+            assert_eq!(
+                trained.vocab.last().map(Vec::as_slice),
+                Some(&b"<|eot|>"[..])
+            );
+            // 256 bytes, the merges, one added special: up to 262 in all.
+            assert_eq!(trained.vocab.len(), 256 + trained.merges.len() + 1);
+        }
+        assert!(train_text("ab", 256, &specials(&["a"]), None, false).is_ok());
     }
 
     #[test]

@@ -233,16 +233,25 @@ impl Vocab {
 
     /// Reads GPT-2's `vocab.json` and `merges.txt`.
     pub fn read_gpt2(vocab_path: &Path, merges_path: &Path) -> Result<Self> {
+        Vocab::read_gpt2_with(vocab_path, merges_path, &[])
+    }
+
+    /// Reads GPT-2's `vocab.json` and `merges.txt`, whose `added` tokens (the special
+    /// tokens) need no merge to make them; every other token of several bytes that looks
+    /// merged must be made by a merge (`check_merged`).
+    pub fn read_gpt2_with(vocab_path: &Path, merges_path: &Path, added: &[String]) -> Result<Self> {
         let tokens = read_vocab_json(vocab_path)?;
         let vocab_name = vocab_path.display().to_string();
         let ids = index_tokens(&tokens, |id, _| BpeError::BadFile {
             path: vocab_name.clone(),
             line: 1,
+            column: None,
             message: format!("token id {id} repeats the bytes of an earlier token"),
         })?;
         let byte_ids = byte_ids(&ids).map_err(|message| BpeError::BadFile {
             path: vocab_name.clone(),
             line: 1,
+            column: None,
             message,
         })?;
         let mut vocab = Vocab {
@@ -254,15 +263,19 @@ impl Vocab {
             merge_tables: OnceLock::new(),
         };
         let mut seen = FxHashSet::default();
-        let text =
-            std::fs::read_to_string(merges_path).map_err(|e| BpeError::io(merges_path, e))?;
+        let text = read_text(merges_path)?;
         let decoder = ByteDecoder::new();
         let bad = |line: usize, message: String| BpeError::BadFile {
             path: merges_path.display().to_string(),
             line,
+            column: None,
             message,
         };
+        // The line of each merge, by rank, and the last line: for `check_merged`.
+        let mut merge_lines = Vec::new();
+        let mut last_line = 0;
         for (i, line) in text.lines().enumerate() {
+            last_line = i + 1;
             let line_no = i + 1;
             if line.is_empty() || (i == 0 && line.starts_with("#version")) {
                 continue;
@@ -279,9 +292,65 @@ impl Vocab {
             vocab
                 .push_merge(&mut seen, &left, &right)
                 .map_err(|m| bad(line_no, m))?;
+            merge_lines.push(line_no);
         }
+        vocab
+            .check_merged(&vocab_name, added)
+            .map_err(|(rank, message)| {
+                bad(
+                    merge_lines.get(rank).copied().unwrap_or(last_line + 1),
+                    message,
+                )
+            })?;
         vocab.pairs = PairTable::new(&vocab.merges, &vocab.byte_ids);
         Ok(vocab)
+    }
+
+    /// Checks that the merges make every token that looks merged: a token of several bytes
+    /// that splits into two tokens of the vocabulary (as the result of a merge does) but
+    /// that no merge makes. A merges file cut short, or missing a line, leaves such tokens,
+    /// which then never come out of encoding. (Tokens that split into no two tokens, such as
+    /// GPT-2's `<|endoftext|>`, are added tokens and need no merge.)
+    ///
+    /// The error is the rank where the merge making the first such token belongs (the
+    /// number of merges making lower ids: merges.txt lists them in id order) and a message.
+    fn check_merged(
+        &self,
+        vocab_name: &str,
+        added: &[String],
+    ) -> std::result::Result<(), (usize, String)> {
+        let mut made = vec![false; self.tokens.len()];
+        for &[_, _, m] in &self.merges {
+            made[m as usize] = true;
+        }
+        for id in added.iter().filter_map(|t| self.ids.get(t.as_bytes())) {
+            made[*id as usize] = true;
+        }
+        let splits = |t: &[u8]| {
+            (1..t.len()).any(|k| self.ids.contains_key(&t[..k]) && self.ids.contains_key(&t[k..]))
+        };
+        let missing = self
+            .tokens
+            .iter()
+            .enumerate()
+            .find(|&(id, t)| t.len() > 1 && !made[id] && splits(t));
+        let Some((id, token)) = missing else {
+            return Ok(());
+        };
+        let rank = self
+            .merges
+            .iter()
+            .filter(|&&[_, _, m]| (m as usize) < id)
+            .count();
+        Err((
+            rank,
+            format!(
+                "missing merge: no merge makes token {id} ({}) of {vocab_name}; the file has \
+                 {} merges and looks truncated or edited",
+                show_bytes(token),
+                self.merges.len()
+            ),
+        ))
     }
 
     /// Writes GPT-2 style `vocab.json` (one entry a line, in id order) and `merges.txt`
@@ -352,9 +421,18 @@ fn show_bytes(bytes: &[u8]) -> String {
     format!("b\"{}\"", bytes.escape_ascii())
 }
 
+/// The text of `path`; `NotUtf8` with the offset of the first bad byte.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| BpeError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| BpeError::NotUtf8 {
+        path: path.display().to_string(),
+        offset: e.utf8_error().valid_up_to() as u64,
+    })
+}
+
 /// Reads `vocab.json`: a JSON object from GPT-2-spelled token to id.
 fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| BpeError::io(path, e))?;
+    let text = read_text(path)?;
     let mut de = serde_json::Deserializer::from_str(&text);
     let parsed = de
         .deserialize_map(VocabVisitor {
@@ -364,9 +442,10 @@ fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
             de.end()?;
             Ok(slots)
         });
-    let bad = |line: usize, message: String| BpeError::BadFile {
+    let bad = |line: usize, column: Option<usize>, message: String| BpeError::BadFile {
         path: path.display().to_string(),
         line,
+        column,
         message,
     };
     let slots = parsed.map_err(|e| {
@@ -375,17 +454,20 @@ fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
             Some(i) => full[..i].to_string(),
             None => full,
         };
-        bad(e.line().max(1), message)
+        // serde_json's line and column (0: the error is not at a place, as at the end).
+        let column = Some(e.column()).filter(|&c| c > 0);
+        bad(e.line().max(1), column, message)
     })?;
     let last_line = text.lines().count().max(1);
-    dense(slots).map_err(|m| bad(last_line, m))
+    dense(slots).map_err(|m| bad(last_line, None, m))
 }
 
-/// Ids above this in `vocab.json` are refused before any memory is set aside for them.
-const MAX_JSON_ID: usize = 1 << 26;
-
-/// Collects a JSON object of token -> id into slots by id, checking each entry as it comes
-/// (serde_json then reports the line of the entry at fault).
+/// Collects a JSON object of token -> id, checking each entry as it comes (serde_json then
+/// reports the line of the entry at fault), into slots by id.
+///
+/// Memory follows the entries, never the ids they claim: a one-line file naming id
+/// 47644339 once asked for a 1 GB slot table (found by the `vocab_files` fuzz target).
+/// Ids are placed once all are read, when the count of tokens bounds them.
 struct VocabVisitor {
     decoder: ByteDecoder,
 }
@@ -401,22 +483,28 @@ impl<'de> Visitor<'de> for VocabVisitor {
         self,
         mut map: A,
     ) -> std::result::Result<Self::Value, A::Error> {
-        let mut slots: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut entries: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut seen = FxHashSet::default();
         while let Some(key) = map.next_key::<String>()? {
             // Checked before reading the id so that the error points at the key's line.
             let bytes = self.decoder.decode(&key).map_err(de::Error::custom)?;
             let id: u32 = map.next_value()?;
-            let i = id as usize;
-            if i > MAX_JSON_ID {
-                return Err(de::Error::custom(format!(
-                    "token id {id} is implausibly large"
-                )));
-            }
-            if i >= slots.len() {
-                slots.resize(i + 1, None);
-            }
-            if slots[i].replace(bytes).is_some() {
+            if !seen.insert(id) {
                 return Err(de::Error::custom(format!("token id {id} appears twice")));
+            }
+            entries.push((id, bytes));
+        }
+        let mut slots: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
+        for (id, bytes) in entries {
+            match slots.get_mut(id as usize) {
+                Some(slot) => *slot = Some(bytes),
+                None => {
+                    return Err(de::Error::custom(format!(
+                        "token ids must be 0..n without gaps; id {id} is out of range for {} \
+                         tokens",
+                        slots.len()
+                    )))
+                }
             }
         }
         Ok(slots)
@@ -646,6 +734,59 @@ mod tests {
             BpeError::BadFile { line, message, .. } => (line, message),
             other => panic!("expected BadFile, got {other}"),
         }
+    }
+
+    #[test]
+    fn a_truncated_or_gapped_merges_file_names_the_missing_line() {
+        let dir = tmpdir();
+        let json = base_json(&["\"ab\": 256", "\"abc\": 257", "\"cd\": 258", "\"<s>\": 259"]);
+        let full = "#version: 0.2\na b\nab c\nc d\n";
+        let (vp, mp) = write_pair(dir.path(), &json, full);
+        assert_eq!(Vocab::read_gpt2(&vp, &mp).unwrap().num_merges(), 3);
+        // Cut after line 3: the merge of line 4, which makes "cd", is missing.
+        let (vp, mp) = write_pair(dir.path(), &json, "#version: 0.2\na b\nab c\n");
+        let (line, msg) = bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err());
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("token 258") && msg.contains("cd"), "{msg}");
+        // Line 3 dropped: "abc" (id 257) is missing; its merge belongs before line 3.
+        let (vp, mp) = write_pair(dir.path(), &json, "#version: 0.2\na b\nc d\n");
+        let (line, msg) = bad_file_line(Vocab::read_gpt2(&vp, &mp).unwrap_err());
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("token 257"), "{msg}");
+        // A token made of two tokens but named as added (a special token) needs no merge.
+        let json = base_json(&["\"ab\": 256", "\"cd\": 257"]);
+        let (vp, mp) = write_pair(dir.path(), &json, "#version: 0.2\na b\n");
+        assert!(Vocab::read_gpt2(&vp, &mp).is_err());
+        assert!(Vocab::read_gpt2_with(&vp, &mp, &["cd".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn vocab_files_a_huge_claimed_id_allocates_nothing_for_it() {
+        // Found by the `vocab_files` fuzz target: this asked for a 1.1 GB slot table.
+        let dir = tmpdir();
+        let (vp, mp) = write_pair(dir.path(), "{\"a\": 47644339, \"b\": 0}", "");
+        let err = Vocab::read_gpt2(&vp, &mp).unwrap_err().to_string();
+        assert!(
+            err.contains("id 47644339 is out of range for 2 tokens"),
+            "{err}"
+        );
+        let (vp, mp) = write_pair(dir.path(), "{\"a\": 4294967295}", "");
+        assert!(Vocab::read_gpt2(&vp, &mp).is_err());
+    }
+
+    #[test]
+    fn json_errors_give_the_column_and_bad_utf8_the_offset() {
+        let dir = tmpdir();
+        // All on one line, as GPT-2's encoder.json is.
+        let one_line = base_json(&["\"ab\" 256"]).replace('\n', "");
+        let (vp, mp) = write_pair(dir.path(), &one_line, "");
+        let err = Vocab::read_gpt2(&vp, &mp).unwrap_err().to_string();
+        let at = one_line.find("\"ab\" 256").unwrap() + 6;
+        assert!(err.contains(&format!("vocab.json:1:{at}: ")), "{err}");
+        // Not UTF-8 at byte 8.
+        std::fs::write(&vp, b"{\"a\": 0,\xff}").unwrap();
+        let err = Vocab::read_gpt2(&vp, &mp).unwrap_err();
+        assert!(matches!(err, BpeError::NotUtf8 { offset: 8, .. }), "{err}");
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! A small tokenizer trained once on a fixed corpus, for the targets that need one.
+
+use std::sync::OnceLock;
+
+use _core::encode::Encoder;
+use _core::train::train_text;
+use _core::vocab::Vocab;
+
+pub const SPECIALS: [&str; 2] = ["<|endoftext|>", "<|endoftext|><|endoftext|>"];
+
+pub fn specials() -> Vec<String> {
+    SPECIALS.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn encoder() -> &'static Encoder {
+    static ENCODER: OnceLock<Encoder> = OnceLock::new();
+    ENCODER.get_or_init(|| {
+        let corpus = "the cat sat on the mat. The dog's bone, 123 4567!\n\
+                      héllo wörld 中文 😀 don't they'll <|endoftext|> aaaa bbbb\n"
+            .repeat(20);
+        let trained = train_text(&corpus, 400, &specials(), Some(1), false).expect("trains");
+        let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
+            .merges
+            .iter()
+            .map(|&(l, r)| {
+                (
+                    trained.vocab[l as usize].clone(),
+                    trained.vocab[r as usize].clone(),
+                )
+            })
+            .collect();
+        let vocab = Vocab::new(trained.vocab, &merges).expect("valid vocabulary");
+        Encoder::new(vocab, &specials()).expect("valid encoder")
+    })
+}

@@ -1,0 +1,37 @@
+//! Training on tiny corpora, with special tokens taken from the input too: never a panic,
+//! and the result is a vocabulary its own encoder accepts and round-trips the corpus with.
+#![no_main]
+
+use _core::encode::Encoder;
+use _core::train::train_text;
+use _core::vocab::Vocab;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: (&str, Vec<String>, u16)| {
+    let (text, specials, extra) = input;
+    if text.len() > 4096 || specials.len() > 4 {
+        return;
+    }
+    let vocab_size = 256 + specials.len() + usize::from(extra % 64);
+    let Ok(trained) = train_text(text, vocab_size, &specials, Some(1), false) else {
+        return;
+    };
+    assert!(trained.vocab.len() <= vocab_size);
+    let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
+        .merges
+        .iter()
+        .map(|&(l, r)| {
+            (
+                trained.vocab[l as usize].clone(),
+                trained.vocab[r as usize].clone(),
+            )
+        })
+        .collect();
+    let vocab = Vocab::new(trained.vocab, &merges).expect("trained vocabulary is valid");
+    let encoder = Encoder::new(vocab, &specials).expect("its encoder accepts it");
+    let ids = encoder.encode(text).expect("memory");
+    assert_eq!(
+        encoder.decode_bytes(&ids).expect("known ids"),
+        text.as_bytes()
+    );
+});

@@ -1,0 +1,100 @@
+//! Python objects made fallibly: a failed allocation is the `MemoryError` CPython set,
+//! never a panic.
+//!
+//! pyo3's infallible constructors (`PyList::new`, `PyBytes::new`, `PyDict::new`, ints via
+//! `into_pyobject`) panic when CPython returns NULL, and that panic reaches Python as
+//! `PanicException`, a `BaseException` that `except Exception` misses. Every object whose
+//! count or size the input decides is made here instead.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::TokenId;
+
+/// A list of `items` (exactly `len` of them), made with `PyList_New`.
+pub(crate) fn list<'py>(
+    py: Python<'py>,
+    len: usize,
+    items: impl IntoIterator<Item = PyResult<Bound<'py, PyAny>>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let n = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| PyMemoryError::new_err("list too long for Python"))?;
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))? };
+    let mut filled = 0usize;
+    for item in items.into_iter().take(len) {
+        // SAFETY: `filled < len` is in range of the new list; SetItem steals the reference
+        // (and succeeds for an in-range index of a list).
+        let rc = unsafe {
+            ffi::PyList_SetItem(list.as_ptr(), filled as ffi::Py_ssize_t, item?.into_ptr())
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        filled += 1;
+    }
+    if filled != len {
+        return Err(PyRuntimeError::new_err(
+            "list built with fewer items than announced",
+        ));
+    }
+    // SAFETY: every slot of the list was filled above.
+    Ok(unsafe { list.cast_into_unchecked() })
+}
+
+/// The tuple `(first, second)`.
+pub(crate) fn pair<'py>(
+    py: Python<'py>,
+    first: Bound<'py, PyAny>,
+    second: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    let t = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))? };
+    for (i, item) in [first, second].into_iter().enumerate() {
+        // SAFETY: index 0 or 1 of a new 2-tuple; SetItem steals the reference.
+        if unsafe { ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(t)
+}
+
+/// A Python int of `id`.
+pub(crate) fn int(py: Python<'_>, id: TokenId) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromUnsignedLong(id.into())) }
+}
+
+/// `bytes` with a copy of `data` (`PyBytes::new_with` reports a failed allocation).
+pub(crate) fn bytes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, data.len(), |buf| {
+        buf.copy_from_slice(data);
+        Ok(())
+    })
+}
+
+/// An empty dict.
+pub(crate) fn dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    let d = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())? };
+    // SAFETY: PyDict_New returns a dict.
+    Ok(unsafe { d.cast_into_unchecked() })
+}
+
+/// Runs `f` (a core call) without the GIL, turning a panic into a `RuntimeError` rather
+/// than letting it reach Python as `PanicException` (a `BaseException`).
+pub(crate) fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            PyRuntimeError::new_err(format!("internal error in bpelm's core: {message}"))
+        })
+}

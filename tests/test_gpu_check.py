@@ -42,7 +42,11 @@ def test_smoke_run_fills_every_field(tmp_path: Path) -> None:
         record = report["steps"][step]
         assert record["status"] == "ok", (step, record["status"])
         for field in fields:
-            assert record.get(field) is not None, (step, field)
+            assert field in record, (step, field)
+            # At toy size a 5 s race may end before one side reaches the target loss: the
+            # ratio is then null by design; every other field has a value.
+            if field != "time_to_target_ratio":
+                assert record[field] is not None, (step, field)
     # CUDA-only parts are there, marked skipped, not missing or failed.
     modes = {r["mode"]: r for r in report["steps"]["train_step"]["rows"]}
     assert modes["torch bf16+sdpa+compile"]["status"] == "skipped: no CUDA"
@@ -54,6 +58,8 @@ def test_smoke_run_fills_every_field(tmp_path: Path) -> None:
         assert kinds[key]["tokens_per_s"] > 0
     race = report["steps"]["loss_race"]
     assert race["bpelm"]["steps"] > 0 and race["plain"]["steps"] > 0
+    reached = [race[side]["time_to_target_s"] is not None for side in ("bpelm", "plain")]
+    assert (race["time_to_target_ratio"] is not None) == all(reached)
     tok = report["steps"]["tokenizer"]
     assert any(r["contender"] == "bpelm" and r["mb_per_s"] for r in tok["encode"])
     assert tok["pile"]["per_contender"]["bpelm"]["minutes_measured"] > 0

@@ -206,3 +206,33 @@ def test_shipped_configs_by_name(capsys) -> None:
     assert "[model]" in capsys.readouterr().out
     assert main(["train", "--config", "no-such-config"]) == 1
     assert "bpelm configs" in capsys.readouterr().err
+
+
+def test_loss_png_has_a_learning_rate_panel(tmp_path: Path) -> None:
+    import json
+    import struct
+
+    import matplotlib.pyplot as plt
+    from bpelm.training import metrics
+
+    rows = [
+        {"step": s, "time_s": s / 10, "train_loss": 5 - s / 10, "lr": s / 1000} for s in range(20)
+    ]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    drawn = {}
+    real_close = plt.close
+
+    def keep(fig):  # look at the figure before it is closed
+        drawn["axes"] = fig.axes
+        real_close(fig)
+
+    plt.close = keep
+    try:
+        metrics.plot_metrics(tmp_path / "m.jsonl", tmp_path / "loss.png")
+    finally:
+        plt.close = real_close
+    lr_axes = [ax for ax in drawn["axes"] if ax.get_ylabel() == "learning rate"]
+    assert len(lr_axes) == 1
+    assert list(lr_axes[0].lines[0].get_ydata()) == [r["lr"] for r in rows]
+    width = struct.unpack(">I", (tmp_path / "loss.png").read_bytes()[16:20])[0]
+    assert width > 1200  # three panels side by side

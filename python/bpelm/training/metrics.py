@@ -93,7 +93,8 @@ def truncate_metrics(path: str | Path, last_step: int) -> None:
 
 
 def plot_metrics(metrics_path: str | Path, png_path: str | Path) -> None:
-    """loss.png: train and validation loss against step and against wall-clock minutes."""
+    """loss.png: train and validation loss against step and against wall-clock minutes, and
+    the learning rate against step (the schedule, warmup and decay, as the run took it)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -102,7 +103,7 @@ def plot_metrics(metrics_path: str | Path, png_path: str | Path) -> None:
     rows = read_metrics(metrics_path)
     train = [r for r in rows if r.get("train_loss") is not None]
     val = [r for r in rows if r.get("val_loss") is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, x_key, x_label, scale in (
         (axes[0], "step", "step", 1.0),
         (axes[1], "time_s", "wall-clock (minutes)", 1 / 60),
@@ -127,6 +128,11 @@ def plot_metrics(metrics_path: str | Path, png_path: str | Path) -> None:
         ax.set_ylabel("cross-entropy loss (nats)")
         ax.grid(alpha=0.3)
         ax.legend()
+    lr_rows = [r for r in train if r.get("lr") is not None]
+    axes[2].plot([r["step"] for r in lr_rows], [r["lr"] for r in lr_rows], linewidth=0.8)
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel("learning rate")
+    axes[2].grid(alpha=0.3)
     fig.tight_layout()
     png_path = Path(png_path)
     tmp = png_path.with_name(png_path.stem + ".tmp.png")

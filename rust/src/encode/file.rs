@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::progress;
 
 use super::Encoder;
 use crate::corpus::{chunk_ranges, Corpus};
@@ -179,19 +179,7 @@ pub fn encode_file(
         writer.write_all(&[b' '; NPY_HEADER_LEN]).map_err(io_err)?;
     }
 
-    let bar = if progress {
-        let bar =
-            ProgressBar::with_draw_target(Some(text.len() as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message("encoding");
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(progress, text.len() as u64, "encode", progress::Unit::Bytes);
 
     let width = dtype.width();
     let mut writeback = Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 });

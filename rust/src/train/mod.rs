@@ -15,11 +15,12 @@ mod word;
 
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::corpus::Corpus;
 use crate::error::{BpeError, Result};
 use crate::pool;
+use crate::progress;
 use crate::special::SpecialTokens;
 use crate::TokenId;
 
@@ -107,12 +108,7 @@ fn train_text_with(
     specials: &SpecialTokens,
     progress: bool,
 ) -> Result<Trained> {
-    let bar = new_bar(
-        progress,
-        text.len() as u64,
-        "counting",
-        "{binary_bytes}/{binary_total_bytes}",
-    );
+    let bar = progress::bar(progress, text.len() as u64, "count", progress::Unit::Bytes);
     let words = count::count_words(text, specials, &bar);
     bar.finish();
     if words.len() > u32::MAX as usize {
@@ -126,7 +122,7 @@ fn train_text_with(
     // no pair is left.
     let n_added = added_specials(specials).count();
     let n_merges = (vocab_size - 256 - n_added).min(words.max_merges());
-    let bar = new_bar(progress, n_merges as u64, "merging", "{pos}/{len}");
+    let bar = progress::bar(progress, n_merges as u64, "merge", progress::Unit::Items);
     let mut trained = learn_merges(words, n_merges, &bar);
     bar.finish();
     trained
@@ -146,16 +142,6 @@ pub fn train_words<'a>(
         ws.push(bytes, n);
     }
     pool::run(None, || learn_merges(ws, n_merges, &ProgressBar::hidden()))
-}
-
-fn new_bar(progress: bool, len: u64, what: &str, counter: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let template = format!("{what:>8} [{{elapsed_precise}}] {{wide_bar}} {counter} ({{eta}})");
-    let style =
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
-    ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style)
 }
 
 #[cfg(test)]

@@ -123,3 +123,20 @@ def test_sweep_table_in_config_file(tmp_path: Path, config: Path) -> None:
     (tmp_path / "bad.toml").write_text(config.read_text() + "\n[sweep]\ngird = {}\n")
     with pytest.raises(ConfigError, match=r"\[sweep\]"):
         load_spec(tmp_path / "bad.toml")
+
+
+def test_compare_puts_samples_side_by_side(tmp_path: Path, config: Path, capsys) -> None:
+    from bpelm import Tokenizer
+
+    Tokenizer({i: bytes([i]) for i in range(256)}, []).save(tmp_path / "tok")
+    for lr in ("1e-2", "3e-3"):
+        argv = ["train", "--config", str(config), "--set", f"train.max_lr={lr}"]
+        argv += ["--set", "vocab_size=300", "--set", f"tokenizer={tmp_path / 'tok'}"]
+        assert main(argv + ["--out", str(tmp_path / "runs" / f"lr{lr}"), "--quiet"]) == 0
+    out = tmp_path / "cmp"
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(out), "--sample", "ab"]) == 0
+    summary = (out / "summary.md").read_text()
+    section = summary.split("## Samples", 1)[1]
+    lines = [line for line in section.splitlines() if line.startswith("**")]
+    assert len(lines) == 2 and all("**: ab" in line for line in lines)
+    assert "no sample" not in section

@@ -83,6 +83,13 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         help="where to write summary.md and curves.png (default: the "
         "single folder given, else the current directory)",
     )
+    c.add_argument(
+        "--sample",
+        default=None,
+        metavar="PROMPT",
+        help="also put a sample from each run (its best checkpoint, its tokenizer, one seed) "
+        "in summary.md, side by side",
+    )
     c.set_defaults(func=cmd_compare)
 
 
@@ -133,7 +140,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = Path(args.runs[0])
     else:
         out = Path(".")
-    md, png = write_report(records, out, title="Comparison of " + ", ".join(args.runs))
+    md, png = write_report(
+        records, out, title="Comparison of " + ", ".join(args.runs), sample_prompt=args.sample
+    )
     print(markdown_table(records, root=out), end="")
     print(f"wrote {md} and {png}")
     return 0

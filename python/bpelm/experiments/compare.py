@@ -281,17 +281,50 @@ def plot_curves(records: list[RunRecord], png_path: str | Path) -> None:
     tmp.replace(png_path)
 
 
+def samples_section(records: list[RunRecord], prompt: str, max_new_tokens: int = 64) -> str:
+    """Markdown: one sample per run from its best checkpoint (else its newest), the same
+    prompt and seed for all, so the runs read side by side."""
+    import io
+
+    from bpelm.generate import sample_text
+    from bpelm.tokenizer.corpus import load_tokenizer
+    from bpelm.training.checkpoint import latest_checkpoint, load_model
+
+    parts = [
+        f"## Samples\n\nPrompt {prompt!r}, {max_new_tokens} new tokens, seed 0, temperature "
+        "0.8, top-p 0.9, from each run's best.pt (else its newest checkpoint).\n"
+    ]
+    for r in records:
+        best = r.path / "best.pt"
+        try:
+            source = best if best.exists() else latest_checkpoint(r.path)
+            model, extra, _ = load_model(source, "cpu")
+            tok = load_tokenizer(extra.get("tokenizer") or "")
+            out = io.StringIO()
+            text = sample_text(model, tok, prompt, max_new_tokens=max_new_tokens, out=out)[0]
+            body = (prompt + text).replace("\n", " ")
+        except (OSError, ValueError, KeyError) as e:  # no checkpoint, no tokenizer recorded
+            body = f"(no sample: {e})"
+        parts.append(f"**{r.label or r.path.name}**: {body}\n")
+    return "\n".join(parts)
+
+
 def write_report(
-    records: list[RunRecord], out_dir: str | Path, title: str = "Runs"
+    records: list[RunRecord],
+    out_dir: str | Path,
+    title: str = "Runs",
+    sample_prompt: str | None = None,
 ) -> tuple[Path, Path]:
-    """OUT/summary.md and OUT/curves.png for `records`; returns both paths."""
+    """OUT/summary.md and OUT/curves.png for `records`; returns both paths. With
+    `sample_prompt`, summary.md also holds a sample from each run."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(records, root=out)
     md = out / "summary.md"
+    samples = "" if sample_prompt is None else "\n" + samples_section(records, sample_prompt)
     md.write_text(
         f"# {title}\n\n{len(records)} run(s); differences are the config values that are not "
-        "the same in every run listed. Loss curves: `curves.png`.\n\n" + table
+        "the same in every run listed. Loss curves: `curves.png`.\n\n" + table + samples
     )
     png = out / "curves.png"
     plot_curves(records, png)

@@ -19,16 +19,7 @@ pub fn encoder() -> &'static Encoder {
                       héllo wörld 中文 😀 don't they'll <|endoftext|> aaaa bbbb\n"
             .repeat(20);
         let trained = train_text(&corpus, 400, &specials(), Some(1), false).expect("trains");
-        let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
-            .merges
-            .iter()
-            .map(|&(l, r)| {
-                (
-                    trained.vocab[l as usize].clone(),
-                    trained.vocab[r as usize].clone(),
-                )
-            })
-            .collect();
+        let merges = trained.merge_pairs();
         let vocab = Vocab::new(trained.vocab, &merges).expect("valid vocabulary");
         Encoder::new(vocab, &specials()).expect("valid encoder")
     })

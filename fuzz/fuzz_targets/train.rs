@@ -17,16 +17,7 @@ fuzz_target!(|input: (&str, Vec<String>, u16)| {
         return;
     };
     assert!(trained.vocab.len() <= vocab_size);
-    let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
-        .merges
-        .iter()
-        .map(|&(l, r)| {
-            (
-                trained.vocab[l as usize].clone(),
-                trained.vocab[r as usize].clone(),
-            )
-        })
-        .collect();
+    let merges = trained.merge_pairs();
     let vocab = Vocab::new(trained.vocab, &merges).expect("trained vocabulary is valid");
     let encoder = Encoder::new(vocab, &specials).expect("its encoder accepts it");
     let ids = encoder.encode(text).expect("memory");

@@ -34,6 +34,17 @@ pub struct Trained {
     pub merges: Vec<(TokenId, TokenId)>,
 }
 
+impl Trained {
+    /// The merges as the byte strings of their two parts, in order: what `Vocab::new` takes.
+    pub fn merge_pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let bytes = |id: TokenId| self.vocab[id as usize].clone();
+        self.merges
+            .iter()
+            .map(|&(l, r)| (bytes(l), bytes(r)))
+            .collect()
+    }
+}
+
 /// Trains on the UTF-8 file at `path` until the vocabulary holds `vocab_size` tokens (or no
 /// pair is left), on `num_threads` threads (`None`: one per CPU; see `pool::threads`). Draws
 /// progress bars on stderr when `progress` is set.
@@ -159,6 +170,11 @@ mod tests {
         let trained = train_text(text, 260, &eot, None, false).expect("trains");
         // Pretokens: "ab" x2, " ab" x2; (a, b) x4, then (" ", "ab") x2.
         assert_eq!(trained.merges, [(97, 98), (32, 256)]);
+        let pairs = [
+            (b"a".to_vec(), b"b".to_vec()),
+            (b" ".to_vec(), b"ab".to_vec()),
+        ];
+        assert_eq!(trained.merge_pairs(), pairs);
         assert_eq!(trained.vocab.len(), 260);
         assert_eq!(trained.vocab[65], b"A");
         assert_eq!(trained.vocab[256], b"ab");

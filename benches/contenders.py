@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 from bpelm.tokenizer.gpt2 import EOT, GPT2_PATTERN, byte_decoder, mergeable_ranks
+from bpelm.tokenizer.tiktoken_ranks import merge_parts
 
 EOT_ID = 50256
 
@@ -408,22 +409,15 @@ def train_with(name: str, path: Path, vocab_size: int, threads: int) -> list[tup
 
 def _merges_from_ranks(ordered: list[tuple[bytes, int]]) -> list[tuple[bytes, bytes]]:
     """Recovers the merge pairs from ranks: BPE-encoding each multi-byte token with only the
-    lower ranks leaves exactly the two parts it was merged from (tiktoken's own method)."""
+    lower ranks leaves exactly the two parts it was merged from (tiktoken's own method). A
+    token that does not split in two is left out (a contender's output is not checked here;
+    bpelm's `merges_from_ranks` refuses it)."""
     rank = dict(ordered)
     merges = []
     for tok, r in ordered:
         if len(tok) < 2:
             continue
-        parts = [tok[i : i + 1] for i in range(len(tok))]
-        while len(parts) > 2:
-            best_i, best_r = -1, r
-            for i in range(len(parts) - 1):
-                pr = rank.get(parts[i] + parts[i + 1])
-                if pr is not None and pr < best_r:
-                    best_i, best_r = i, pr
-            if best_i < 0:
-                break
-            parts[best_i : best_i + 2] = [parts[best_i] + parts[best_i + 1]]
+        parts = merge_parts(rank, tok, r)
         if len(parts) == 2:
             merges.append((parts[0], parts[1]))
     return merges

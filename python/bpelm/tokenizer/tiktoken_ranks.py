@@ -51,7 +51,7 @@ def write_ranks(path: PathLike, ranks: dict[bytes, int]) -> None:
     os.replace(tmp, path)
 
 
-def _merge_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
+def merge_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
     """tiktoken's byte-pair merge of `token`, using only pairs ranked below `max_rank`."""
     parts = [token[i : i + 1] for i in range(len(token))]
     while len(parts) > 1:
@@ -79,7 +79,7 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
         if len(token) < 2:
             continue
-        parts = _merge_parts(ranks, token, rank)
+        parts = merge_parts(ranks, token, rank)
         if len(parts) != 2:
             raise ValueError(f"token {token!r} (rank {rank}) is not a merge of two lower ranks")
         merges.append((parts[0], parts[1]))

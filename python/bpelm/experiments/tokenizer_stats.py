@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bpelm.tokenizer.corpus import OPENERS, existing, plain_text
+from bpelm.tokenizer.corpus import OPENERS, existing, plain_text, token_dtype
 from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
 
 PILE_BYTES = 825e9  # The Pile, as the assignment sizes it
@@ -95,7 +95,7 @@ def throughput(tok: Tokenizer, path: Path, threads: int | None = None) -> Throug
     with tempfile.TemporaryDirectory(prefix="bpelm-stats-") as tmp:
         with plain_text(path, Path(tmp), log=lambda _: None) as text:
             size = text.stat().st_size
-            dtype = "uint16" if tok.vocab_size <= 1 << 16 else "uint32"
+            dtype = token_dtype(tok.vocab_size)
             t0 = time.perf_counter()
             n = encode_file(tok, text, Path(tmp) / "tokens.npy", dtype=dtype, num_threads=threads)
             seconds = time.perf_counter() - t0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bpelm import _core
+from bpelm.tokenizer.specials import check_special_tokens
 
 
 def train_bpe(
@@ -45,13 +46,7 @@ def train_bpe(
         raise TypeError(f"input_path must be a str or os.PathLike, not {type(input_path).__name__}")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise TypeError(f"vocab_size must be an int, not {type(vocab_size).__name__}")
-    if isinstance(special_tokens, (str, bytes)):
-        # A lone string would otherwise be taken as one special token per character.
-        raise TypeError("special_tokens must be a list of str, not a single string")
-    specials = [] if special_tokens is None else list(special_tokens)
-    for token in specials:
-        if not isinstance(token, str):
-            raise TypeError(f"special tokens must be str, not {type(token).__name__}")
+    specials = check_special_tokens(special_tokens)
     n_min = 256 + len(specials)
     if vocab_size < n_min:
         raise ValueError(

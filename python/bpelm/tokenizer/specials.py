@@ -95,3 +95,17 @@ def raise_disallowed(text: str, disallowed: tuple[str, ...], offset_base: int = 
         f"token by passing `disallowed_special=(tok.special_tokens_set - {{{token!r}}})`.\n"
         "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
     )
+
+
+def check_special_tokens(special_tokens: Sequence[str] | None) -> list[str]:
+    """`special_tokens` as a list, checked: a list of str (a lone string would otherwise be
+    taken as one special token per character)."""
+    if special_tokens is None:
+        return []
+    if isinstance(special_tokens, (str, bytes)):
+        raise TypeError("special_tokens must be a list of str, not a single string")
+    specials = list(special_tokens)
+    for s in specials:
+        if not isinstance(s, str):
+            raise TypeError(f"special tokens must be str, not {type(s).__name__}: {s!r}")
+    return specials

@@ -18,7 +18,7 @@ import numpy as np
 from bpelm import _core
 from bpelm.tokenizer import hf_json, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
-from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial
+from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial, check_special_tokens
 from bpelm.tokenizer.token_files import write_bin_sidecar
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -35,18 +35,6 @@ _NONE: tuple[str, ...] = ()
 _ALL = "all"
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
-
-
-def _check_specials(special_tokens: Sequence[str] | None) -> list[str]:
-    if special_tokens is None:
-        return []
-    if isinstance(special_tokens, (str, bytes)):
-        raise TypeError("special_tokens must be a list of str, not a single string")
-    specials = list(special_tokens)
-    for s in specials:
-        if not isinstance(s, str):
-            raise TypeError(f"special tokens must be str, not {type(s).__name__}: {s!r}")
-    return specials
 
 
 def _unmade_tokens(core: _core.CoreTokenizer) -> list[str]:
@@ -102,7 +90,7 @@ class Tokenizer:
         if not isinstance(vocab, dict):
             raise TypeError(f"vocab must be a dict[int, bytes], not {type(vocab).__name__}")
         merges = [tuple(m) if isinstance(m, list) else m for m in merges]
-        self._core = _core.CoreTokenizer(vocab, merges, _check_specials(special_tokens))
+        self._core = _core.CoreTokenizer(vocab, merges, check_special_tokens(special_tokens))
         self._policies: dict = {}
 
     @classmethod
@@ -143,7 +131,7 @@ class Tokenizer:
             if not unmade:
                 return cls._wrap(core)
             special_tokens = unmade
-        specials = _check_specials(special_tokens)
+        specials = check_special_tokens(special_tokens)
         return cls._wrap(
             _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), specials)
         )
@@ -218,7 +206,7 @@ class Tokenizer:
                 vocab[int(token_id)] = token.encode("utf-8")
             specials = sorted(special_tokens, key=lambda t: special_tokens[t])
         else:
-            specials = _check_specials(special_tokens)
+            specials = check_special_tokens(special_tokens)
         return cls(vocab, merges, specials)
 
     def save_tiktoken(self, path: PathLike) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Union
 
+from bpelm._files import write_atomic
 from bpelm.tokenizer.gpt2 import byte_decoder
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -73,10 +73,7 @@ def to_json(
 
 def write(path: PathLike, document: dict[str, Any]) -> None:
     """Writes `document` to `path` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
 def _check(condition: bool, path: PathLike, what: str) -> None:

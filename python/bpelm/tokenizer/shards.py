@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bpelm import _core
+from bpelm._files import write_atomic
 from bpelm.tokenizer.specials import AllowedSpecial
 from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
 
@@ -175,15 +176,12 @@ def count_shard(
 def save_counts(counts: Counter[bytes], specials: list[str], path: str | os.PathLike[str]) -> None:
     """Counts as JSON (pretokens as hex: they are bytes), with the special tokens they
     exclude; written atomically."""
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     data = {
         "format": COUNTS_FORMAT,
         "special_tokens": specials,
         "counts": {w.hex(): n for w, n in counts.items()},
     }
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, out)
+    write_atomic(path, json.dumps(data))
 
 
 def load_counts(paths: Iterable[str | os.PathLike[str]]) -> tuple[Counter[bytes], list[str]]:

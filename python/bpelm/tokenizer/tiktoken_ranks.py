@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import base64
 import os
-from pathlib import Path
 from typing import Union
+
+from bpelm._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -45,10 +46,7 @@ def write_ranks(path: PathLike, ranks: dict[bytes, int]) -> None:
         base64.b64encode(token) + b" " + str(rank).encode() + b"\n"
         for token, rank in sorted(ranks.items(), key=lambda item: item[1])
     ]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(b"".join(lines))
-    os.replace(tmp, path)
+    write_atomic(path, b"".join(lines))
 
 
 def merge_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:

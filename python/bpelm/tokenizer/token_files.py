@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bpelm._files import write_atomic
+
 TOKEN_DTYPES = ("uint16", "uint32")
 DEFAULT_BIN_DTYPE = "uint16"
 
@@ -27,10 +29,7 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
 
 def write_bin_sidecar(path: str | os.PathLike[str], dtype: str, tokens: int) -> None:
     """Record `dtype` and the token count of the raw token file `path` (atomically)."""
-    side = sidecar_path(path)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"dtype": dtype, "tokens": tokens}) + "\n")
-    os.replace(tmp, side)
+    write_atomic(sidecar_path(path), json.dumps({"dtype": dtype, "tokens": tokens}) + "\n")
 
 
 def bin_dtype(path: str | os.PathLike[str], dtype: str | None = None) -> str:

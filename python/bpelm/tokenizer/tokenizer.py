@@ -16,6 +16,7 @@ from typing import Union
 import numpy as np
 
 from bpelm import _core
+from bpelm._files import write_atomic
 from bpelm.tokenizer import hf_json, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
 from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial, check_special_tokens
@@ -170,10 +171,7 @@ class Tokenizer:
             vocab_path, merges_path = directory / VOCAB_NAME, directory / MERGES_NAME
         self._core.save(os.fspath(vocab_path), os.fspath(merges_path))
         meta = {"bpelm_version": _core.__version__, "special_tokens": self.special_tokens}
-        path = Path(vocab_path).parent / METADATA_NAME
-        tmp = path.with_name(f".{METADATA_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(Path(vocab_path).parent / METADATA_NAME, json.dumps(meta, indent=2) + "\n")
 
     # -- other libraries' files ----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from bpelm._files import write_atomic
 from bpelm.nn import ModelConfig, TransformerLM
 
 WEIGHTS_NAME = "model.safetensors"
@@ -50,9 +51,7 @@ def export_safetensors(checkpoint: str | os.PathLike[str], out_dir: str | os.Pat
         "source_checkpoint": str(source.resolve()),
         "tokens": read_checkpoint_extra(source).get("tokens"),
     }
-    side = out / f".{CONFIG_NAME}.tmp"
-    side.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(side, out / CONFIG_NAME)
+    write_atomic(out / CONFIG_NAME, json.dumps(record, indent=2) + "\n")
     return out
 
 

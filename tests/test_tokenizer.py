@@ -195,8 +195,14 @@ def test_bad_arguments():
         Tokenizer(tiny_vocab(), TINY_MERGES, EOT)
     with pytest.raises(ValueError, match="merge 0"):
         Tokenizer(tiny_vocab(), [(b"x", b"y")])
-    with pytest.raises(ValueError, match="without gaps"):
-        Tokenizer({i: bytes([i]) for i in range(256)} | {300: b"ab"}, [])
+    with pytest.raises(ValueError, match="unused ids below it"):
+        Tokenizer({i: bytes([i]) for i in range(256)} | {300_000: b"ab"}, [])
+    # A few unused ids are fine (tiktoken's special tokens leave some): they decode to a
+    # KeyError naming the id.
+    gapped = Tokenizer({i: bytes([i]) for i in range(256)} | {300: b"ab"}, [])
+    assert gapped.vocab_size == 301 and 299 not in gapped.vocab
+    with pytest.raises(KeyError, match="token id 299 is unused"):
+        gapped.decode([299])
     tok = Tokenizer(tiny_vocab(), TINY_MERGES)
     with pytest.raises(TypeError, match="str"):
         tok.encode(b"bytes")  # type: ignore[arg-type]

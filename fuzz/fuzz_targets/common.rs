@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 
 use _core::encode::Encoder;
+use _core::pretokenize::Pattern;
 use _core::train::train_text;
 use _core::vocab::Vocab;
 
@@ -18,9 +19,9 @@ pub fn encoder() -> &'static Encoder {
         let corpus = "the cat sat on the mat. The dog's bone, 123 4567!\n\
                       héllo wörld 中文 😀 don't they'll <|endoftext|> aaaa bbbb\n"
             .repeat(20);
-        let trained = train_text(&corpus, 400, &specials(), Some(1), false).expect("trains");
+        let trained = train_text(&corpus, 400, &specials(), &Pattern::Gpt2, Some(1), false).expect("trains");
         let merges = trained.merge_pairs();
         let vocab = Vocab::new(trained.vocab, &merges).expect("valid vocabulary");
-        Encoder::new(vocab, &specials()).expect("valid encoder")
+        Encoder::new(vocab, &specials(), Pattern::Gpt2).expect("valid encoder")
     })
 }

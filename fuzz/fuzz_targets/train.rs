@@ -1,8 +1,10 @@
 //! Training on tiny corpora, with special tokens taken from the input too: never a panic,
-//! and the result is a vocabulary its own encoder accepts and round-trips the corpus with.
+//! and the result is a vocabulary its own encoder accepts and round-trips the corpus with,
+//! for each built-in split pattern.
 #![no_main]
 
 use _core::encode::Encoder;
+use _core::pretokenize::Pattern;
 use _core::train::train_text;
 use _core::vocab::Vocab;
 use libfuzzer_sys::fuzz_target;
@@ -13,13 +15,14 @@ fuzz_target!(|input: (&str, Vec<String>, u16)| {
         return;
     }
     let vocab_size = 256 + specials.len() + usize::from(extra % 64);
-    let Ok(trained) = train_text(text, vocab_size, &specials, Some(1), false) else {
+    let pattern = [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k][usize::from(extra / 64) % 3].clone();
+    let Ok(trained) = train_text(text, vocab_size, &specials, &pattern, Some(1), false) else {
         return;
     };
     assert!(trained.vocab.len() <= vocab_size);
     let merges = trained.merge_pairs();
     let vocab = Vocab::new(trained.vocab, &merges).expect("trained vocabulary is valid");
-    let encoder = Encoder::new(vocab, &specials).expect("its encoder accepts it");
+    let encoder = Encoder::new(vocab, &specials, pattern).expect("its encoder accepts it");
     let ids = encoder.encode(text).expect("memory");
     assert_eq!(
         encoder.decode_bytes(&ids).expect("known ids"),

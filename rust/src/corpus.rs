@@ -10,7 +10,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::error::{BpeError, Result};
-use crate::pretokenize::is_space;
+use crate::pretokenize::{is_space, Pattern};
 use crate::special::SpecialTokens;
 
 /// A file's bytes, known to hold valid UTF-8.
@@ -155,11 +155,12 @@ fn char_at(text: &str, i: usize) -> Option<char> {
 /// * `0 < pos < text.len()` and no occurrence (or, at the end, started occurrence) of a
 ///   special token strictly contains `pos`; and
 /// * a special token starts at `pos`, or `pos` follows a `\n` that follows a non-whitespace
-///   character (or starts the text) and precedes a non-whitespace character.
+///   character (or starts the text) and precedes a non-whitespace character that `pattern`
+///   allows a cut before (`Pattern::cuts_after_newline_before`).
 ///
 /// Why the character before the `\n` matters: in `"a \nb"` the pretokens are `"a"`, `" "`,
 /// `"\n"`, `"b"`, but `"a \n"` alone ends in the whitespace run `" \n"`.
-pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pos: usize) -> bool {
+pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pattern: &Pattern, pos: usize) -> bool {
     let bytes = text.as_bytes();
     if pos == 0 || pos >= bytes.len() || !text.is_char_boundary(pos) {
         return false;
@@ -170,8 +171,13 @@ pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pos: usize) -> bool {
     if specials.starts_at(text, pos) {
         return true;
     }
-    if bytes[pos - 1] != b'\n' || char_at(text, pos).is_none_or(is_space) {
-        return false;
+    match char_at(text, pos) {
+        Some(next) if bytes[pos - 1] == b'\n' && !is_space(next) => {
+            if !pattern.cuts_after_newline_before(next) {
+                return false;
+            }
+        }
+        _ => return false,
     }
     match text[..pos - 1].chars().next_back() {
         None => true,
@@ -186,8 +192,13 @@ pub fn is_safe_cut(text: &str, specials: &SpecialTokens, pos: usize) -> bool {
 /// The cut stays safe whatever text is appended to `text` later: a cut is never made inside a
 /// special token that `text` ends with the beginning of, and never at `text.len()`.
 /// The search looks back from `pos` only at `\n` bytes and first bytes of special tokens.
-pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Option<usize> {
-    safe_split_between(text, specials, 0, pos)
+pub fn safe_split_before(
+    text: &str,
+    specials: &SpecialTokens,
+    pattern: &Pattern,
+    pos: usize,
+) -> Option<usize> {
+    safe_split_between(text, specials, pattern, 0, pos)
 }
 
 /// Like `safe_split_before`, but only cuts `p` with `lo < p <= pos` are considered, so that a
@@ -197,6 +208,7 @@ pub fn safe_split_before(text: &str, specials: &SpecialTokens, pos: usize) -> Op
 pub fn safe_split_between(
     text: &str,
     specials: &SpecialTokens,
+    pattern: &Pattern,
     lo: usize,
     pos: usize,
 ) -> Option<usize> {
@@ -211,10 +223,13 @@ pub fn safe_split_between(
     let firsts = specials.first_bytes();
     // Candidates at index i: p = i + 1 after a '\n', p = i before a special token's first byte.
     let check = |i: usize| -> Option<usize> {
-        if bytes[i] == b'\n' && i < limit && is_safe_cut(text, specials, i + 1) {
+        if bytes[i] == b'\n' && i < limit && is_safe_cut(text, specials, pattern, i + 1) {
             return Some(i + 1);
         }
-        if i > lo && firsts.binary_search(&bytes[i]).is_ok() && is_safe_cut(text, specials, i) {
+        if i > lo
+            && firsts.binary_search(&bytes[i]).is_ok()
+            && is_safe_cut(text, specials, pattern, i)
+        {
             return Some(i);
         }
         None
@@ -241,7 +256,12 @@ pub fn safe_split_between(
 /// The first safe cut at or after `from`, searching forward. The special-token search only
 /// reaches as far as the next `\n` candidate (plus one token length), so the cost is about
 /// the distance to the cut, not to the next special token.
-fn first_safe_cut(text: &str, specials: &SpecialTokens, mut from: usize) -> Option<usize> {
+fn first_safe_cut(
+    text: &str,
+    specials: &SpecialTokens,
+    pattern: &Pattern,
+    mut from: usize,
+) -> Option<usize> {
     let bytes = text.as_bytes();
     let n = bytes.len();
     while from < n {
@@ -254,7 +274,7 @@ fn first_safe_cut(text: &str, specials: &SpecialTokens, mut from: usize) -> Opti
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
-        if is_safe_cut(text, specials, candidate) {
+        if is_safe_cut(text, specials, pattern, candidate) {
             return Some(candidate);
         }
         from = candidate + 1;
@@ -271,6 +291,7 @@ fn first_safe_cut(text: &str, specials: &SpecialTokens, mut from: usize) -> Opti
 pub fn chunk_ranges(
     text: &str,
     specials: &SpecialTokens,
+    pattern: &Pattern,
     target_bytes: usize,
 ) -> Vec<Range<usize>> {
     let n = text.len();
@@ -282,7 +303,7 @@ pub fn chunk_ranges(
         let end = if want >= n {
             n
         } else {
-            first_safe_cut(text, specials, want).unwrap_or(n)
+            first_safe_cut(text, specials, pattern, want).unwrap_or(n)
         };
         ranges.push(start..end);
         start = end;
@@ -296,7 +317,9 @@ pub fn chunk_ranges(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pretokenize::pretokenize;
+    use crate::pretokenize::Pattern;
+
+    const GPT2: Pattern = Pattern::Gpt2;
     use crate::special::Segment;
 
     fn set(tokens: &[&str]) -> SpecialTokens {
@@ -305,11 +328,21 @@ mod tests {
     }
 
     /// Pretokens and specials of `text`, as the encoder sees them.
-    fn units<'a>(text: &'a str, specials: &'a SpecialTokens) -> Vec<Segment<'a>> {
+    fn units<'a>(
+        text: &'a str,
+        specials: &'a SpecialTokens,
+        pattern: &Pattern,
+    ) -> Vec<Segment<'a>> {
         let mut out = Vec::new();
         for seg in specials.segments(text) {
             match seg {
-                Segment::Text(t) => out.extend(pretokenize(t).into_iter().map(Segment::Text)),
+                Segment::Text(t) => out.extend(
+                    pattern
+                        .pretokenize(t)
+                        .expect("a built-in pattern")
+                        .into_iter()
+                        .map(Segment::Text),
+                ),
                 s => out.push(s),
             }
         }
@@ -317,20 +350,66 @@ mod tests {
     }
 
     fn check_chunks(text: &str, specials: &SpecialTokens, target: usize) -> Vec<Range<usize>> {
-        let ranges = chunk_ranges(text, specials, target);
+        check_chunks_with(text, specials, &GPT2, target)
+    }
+
+    fn check_chunks_with(
+        text: &str,
+        specials: &SpecialTokens,
+        pattern: &Pattern,
+        target: usize,
+    ) -> Vec<Range<usize>> {
+        let ranges = chunk_ranges(text, specials, pattern, target);
         assert_eq!(ranges.first().map(|r| r.start), Some(0));
         assert_eq!(ranges.last().map(|r| r.end), Some(text.len()));
         for w in ranges.windows(2) {
             assert_eq!(w[0].end, w[1].start);
             assert!(w[0].start < w[0].end);
-            assert!(is_safe_cut(text, specials, w[0].end), "cut at {}", w[0].end);
+            assert!(
+                is_safe_cut(text, specials, pattern, w[0].end),
+                "cut at {}",
+                w[0].end
+            );
         }
         let pieces: Vec<Segment> = ranges
             .iter()
-            .flat_map(|r| units(&text[r.clone()], specials))
+            .flat_map(|r| units(&text[r.clone()], specials, pattern))
             .collect();
-        assert_eq!(pieces, units(text, specials), "{text:?} {ranges:?}");
+        assert_eq!(
+            pieces,
+            units(text, specials, pattern),
+            "{text:?} {ranges:?}"
+        );
         ranges
+    }
+
+    /// Chunks cut anywhere they may be cut split into the same pieces as the whole, for
+    /// each pattern, on texts dense in newlines, slashes (o200k carries a `/` after a
+    /// newline into the pretoken before it), whitespace and punctuation.
+    #[test]
+    fn every_pattern_splits_chunks_as_the_whole() {
+        let alphabet = [
+            "a", "B", "1", ".", "/", "\n", " ", "\r", "\t", "'", "s", "<|e|>", "é",
+        ];
+        let specials = set(&["<|e|>"]);
+        let mut state = 5u64;
+        for pattern in [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k] {
+            for _ in 0..3000 {
+                let text: String = (0..30)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1);
+                        alphabet[(state >> 33) as usize % alphabet.len()]
+                    })
+                    .collect();
+                check_chunks_with(&text, &specials, &pattern, 1);
+            }
+        }
+        // A custom pattern is cut only before special tokens.
+        let custom = Pattern::parse(r"\S+|\s+").expect("a valid pattern");
+        let ranges = check_chunks_with("a\nb\nc<|e|>d", &specials, &custom, 1);
+        assert_eq!(ranges, [0..5, 5..11]);
     }
 
     #[test]
@@ -341,7 +420,7 @@ mod tests {
         let cuts: Vec<usize> = ranges.iter().map(|r| r.end).collect();
         assert_eq!(cuts, [4, 8, text.len()]);
         assert_eq!(check_chunks(text, &s, 1000).len(), 1);
-        assert_eq!(chunk_ranges("", &s, 10), vec![0..0; 1]);
+        assert_eq!(chunk_ranges("", &s, &GPT2, 10), vec![0..0; 1]);
     }
 
     #[test]
@@ -356,6 +435,7 @@ mod tests {
         assert!(!is_safe_cut(
             &text,
             &s,
+            &GPT2,
             text.find("><|").expect("double") + 1
         ));
     }
@@ -364,25 +444,28 @@ mod tests {
     fn safe_split_before_finds_the_last_safe_cut() {
         let s = set(&["<|eot|>"]);
         let text = "ab\ncd <|eot|>\n x\nyz<|e";
-        assert_eq!(safe_split_before(text, &s, text.len()), Some(17));
-        assert_eq!(safe_split_before(text, &s, 16), Some(6));
-        assert_eq!(safe_split_before(text, &s, 5), Some(3));
-        assert_eq!(safe_split_before(text, &s, 2), None);
+        assert_eq!(safe_split_before(text, &s, &GPT2, text.len()), Some(17));
+        assert_eq!(safe_split_before(text, &s, &GPT2, 16), Some(6));
+        assert_eq!(safe_split_before(text, &s, &GPT2, 5), Some(3));
+        assert_eq!(safe_split_before(text, &s, &GPT2, 2), None);
         // A cut is never inside a token the text ends with the start of.
-        assert_eq!(safe_split_before("ab\n<|eo", &s, 5), Some(3));
+        assert_eq!(safe_split_before("ab\n<|eo", &s, &GPT2, 5), Some(3));
         assert_eq!(
-            safe_split_before("a\nb", &SpecialTokens::default(), 3),
+            safe_split_before("a\nb", &SpecialTokens::default(), &GPT2, 3),
             Some(2)
         );
-        assert_eq!(safe_split_before("a\n", &SpecialTokens::default(), 2), None);
+        assert_eq!(
+            safe_split_before("a\n", &SpecialTokens::default(), &GPT2, 2),
+            None
+        );
         // Many distinct first bytes take the slow path.
         let many = set(&["<a>", "[b]", "{c}", "(d)"]);
-        assert_eq!(safe_split_before("xx[b]yy(d)zz", &many, 9), Some(7));
+        assert_eq!(safe_split_before("xx[b]yy(d)zz", &many, &GPT2, 9), Some(7));
         // A lower bound: only cuts after it.
-        assert_eq!(safe_split_between(text, &s, 6, 16), None);
-        assert_eq!(safe_split_between(text, &s, 5, 16), Some(6));
-        assert_eq!(safe_split_between(text, &s, 2, 5), Some(3));
-        assert_eq!(safe_split_between("xx[b]yy(d)zz", &many, 7, 9), None);
+        assert_eq!(safe_split_between(text, &s, &GPT2, 6, 16), None);
+        assert_eq!(safe_split_between(text, &s, &GPT2, 5, 16), Some(6));
+        assert_eq!(safe_split_between(text, &s, &GPT2, 2, 5), Some(3));
+        assert_eq!(safe_split_between("xx[b]yy(d)zz", &many, &GPT2, 7, 9), None);
     }
 
     #[test]
@@ -391,9 +474,11 @@ mod tests {
         let text = "ab\n\ncd <|eot|>\nx\n<x>yz\n\n b<|e\nq<|eot|><|eot|>\nab";
         for lo in 0..text.len() {
             for pos in lo..text.len() + 2 {
-                let expected = (lo + 1..=pos).rev().find(|&p| is_safe_cut(text, &s, p));
+                let expected = (lo + 1..=pos)
+                    .rev()
+                    .find(|&p| is_safe_cut(text, &s, &GPT2, p));
                 assert_eq!(
-                    safe_split_between(text, &s, lo, pos),
+                    safe_split_between(text, &s, &GPT2, lo, pos),
                     expected,
                     "{lo} {pos}"
                 );
@@ -415,11 +500,11 @@ mod tests {
             "<|endoftext|>".repeat(n / 13),
             "<|endoftext|".repeat(n / 12),
         ] {
-            let ranges = chunk_ranges(&text, &specials, 1);
+            let ranges = chunk_ranges(&text, &specials, &GPT2, 1);
             assert_eq!(ranges.last().map(|r| r.end), Some(text.len()));
             let end = text.len();
-            let p = safe_split_before(&text, &specials, end);
-            assert!(p.is_none_or(|p| is_safe_cut(&text, &specials, p)));
+            let p = safe_split_before(&text, &specials, &GPT2, end);
+            assert!(p.is_none_or(|p| is_safe_cut(&text, &specials, &GPT2, p)));
         }
     }
 
@@ -467,9 +552,9 @@ mod tests {
         let corpus = Corpus::open(Path::new(&path)).expect("a UTF-8 file");
         let opened = start.elapsed().as_secs_f64();
         let text = corpus.text();
-        let _ = chunk_ranges(text, &specials, 1 << 20); // warm-up
+        let _ = chunk_ranges(text, &specials, &GPT2, 1 << 20); // warm-up
         let start = std::time::Instant::now();
-        let ranges = chunk_ranges(text, &specials, 1 << 20);
+        let ranges = chunk_ranges(text, &specials, &GPT2, 1 << 20);
         let chunked = start.elapsed().as_secs_f64();
         let mb = text.len() as f64 / 1e6;
         println!(

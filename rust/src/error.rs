@@ -23,8 +23,8 @@ pub enum BpeError {
         column: Option<usize>,
         message: String,
     },
-    /// A token id outside the vocabulary.
-    #[error("token id {id} is out of range for a vocabulary of {vocab_size} tokens")]
+    /// A token id outside the vocabulary, or one it leaves unused.
+    #[error("token id {id} is {} for a vocabulary of {vocab_size} tokens", if *id < *vocab_size as u64 { "unused" } else { "out of range" })]
     UnknownId { id: u64, vocab_size: usize },
     /// Text `text` of a call holds a code unit with no UTF-8 (a lone surrogate) at
     /// character `unit`.

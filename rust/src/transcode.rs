@@ -9,6 +9,7 @@
 //! of most text, are copied eight characters at a time.
 
 use crate::corpus::safe_split_between;
+use crate::pretokenize::Pattern;
 use crate::special::SpecialTokens;
 
 /// A text's code units, in one of CPython's three widths.
@@ -56,6 +57,7 @@ impl<'a> Units<'a> {
     pub fn for_each_safe_piece(
         &self,
         specials: &SpecialTokens,
+        pattern: &Pattern,
         buf: &mut Vec<u8>,
         mut f: impl FnMut(&str),
     ) -> Result<(), usize> {
@@ -79,7 +81,7 @@ impl<'a> Units<'a> {
             // SAFETY: `buf` holds the UTF-8 of whole characters (written above).
             let text = unsafe { std::str::from_utf8_unchecked(buf) };
             let lo = old.saturating_sub(specials.max_len() + 4);
-            if let Some(cut) = safe_split_between(text, specials, lo, text.len()) {
+            if let Some(cut) = safe_split_between(text, specials, pattern, lo, text.len()) {
                 f(&text[..cut]);
                 buf.drain(..cut);
             }
@@ -443,20 +445,26 @@ mod tests {
         let mut pieces = Vec::new();
         let mut buf = Vec::new();
         Units::Ucs4(&chars)
-            .for_each_safe_piece(&specials, &mut buf, |p| pieces.push(p.to_string()))
+            .for_each_safe_piece(&specials, &Pattern::Gpt2, &mut buf, |p| {
+                pieces.push(p.to_string())
+            })
             .unwrap();
         assert!(pieces.len() > 2);
         assert_eq!(pieces.concat(), text);
         let mut at = 0;
         for p in &pieces[..pieces.len() - 1] {
             at += p.len();
-            assert!(crate::corpus::is_safe_cut(&text, &specials, at), "{at}");
+            assert!(
+                crate::corpus::is_safe_cut(&text, &specials, &Pattern::Gpt2, at),
+                "{at}"
+            );
         }
         let mut bad: Vec<u16> = "ab\ncd".encode_utf16().collect();
         bad.resize(PIECE_UNITS + 10, u16::from(b'z'));
         bad.push(0xD800);
         let mut seen = 0;
-        let got = Units::Ucs2(&bad).for_each_safe_piece(&specials, &mut buf, |p| seen += p.len());
+        let got = Units::Ucs2(&bad)
+            .for_each_safe_piece(&specials, &Pattern::Gpt2, &mut buf, |p| seen += p.len());
         assert_eq!(got, Err(PIECE_UNITS + 10));
         assert_eq!(seen, 3);
     }

@@ -153,7 +153,7 @@ impl Encoder {
             Text::Units(units) => {
                 let mut failed = None;
                 units
-                    .for_each_safe_piece(&self.specials, buf, |piece| {
+                    .for_each_safe_piece(&self.specials, &self.pattern, buf, |piece| {
                         if failed.is_none() {
                             failed = self.encode_into(piece, out).err();
                         }
@@ -213,7 +213,7 @@ impl Encoder {
                     units.push(std::mem::take(&mut current));
                     current_bytes = 0;
                 }
-                for range in chunk_ranges(text, &self.specials, SPLIT_BYTES) {
+                for range in chunk_ranges(text, &self.specials, &self.pattern, SPLIT_BYTES) {
                     units.push(vec![(i, range)]);
                 }
                 continue;

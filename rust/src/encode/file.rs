@@ -152,7 +152,12 @@ pub fn encode_file(
     // On this call's threads: the check that the file is UTF-8 is parallel too.
     let corpus = pool.install(|| Corpus::open(input))?;
     let text = corpus.text();
-    let ranges = chunk_ranges(text, encoder.special_tokens(), chunk_bytes.max(1));
+    let ranges = chunk_ranges(
+        text,
+        encoder.special_tokens(),
+        encoder.pattern(),
+        chunk_bytes.max(1),
+    );
 
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

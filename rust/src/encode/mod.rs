@@ -1,6 +1,7 @@
 //! Encoding and decoding with a trained vocabulary.
 //!
-//! `encode` splits the text at special tokens, cuts each piece into GPT-2 pretokens and
+//! `encode` splits the text at special tokens, cuts each piece into pretokens (by the
+//! encoder's split pattern, `pretokenize::Pattern`) and
 //! byte-pair encodes each pretoken (`bpe`), looking it up first in a per-thread cache
 //! (`cache`, which starts out holding every short token of the vocabulary; long pretokens
 //! are also looked up in the vocabulary). `batch` shares many texts out between threads, and
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use crate::corpus::safe_split_before;
 use crate::error::{BpeError, Result};
-use crate::pretokenize;
+use crate::pretokenize::{self, Ends, Pattern, WithEnds};
 use crate::special::{Segment, SpecialTokens};
 use crate::transcode::Units;
 use crate::vocab::Vocab;
@@ -75,6 +76,8 @@ pub struct Encoder {
     vocab: Arc<Vocab>,
     specials: SpecialTokens,
     special_ids: Vec<TokenId>,
+    /// How text is cut into pretokens.
+    pattern: Pattern,
     /// The ids of every special token of the vocabulary, matched here or not: never taken
     /// as a whole-word shortcut (see `new`). Shared with `with_specials` encoders.
     all_special_ids: Arc<[TokenId]>,
@@ -87,9 +90,9 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Wraps `vocab` with `special_tokens`; a special token whose bytes are not a token yet
-    /// is appended to the vocabulary with the next id.
-    pub fn new(mut vocab: Vocab, special_tokens: &[String]) -> Result<Self> {
+    /// Wraps `vocab` with `special_tokens` and the split `pattern`; a special token whose
+    /// bytes are not a token yet is appended to the vocabulary with the next id.
+    pub fn new(mut vocab: Vocab, special_tokens: &[String], pattern: Pattern) -> Result<Self> {
         for (i, s) in special_tokens.iter().enumerate() {
             if s.is_empty() {
                 return Err(BpeError::InvalidArgument(
@@ -123,10 +126,11 @@ impl Encoder {
         let seed = cache::Seed::new(&short_tokens);
         // Built here so the first encode pays nothing for them.
         vocab.merge_tables();
-        crate::pretokenize::prepare();
+        pattern.prepare();
         Ok(Encoder {
             vocab: Arc::new(vocab),
             specials,
+            pattern,
             all_special_ids: special_ids.as_slice().into(),
             special_ids,
             seed: Arc::new(seed),
@@ -156,6 +160,7 @@ impl Encoder {
             vocab: Arc::clone(&self.vocab),
             specials: SpecialTokens::new(&tokens)?,
             special_ids,
+            pattern: self.pattern.clone(),
             all_special_ids: Arc::clone(&self.all_special_ids),
             seed: Arc::clone(&self.seed),
             uid: self.uid,
@@ -167,9 +172,10 @@ impl Encoder {
         vocab_path: &Path,
         merges_path: &Path,
         special_tokens: &[String],
+        pattern: Pattern,
     ) -> Result<Self> {
         let vocab = Vocab::read_gpt2_with(vocab_path, merges_path, special_tokens)?;
-        Encoder::new(vocab, special_tokens)
+        Encoder::new(vocab, special_tokens, pattern)
     }
 
     /// Writes GPT-2 style `vocab.json` + `merges.txt` (special tokens included as tokens).
@@ -183,6 +189,10 @@ impl Encoder {
 
     pub fn special_tokens(&self) -> &SpecialTokens {
         &self.specials
+    }
+
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
     }
 
     /// Ids of the special tokens, in the order they were given.
@@ -208,23 +218,22 @@ impl Encoder {
         cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
-                self.encode_ordinary(text, cache, out);
-                return;
+                return self.encode_ordinary(text, cache, out);
             }
             for segment in self.specials.segments(text) {
                 match segment {
-                    Segment::Text(piece) => self.encode_ordinary(piece, cache, out),
+                    Segment::Text(piece) => self.encode_ordinary(piece, cache, out)?,
                     Segment::Special(i) => out.push(self.special_ids[i]),
                 }
             }
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The tokens of the longest prefix of `text` that no text appended later can change,
     /// and that prefix's length in characters (the rest waits for more text).
     pub fn encode_prefix(&self, text: &str) -> Result<(Vec<TokenId>, usize)> {
-        match safe_split_before(text, &self.specials, text.len()) {
+        match safe_split_before(text, &self.specials, &self.pattern, text.len()) {
             Some(cut) => {
                 let head = &text[..cut];
                 Ok((self.encode(head)?, head.chars().count()))
@@ -241,15 +250,53 @@ impl Encoder {
         });
     }
 
-    /// Encodes text that holds no special tokens.
+    /// Encodes text that holds no special tokens. Errors only where a custom pattern's
+    /// regex engine gives up on the text.
+    #[inline]
+    fn encode_ordinary(
+        &self,
+        text: &str,
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) -> Result<()> {
+        /// `encode_pretokens` for whichever scanner the pattern has.
+        struct Work<'e, 't, 'c, 'o> {
+            encoder: &'e Encoder,
+            text: &'t str,
+            cache: &'c mut cache::WordCache,
+            out: &'o mut Vec<TokenId>,
+        }
+        impl WithEnds for Work<'_, '_, '_, '_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<E: Ends>(self, ends: E) {
+                self.encoder
+                    .encode_pretokens(self.text, ends, self.cache, self.out)
+            }
+        }
+        let work = Work {
+            encoder: self,
+            text,
+            cache,
+            out,
+        };
+        self.pattern.scan(text, work)
+    }
+
+    /// Encodes the pretokens that `scanner` cuts `text` into.
     ///
-    /// The pretokens of each 64-byte block are looked up while the next block is cut: a
+    /// The pretokens of each block are looked up while the next block is cut: a
     /// pretoken's table slot is prefetched when it is cut, so that slots missing from the
     /// processor's caches are fetched several at a time rather than one after another.
-    #[inline]
-    fn encode_ordinary(&self, text: &str, cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+    #[inline(always)]
+    fn encode_pretokens(
+        &self,
+        text: &str,
+        mut scanner: impl Ends,
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) {
         let bytes = text.as_bytes();
-        let mut scanner = pretokenize::scanner(text);
         let mut ends = [0usize; pretokenize::MAX_ENDS];
         // The previous block's pretokens, as `cache::key_at` keys (or `long_word` for
         // pretokens too long for one), and the keys' hashes.
@@ -379,7 +426,7 @@ impl Encoder {
         let mut out =
             crate::alloc::try_with_capacity(ids.len().saturating_mul(4), "decoded bytes")?;
         for &id in ids {
-            match tokens.get(id as usize) {
+            match tokens.get(id as usize).filter(|t| !t.is_empty()) {
                 Some(bytes) => {
                     crate::alloc::try_reserve(&mut out, bytes.len(), "decoded bytes")?;
                     out.extend_from_slice(bytes)
@@ -412,7 +459,7 @@ mod tests {
         }
         tokens.push(b"hello".to_vec());
         let vocab = Vocab::new(tokens, &merges).unwrap();
-        Encoder::new(vocab, &["<|eot|>".to_string()]).unwrap()
+        Encoder::new(vocab, &["<|eot|>".to_string()], Pattern::Gpt2).unwrap()
     }
 
     #[test]
@@ -445,6 +492,7 @@ mod tests {
         let e = Encoder::new(
             tiny().vocab().clone(),
             &["<|eot|>".to_string(), "<|pad|>".to_string()],
+            Pattern::Gpt2,
         )
         .unwrap();
         let text = "he<|eot|><|pad|>";
@@ -468,6 +516,7 @@ mod tests {
         let e = Encoder::new(
             tiny().vocab().clone(),
             &["world".to_string(), long.to_string(), "hello".to_string()],
+            Pattern::Gpt2,
         )
         .unwrap();
         assert_eq!(e.encode("world").unwrap(), [e.special_ids()[0]]);
@@ -483,10 +532,27 @@ mod tests {
     }
 
     #[test]
+    fn unused_and_unknown_ids_are_errors_naming_the_id() {
+        let gap = (0..=255u8).map(|b| (u32::from(b) + u32::from(b > 10), vec![b]));
+        let e = Encoder::new(Vocab::from_id_map(gap, &[]).unwrap(), &[], Pattern::Gpt2).unwrap();
+        assert_eq!(e.decode_bytes(&[12, 10]).unwrap(), [11, 10]);
+        let unused = e.decode_bytes(&[12, 11]).unwrap_err().to_string();
+        assert_eq!(
+            unused,
+            "token id 11 is unused for a vocabulary of 257 tokens"
+        );
+        let beyond = e.decode_bytes(&[257]).unwrap_err().to_string();
+        assert_eq!(
+            beyond,
+            "token id 257 is out of range for a vocabulary of 257 tokens"
+        );
+    }
+
+    #[test]
     fn bad_specials_are_refused() {
         let v = tiny().vocab().clone();
-        assert!(Encoder::new(v.clone(), &[String::new()]).is_err());
-        assert!(Encoder::new(v, &["x".to_string(), "x".to_string()]).is_err());
+        assert!(Encoder::new(v.clone(), &[String::new()], Pattern::Gpt2).is_err());
+        assert!(Encoder::new(v, &["x".to_string(), "x".to_string()], Pattern::Gpt2).is_err());
     }
 }
 
@@ -494,7 +560,6 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod timing {
     use super::*;
-    use crate::pretokenize::for_each_pretoken;
 
     /// A pass over text seen before; a function of its own so that a profiler can be told
     /// to count it alone (`valgrind --tool=callgrind --toggle-collect='*warm_pass*'`).
@@ -514,8 +579,13 @@ mod timing {
         let raw = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&raw).into_owned();
         let eot = "<|endoftext|>".to_string();
-        let e =
-            Encoder::from_files(&dir.join("vocab.json"), &dir.join("merges.txt"), &[eot]).unwrap();
+        let e = Encoder::from_files(
+            &dir.join("vocab.json"),
+            &dir.join("merges.txt"),
+            &[eot],
+            Pattern::Gpt2,
+        )
+        .unwrap();
         let mb = text.len() as f64 / 1e6;
         // BPELM_BENCH_PASSES=0: the cold pass only.
         let passes = std::env::var("BPELM_BENCH_PASSES")
@@ -541,17 +611,21 @@ mod timing {
         for _ in 0..passes {
             let t = std::time::Instant::now();
             let mut n = 0usize;
-            for_each_pretoken(&text, |p| n += p.len());
+            Pattern::Gpt2
+                .for_each_pretoken(&text, |p| n += p.len())
+                .unwrap();
             pretok = pretok.min(t.elapsed().as_secs_f64());
             assert_eq!(n, text.len());
         }
         // The words a cold pass must merge: distinct pretokens that are not one token.
         let mut distinct = rustc_hash::FxHashSet::default();
-        for_each_pretoken(&text, |p| {
-            if e.vocab().id(p.as_bytes()).is_none() {
-                distinct.insert(p.as_bytes());
-            }
-        });
+        Pattern::Gpt2
+            .for_each_pretoken(&text, |p| {
+                if e.vocab().id(p.as_bytes()).is_none() {
+                    distinct.insert(p.as_bytes());
+                }
+            })
+            .unwrap();
         let words: Vec<&[u8]> = distinct.into_iter().collect();
         let t = std::time::Instant::now();
         let mut out = Vec::new();

@@ -20,6 +20,7 @@ use super::text::{storage_of, surrogate_error, Storage};
 use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text};
 use crate::error::BpeError;
+use crate::pretokenize::Pattern;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
@@ -98,15 +99,18 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 #[pymethods]
 impl PyCoreTokenizer {
     /// `vocab`: dict[int, bytes] with ids 0..n; `merges`: list of (bytes, bytes) in rank
-    /// order; special tokens missing from the vocabulary are appended.
+    /// order; special tokens missing from the vocabulary are appended; `pattern`: the split
+    /// pattern's name (`gpt2`, `cl100k`, `o200k`) or a regular expression.
     #[new]
-    #[pyo3(signature = (vocab, merges, special_tokens))]
+    #[pyo3(signature = (vocab, merges, special_tokens, pattern = "gpt2"))]
     fn new(
         py: Python<'_>,
         vocab: &Bound<'_, PyDict>,
         merges: &Bound<'_, PyList>,
         special_tokens: Vec<String>,
+        pattern: &str,
     ) -> PyResult<Self> {
+        let pattern = Pattern::parse(pattern)?;
         let mut entries = Vec::with_capacity(vocab.len());
         for (k, v) in vocab.iter() {
             let id: TokenId = k.extract().map_err(|_| {
@@ -133,22 +137,25 @@ impl PyCoreTokenizer {
             ));
         }
         let inner = objects::detach(py, || {
-            Vocab::from_id_map(entries, &pairs).and_then(|v| Encoder::new(v, &special_tokens))
+            Vocab::from_id_map(entries, &pairs)
+                .and_then(|v| Encoder::new(v, &special_tokens, pattern))
         })??;
         Ok(PyCoreTokenizer::wrap(inner))
     }
 
     /// Loads GPT-2 style `vocab.json` + `merges.txt`.
     #[staticmethod]
-    #[pyo3(signature = (vocab_path, merges_path, special_tokens))]
+    #[pyo3(signature = (vocab_path, merges_path, special_tokens, pattern = "gpt2"))]
     fn from_files(
         py: Python<'_>,
         vocab_path: PathBuf,
         merges_path: PathBuf,
         special_tokens: Vec<String>,
+        pattern: &str,
     ) -> PyResult<Self> {
+        let pattern = Pattern::parse(pattern)?;
         let inner = objects::detach(py, || {
-            Encoder::from_files(&vocab_path, &merges_path, &special_tokens)
+            Encoder::from_files(&vocab_path, &merges_path, &special_tokens, pattern)
         })??;
         Ok(PyCoreTokenizer::wrap(inner))
     }
@@ -233,7 +240,8 @@ impl PyCoreTokenizer {
     /// The vocabulary as dict[int, bytes].
     fn vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = objects::dict(py)?;
-        for (id, bytes) in self.inner.vocab().tokens().iter().enumerate() {
+        let tokens = self.inner.vocab().tokens().iter().enumerate();
+        for (id, bytes) in tokens.filter(|(_, t)| !t.is_empty()) {
             d.set_item(objects::int(py, id as TokenId)?, objects::bytes(py, bytes)?)?;
         }
         Ok(d)
@@ -265,6 +273,19 @@ impl PyCoreTokenizer {
     #[getter]
     fn special_ids(&self) -> Vec<TokenId> {
         self.inner.special_ids().to_vec()
+    }
+
+    /// The split pattern: its name (`gpt2`, `cl100k`, `o200k`), or the regular expression
+    /// of a custom one.
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.inner.pattern().spec()
+    }
+
+    /// The split pattern's regular expression (tiktoken's spelling for a built-in one).
+    #[getter]
+    fn pattern_regex(&self) -> &str {
+        self.inner.pattern().regex()
     }
 
     /// The id of the token with these bytes, or None.

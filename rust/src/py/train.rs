@@ -7,13 +7,15 @@ use pyo3::types::{PyDict, PyList};
 
 use super::args::NumThreads;
 use super::objects;
+use crate::pretokenize::Pattern;
 use crate::train::{train_file, train_words, Trained};
 use crate::TokenId;
 
-/// Trains byte-level BPE on a UTF-8 file; returns `(vocab, merges)` as
-/// `dict[int, bytes]` and `list[tuple[bytes, bytes]]`. Runs without the GIL.
+/// Trains byte-level BPE on a UTF-8 file, cut into pretokens by `pattern` (a name or a
+/// regular expression); returns `(vocab, merges)` as `dict[int, bytes]` and
+/// `list[tuple[bytes, bytes]]`. Runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false))]
+#[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false, pattern = "gpt2"))]
 fn train_bpe<'py>(
     py: Python<'py>,
     input_path: PathBuf,
@@ -21,12 +23,15 @@ fn train_bpe<'py>(
     special_tokens: Vec<String>,
     num_threads: Option<NumThreads>,
     progress: bool,
+    pattern: &str,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+    let pattern = Pattern::parse(pattern)?;
     let trained = objects::detach(py, || {
         train_file(
             &input_path,
             vocab_size,
             &special_tokens,
+            &pattern,
             NumThreads::of(num_threads),
             progress,
         )

@@ -14,7 +14,8 @@ use rustc_hash::FxHashMap;
 
 use super::word::Words;
 use crate::corpus::chunk_ranges;
-use crate::pretokenize::for_each_pretoken;
+use crate::error::Result;
+use crate::pretokenize::Pattern;
 use crate::special::{Segment, SpecialTokens};
 
 /// Chunks are small enough to balance the workers and move the progress bar, large enough
@@ -68,9 +69,15 @@ impl<'a> Counts<'a> {
     }
 }
 
-/// The distinct pretokens of `text` outside special tokens, with their counts.
-pub fn count_words(text: &str, specials: &SpecialTokens, bar: &ProgressBar) -> Words {
-    let ranges = chunk_ranges(text, specials, CHUNK_BYTES);
+/// The distinct pretokens (by `pattern`) of `text` outside special tokens, with their
+/// counts. Errors only where a custom pattern's regex engine gives up on the text.
+pub fn count_words(
+    text: &str,
+    specials: &SpecialTokens,
+    pattern: &Pattern,
+    bar: &ProgressBar,
+) -> Result<Words> {
+    let ranges = chunk_ranges(text, specials, pattern, CHUNK_BYTES);
     let next = AtomicUsize::new(0);
     let workers = rayon::current_num_threads().min(ranges.len()).max(1);
     // One map per worker (not per chunk), so that merging stays cheap.
@@ -82,14 +89,14 @@ pub fn count_words(text: &str, specials: &SpecialTokens, bar: &ProgressBar) -> W
                 let chunk = &text[range.clone()];
                 for segment in specials.segments(chunk) {
                     if let Segment::Text(piece) = segment {
-                        for_each_pretoken(piece, |token| counts.add(token));
+                        pattern.for_each_pretoken(piece, |token| counts.add(token))?;
                     }
                 }
                 bar.inc(chunk.len() as u64);
             }
-            counts
+            Ok(counts)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     all.sort_by_key(|c| std::cmp::Reverse(c.len()));
     let mut all = all.into_iter();
     let mut total = all.next().unwrap_or_default();
@@ -105,7 +112,7 @@ pub fn count_words(text: &str, specials: &SpecialTokens, bar: &ProgressBar) -> W
     for (token, n) in &total.long {
         words.push(token.as_bytes(), *n);
     }
-    words
+    Ok(words)
 }
 
 #[cfg(test)]

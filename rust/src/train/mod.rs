@@ -20,6 +20,7 @@ use indicatif::ProgressBar;
 use crate::corpus::Corpus;
 use crate::error::{BpeError, Result};
 use crate::pool;
+use crate::pretokenize::Pattern;
 use crate::progress;
 use crate::special::SpecialTokens;
 use crate::TokenId;
@@ -45,13 +46,15 @@ impl Trained {
     }
 }
 
-/// Trains on the UTF-8 file at `path` until the vocabulary holds `vocab_size` tokens (or no
-/// pair is left), on `num_threads` threads (`None`: one per CPU; see `pool::threads`). Draws
-/// progress bars on stderr when `progress` is set.
+/// Trains on the UTF-8 file at `path`, split into pretokens by `pattern`, until the
+/// vocabulary holds `vocab_size` tokens (or no pair is left), on `num_threads` threads
+/// (`None`: one per CPU; see `pool::threads`). Draws progress bars on stderr when
+/// `progress` is set.
 pub fn train_file(
     path: &Path,
     vocab_size: usize,
     special_tokens: &[String],
+    pattern: &Pattern,
     num_threads: Option<usize>,
     progress: bool,
 ) -> Result<Trained> {
@@ -59,7 +62,7 @@ pub fn train_file(
     let specials = checked_specials(vocab_size, special_tokens)?;
     pool::run(num_threads, || {
         let corpus = Corpus::open(path)?;
-        train_text_with(corpus.text(), vocab_size, &specials, progress)
+        train_text_with(corpus.text(), vocab_size, &specials, pattern, progress)
     })?
 }
 
@@ -86,12 +89,13 @@ pub fn train_text(
     text: &str,
     vocab_size: usize,
     special_tokens: &[String],
+    pattern: &Pattern,
     num_threads: Option<usize>,
     progress: bool,
 ) -> Result<Trained> {
     let specials = checked_specials(vocab_size, special_tokens)?;
     pool::run(num_threads, || {
-        train_text_with(text, vocab_size, &specials, progress)
+        train_text_with(text, vocab_size, &specials, pattern, progress)
     })?
 }
 
@@ -117,10 +121,11 @@ fn train_text_with(
     text: &str,
     vocab_size: usize,
     specials: &SpecialTokens,
+    pattern: &Pattern,
     progress: bool,
 ) -> Result<Trained> {
     let bar = progress::bar(progress, text.len() as u64, "count", progress::Unit::Bytes);
-    let words = count::count_words(text, specials, &bar);
+    let words = count::count_words(text, specials, pattern, &bar)?;
     bar.finish();
     if words.len() > u32::MAX as usize {
         return Err(BpeError::InvalidArgument(format!(
@@ -167,7 +172,7 @@ mod tests {
     fn vocab_is_bytes_then_merges_then_specials() {
         let eot = specials(&["<|endoftext|>", "<pad>"]);
         let text = "ab ab<|endoftext|>ab ab";
-        let trained = train_text(text, 260, &eot, None, false).expect("trains");
+        let trained = train_text(text, 260, &eot, &Pattern::Gpt2, None, false).expect("trains");
         // Pretokens: "ab" x2, " ab" x2; (a, b) x4, then (" ", "ab") x2.
         assert_eq!(trained.merges, [(97, 98), (32, 256)]);
         let pairs = [
@@ -187,8 +192,15 @@ mod tests {
     fn a_single_byte_special_token_is_its_byte_not_a_second_entry() {
         let text = "a b a b<|eot|>a b";
         for single in [" ", "a"] {
-            let trained = train_text(text, 262, &specials(&[single, "<|eot|>"]), Some(1), false)
-                .expect("trains");
+            let trained = train_text(
+                text,
+                262,
+                &specials(&[single, "<|eot|>"]),
+                &Pattern::Gpt2,
+                Some(1),
+                false,
+            )
+            .expect("trains");
             let vocab = crate::vocab::Vocab::new(trained.vocab.clone(), &[]).expect("distinct");
             assert_eq!(
                 vocab.id(single.as_bytes()),
@@ -201,37 +213,47 @@ mod tests {
             // 256 bytes, the merges, one added special: up to 262 in all.
             assert_eq!(trained.vocab.len(), 256 + trained.merges.len() + 1);
         }
-        assert!(train_text("ab", 256, &specials(&["a"]), None, false).is_ok());
+        assert!(train_text("ab", 256, &specials(&["a"]), &Pattern::Gpt2, None, false).is_ok());
     }
 
     #[test]
     fn no_merge_crosses_a_special_token() {
         // Without the split, "<|endoftext|>" would give frequent pairs.
         let text = "<|endoftext|>x".repeat(20);
-        let trained =
-            train_text(&text, 300, &specials(&["<|endoftext|>"]), Some(2), false).expect("trains");
+        let trained = train_text(
+            &text,
+            300,
+            &specials(&["<|endoftext|>"]),
+            &Pattern::Gpt2,
+            Some(2),
+            false,
+        )
+        .expect("trains");
         assert!(trained.merges.is_empty());
         assert_eq!(trained.vocab.len(), 257);
     }
 
     #[test]
     fn vocab_size_below_bytes_and_specials_is_an_error() {
-        let err = train_text("abc", 256, &specials(&["<s>"]), None, false).expect_err("too small");
+        let err = train_text("abc", 256, &specials(&["<s>"]), &Pattern::Gpt2, None, false)
+            .expect_err("too small");
         assert!(
             err.to_string()
                 .contains("at least 256 + 1 special tokens = 257"),
             "{err}"
         );
-        assert!(train_text("abc", 256, &[], Some(1), false).is_ok());
+        assert!(train_text("abc", 256, &[], &Pattern::Gpt2, Some(1), false).is_ok());
     }
 
     #[test]
     fn a_huge_vocab_size_is_checked_not_allocated() {
         // Allowed (ids still fit 32 bits): the merges stop when no pair is left, and nothing
         // is allocated for the 2^32 asked for.
-        let trained = train_text("ab ab abc", 1 << 32, &[], Some(1), false).expect("trains");
+        let trained =
+            train_text("ab ab abc", 1 << 32, &[], &Pattern::Gpt2, Some(1), false).expect("trains");
         assert!(trained.merges.len() <= 5, "{:?}", trained.merges);
-        let err = train_text("ab", (1 << 32) + 5, &[], None, false).expect_err("too large");
+        let err = train_text("ab", (1 << 32) + 5, &[], &Pattern::Gpt2, None, false)
+            .expect_err("too large");
         assert!(err.to_string().contains("at most 4294967296"), "{err}");
         let trained = train_words([(&b"abab"[..], 3)], usize::MAX).expect("trains");
         assert_eq!(trained.merges.len(), 2);

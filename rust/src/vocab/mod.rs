@@ -56,9 +56,10 @@ impl MergeTables {
 }
 
 impl Vocab {
-    /// Builds a vocabulary from token bytes by id (dense ids `0..n`) and merges in rank order.
-    /// Every single byte must be a token, token bytes must be distinct, and each merge's
-    /// parts and their concatenation must be tokens.
+    /// Builds a vocabulary from token bytes by id and merges in rank order. Empty bytes mark
+    /// an unused id (tiktoken's vocabularies leave some between their special tokens); every
+    /// single byte must be a token, token bytes must be distinct, and each merge's parts and
+    /// their concatenation must be tokens.
     pub fn new(tokens: Vec<Vec<u8>>, merges: &[(Vec<u8>, Vec<u8>)]) -> Result<Self> {
         let ids = index_tokens(&tokens, |id, _| {
             BpeError::InvalidArgument(format!(
@@ -84,28 +85,15 @@ impl Vocab {
         Ok(vocab)
     }
 
-    /// Builds a vocabulary from an id -> bytes map, whose ids must be exactly `0..n`.
+    /// Builds a vocabulary from an id -> bytes map. Ids may leave gaps (unused ids, as
+    /// tiktoken's special-token ids do), up to as many as there are tokens plus
+    /// `MAX_EXTRA_UNUSED_IDS`.
     pub fn from_id_map(
         entries: impl IntoIterator<Item = (TokenId, Vec<u8>)>,
         merges: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Self> {
         let entries: Vec<(TokenId, Vec<u8>)> = entries.into_iter().collect();
-        let mut slots: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
-        for (id, bytes) in entries {
-            let i = id as usize;
-            if i >= slots.len() {
-                return Err(BpeError::InvalidArgument(format!(
-                    "token ids must be 0..n without gaps; id {id} is out of range for {} tokens",
-                    slots.len()
-                )));
-            }
-            if slots[i].replace(bytes).is_some() {
-                return Err(BpeError::InvalidArgument(format!(
-                    "token id {id} appears twice"
-                )));
-            }
-        }
-        let tokens = dense(slots).map_err(BpeError::InvalidArgument)?;
+        let tokens = place_ids(entries).map_err(BpeError::InvalidArgument)?;
         Vocab::new(tokens, merges)
     }
 
@@ -158,11 +146,15 @@ impl Vocab {
         self.tokens.is_empty()
     }
 
-    /// The bytes of token `id`, if it exists.
+    /// The bytes of token `id`, if it exists (not for an unused id).
     pub fn token(&self, id: TokenId) -> Option<&[u8]> {
-        self.tokens.get(id as usize).map(Vec::as_slice)
+        self.tokens
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .filter(|t| !t.is_empty())
     }
 
+    /// The tokens by id; an unused id's bytes are empty.
     pub fn tokens(&self) -> &[Vec<u8>] {
         &self.tokens
     }
@@ -359,13 +351,18 @@ impl Vocab {
         let encoder = ByteEncoder::new();
         let mut json = String::with_capacity(self.tokens.len() * 16);
         json.push_str("{\n");
-        for (id, bytes) in self.tokens.iter().enumerate() {
+        let used = self
+            .tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty());
+        for (k, (id, bytes)) in used.enumerate() {
             let key = serde_json::to_string(&encoder.encode(bytes))
                 .map_err(|e| BpeError::InvalidArgument(e.to_string()))?;
-            let sep = if id + 1 < self.tokens.len() { "," } else { "" };
-            json.push_str(&format!("  {key}: {id}{sep}\n"));
+            let sep = if k == 0 { "" } else { ",\n" };
+            json.push_str(&format!("{sep}  {key}: {id}"));
         }
-        json.push_str("}\n");
+        json.push_str("\n}\n");
         let mut merges = String::with_capacity(self.merges.len() * 12);
         merges.push_str("#version: 0.2\n");
         for (l, r) in self.merges() {
@@ -389,7 +386,8 @@ fn index_tokens(
         return Err(BpeError::InvalidArgument("too many tokens".into()));
     }
     for (id, bytes) in tokens.iter().enumerate() {
-        if ids.insert(bytes.clone(), id as TokenId).is_some() {
+        // Empty bytes: an unused id.
+        if !bytes.is_empty() && ids.insert(bytes.clone(), id as TokenId).is_some() {
             return Err(dup(id, bytes));
         }
     }
@@ -406,14 +404,40 @@ fn byte_ids(ids: &FxHashMap<Vec<u8>, TokenId>) -> std::result::Result<[TokenId; 
     Ok(out)
 }
 
-fn dense(slots: Vec<Option<Vec<u8>>>) -> std::result::Result<Vec<Vec<u8>>, String> {
-    slots
-        .into_iter()
-        .enumerate()
-        .map(|(id, s)| {
-            s.ok_or_else(|| format!("token ids must be 0..n without gaps; id {id} is missing"))
-        })
-        .collect()
+/// Unused ids a vocabulary may have beyond one per token: enough for any gaps between
+/// special tokens, and a bound on what a claimed id can make this allocate.
+pub const MAX_EXTRA_UNUSED_IDS: usize = 1 << 16;
+
+/// Token bytes by id from `(id, bytes)` entries, with empty bytes at unused ids. Memory
+/// follows the entries, never the ids they claim: the highest id may exceed the number of
+/// entries by `MAX_EXTRA_UNUSED_IDS` at most.
+fn place_ids(entries: Vec<(TokenId, Vec<u8>)>) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let limit = entries.len().saturating_add(MAX_EXTRA_UNUSED_IDS);
+    let n = entries
+        .iter()
+        .map(|(id, _)| *id as usize + 1)
+        .max()
+        .unwrap_or(0);
+    if n > limit {
+        return Err(format!(
+            "token id {} leaves more than {MAX_EXTRA_UNUSED_IDS} unused ids below it ({} \
+             tokens in all)",
+            n - 1,
+            entries.len()
+        ));
+    }
+    let mut tokens = vec![Vec::new(); n];
+    for (id, bytes) in entries {
+        if bytes.is_empty() {
+            return Err(format!("token id {id} has no bytes"));
+        }
+        let slot = &mut tokens[id as usize];
+        if !slot.is_empty() {
+            return Err(format!("token id {id} appears twice"));
+        }
+        *slot = bytes;
+    }
+    Ok(tokens)
 }
 
 /// Bytes as a readable literal for error messages.
@@ -458,8 +482,7 @@ fn read_vocab_json(path: &Path) -> Result<Vec<Vec<u8>>> {
         let column = Some(e.column()).filter(|&c| c > 0);
         bad(e.line().max(1), column, message)
     })?;
-    let last_line = text.lines().count().max(1);
-    dense(slots).map_err(|m| bad(last_line, None, m))
+    Ok(slots)
 }
 
 /// Collects a JSON object of token -> id, checking each entry as it comes (serde_json then
@@ -473,7 +496,7 @@ struct VocabVisitor {
 }
 
 impl<'de> Visitor<'de> for VocabVisitor {
-    type Value = Vec<Option<Vec<u8>>>;
+    type Value = Vec<Vec<u8>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object mapping tokens to integer ids")
@@ -494,20 +517,7 @@ impl<'de> Visitor<'de> for VocabVisitor {
             }
             entries.push((id, bytes));
         }
-        let mut slots: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
-        for (id, bytes) in entries {
-            match slots.get_mut(id as usize) {
-                Some(slot) => *slot = Some(bytes),
-                None => {
-                    return Err(de::Error::custom(format!(
-                        "token ids must be 0..n without gaps; id {id} is out of range for {} \
-                         tokens",
-                        slots.len()
-                    )))
-                }
-            }
-        }
-        Ok(slots)
+        place_ids(entries).map_err(de::Error::custom)
     }
 }
 
@@ -680,9 +690,29 @@ mod tests {
             .contains("256"));
         let short: Vec<Vec<u8>> = (0..200u8).map(|b| vec![b]).collect();
         assert!(Vocab::new(short, &[]).is_err());
+        let far = (0..=255u8).map(|b| (u32::from(b) + u32::from(b > 10) * (1 << 20), vec![b]));
+        let err = Vocab::from_id_map(far, &[]).unwrap_err().to_string();
+        assert!(err.contains("unused ids below it"), "{err}");
+        let twice = (0..=256u32).map(|i| (i.min(255), vec![i as u8]));
+        let err = Vocab::from_id_map(twice, &[]).unwrap_err().to_string();
+        assert!(err.contains("token id 255 appears twice"), "{err}");
+    }
+
+    #[test]
+    fn ids_may_leave_gaps_as_tiktokens_special_tokens_do() {
+        // Bytes at 0..=10 and 12..=256: id 11 is unused.
         let gap = (0..=255u8).map(|b| (u32::from(b) + u32::from(b > 10), vec![b]));
-        let err = Vocab::from_id_map(gap, &[]).unwrap_err().to_string();
-        assert!(err.contains("without gaps") && err.contains("256"), "{err}");
+        let v = Vocab::from_id_map(gap, &[]).unwrap();
+        assert_eq!(v.len(), 257);
+        assert_eq!(v.token(11), None);
+        assert_eq!(v.token(12), Some(&[11u8][..]));
+        assert_eq!(v.id(&[11]), Some(12));
+        // The files keep the gap.
+        let dir = tmpdir();
+        let (vp, mp) = (dir.path().join("v.json"), dir.path().join("m.txt"));
+        v.write_gpt2(&vp, &mp).unwrap();
+        let back = Vocab::read_gpt2(&vp, &mp).unwrap();
+        assert_eq!(back.tokens(), v.tokens());
     }
 
     #[test]
@@ -767,7 +797,7 @@ mod tests {
         let (vp, mp) = write_pair(dir.path(), "{\"a\": 47644339, \"b\": 0}", "");
         let err = Vocab::read_gpt2(&vp, &mp).unwrap_err().to_string();
         assert!(
-            err.contains("id 47644339 is out of range for 2 tokens"),
+            err.contains("token id 47644339 leaves more than 65536 unused ids"),
             "{err}"
         );
         let (vp, mp) = write_pair(dir.path(), "{\"a\": 4294967295}", "");

@@ -17,7 +17,9 @@
 //! whitespace only, so a block holding multi-byte whitespace (U+00A0, U+3000, ...) is cut by
 //! the scalar scanner instead. The unit tests check the two scanners against each other.
 
-use super::{contraction_len, pretoken_end, CharClass, ClassTable};
+use super::classes::{CharClass, ClassTable};
+use super::ends::MAX_ENDS;
+use super::gpt2::{contraction_len, pretoken_end};
 
 /// Bit masks of one 64-byte block, bit `i` for byte `i`; bytes past the text's end count as
 /// U+0020 spaces (so a whitespace run reaching the end stays whole).
@@ -56,14 +58,10 @@ impl Masks {
     }
 }
 
-/// Most pretokens that end in one block: one starting in it at each byte, one started
-/// before it, and the text's last.
-pub const MAX_ENDS: usize = 66;
-
 /// Cuts a text into pretokens a block at a time: each call of `next_ends` gives the ends
 /// of the pretokens completed in the next block.
 pub struct Scanner<'a> {
-    t: &'static ClassTable,
+    t: &'static ClassTable<CharClass>,
     bytes: &'a [u8],
     /// Index of the next block.
     k: usize,
@@ -78,7 +76,7 @@ pub struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    pub(super) fn new(t: &'static ClassTable, text: &'a str) -> Self {
+    pub(super) fn new(t: &'static ClassTable<CharClass>, text: &'a str) -> Self {
         let bytes = text.as_bytes();
         let prev = Masks::before_text();
         let cur = if bytes.is_empty() {
@@ -179,8 +177,8 @@ impl<'a> Scanner<'a> {
 }
 
 /// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
-#[inline(always)]
-pub(super) fn for_each_span(t: &'static ClassTable, text: &str, mut f: impl FnMut(usize, usize)) {
+#[cfg(test)]
+fn for_each_span(t: &'static ClassTable<CharClass>, text: &str, mut f: impl FnMut(usize, usize)) {
     let mut scanner = Scanner::new(t, text);
     let mut ends = [0usize; MAX_ENDS];
     let mut start = 0;
@@ -211,7 +209,7 @@ fn starts_in(prev: &Masks, cur: &Masks, next: &Masks) -> u64 {
 
 /// The masks of the 64 bytes from `base` (padded with spaces past the end of `bytes`).
 #[inline(always)]
-fn classify(t: &ClassTable, bytes: &[u8], base: usize, prev: &Masks) -> Masks {
+fn classify(t: &ClassTable<CharClass>, bytes: &[u8], base: usize, prev: &Masks) -> Masks {
     match bytes
         .get(base..base + 64)
         .and_then(|b| <&[u8; 64]>::try_from(b).ok())
@@ -229,7 +227,7 @@ fn classify(t: &ClassTable, bytes: &[u8], base: usize, prev: &Masks) -> Masks {
 /// `classify` of the 64 bytes `block`, which start at `base` in `bytes`.
 #[inline(always)]
 fn classify_block(
-    t: &ClassTable,
+    t: &ClassTable<CharClass>,
     bytes: &[u8],
     base: usize,
     block: &[u8; 64],
@@ -246,7 +244,7 @@ fn classify_block(
 /// Gives the bytes of each non-ASCII character in the block (bits `high`) its class.
 #[inline(never)]
 fn paint(
-    t: &ClassTable,
+    t: &ClassTable<CharClass>,
     bytes: &[u8],
     base: usize,
     block: &[u8; 64],
@@ -359,7 +357,8 @@ fn ascii_masks(block: &[u8; 64]) -> (Masks, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{for_each_pretoken_scalar, table};
+    use super::super::classes::letter_table as table;
+    use super::super::gpt2::for_each_pretoken_scalar;
     use super::*;
 
     fn spans(text: &str) -> Vec<(usize, usize)> {

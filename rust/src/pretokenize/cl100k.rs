@@ -45,6 +45,14 @@ pub(super) fn contraction_len_any_case(bytes: &[u8], i: usize) -> usize {
 pub fn pretoken_end(t: &ClassTable<CharClass>, bytes: &[u8], s: usize) -> usize {
     let n = bytes.len();
     let b0 = bytes[s];
+    // Most pretokens first: an ASCII word, alone or after a space (both take the letter
+    // run whole, the space as `[^\r\n\p{L}\p{N}]?+`).
+    if b0.is_ascii_alphabetic() {
+        return run_end(t, bytes, s + 1, CharClass::Letter);
+    }
+    if b0 == b' ' && bytes.get(s + 1).is_some_and(u8::is_ascii_alphabetic) {
+        return run_end(t, bytes, s + 2, CharClass::Letter);
+    }
     if b0 == b'\'' {
         let len = contraction_len_any_case(bytes, s);
         if len > 0 {

@@ -330,5 +330,19 @@ mod tests {
                 mb / best
             );
         }
+        // GPT-2's scalar scanner behind the same `ScalarEnds` as cl100k's and o200k's: what
+        // the block scanner is worth.
+        let t = classes::letter_table();
+        let wall = std::time::Instant::now();
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = thread_seconds(wall);
+            let mut n = 0usize;
+            let scalar = ends::ScalarEnds::new(&text, |b, s| gpt2::pretoken_end(t, b, s));
+            ends::for_each(&text, scalar, |p| n += p.len());
+            best = best.min(thread_seconds(wall) - start);
+            assert_eq!(n, text.len());
+        }
+        println!("gpt2 scalar: {:.0} MB/s", mb / best);
     }
 }

@@ -132,17 +132,44 @@ fn word_end(t: &Table, bytes: &[u8], s: usize, c0: CaseClass, len0: usize) -> Op
     None
 }
 
+/// `end`, or the end of the contraction (`(?i:'s|'t|'re|'ve|'m|'ll|'d)?`) that follows it.
+#[inline(always)]
+fn with_contraction(bytes: &[u8], end: usize) -> usize {
+    if bytes.get(end) == Some(&b'\'') {
+        end + contraction_len_any_case(bytes, end)
+    } else {
+        end
+    }
+}
+
 /// The end of the o200k pretoken starting at `s < bytes.len()`.
 #[inline(always)]
 pub fn pretoken_end(t: &Table, bytes: &[u8], s: usize) -> usize {
     let n = bytes.len();
+    let b0 = bytes[s];
+    // Most pretokens first: an ASCII-led word, alone or after a space, by the first
+    // alternative (which is also the first the full order below tries for them).
+    let word = if b0.is_ascii_alphabetic() {
+        Some(s)
+    } else if b0 == b' ' && bytes.get(s + 1).is_some_and(u8::is_ascii_alphabetic) {
+        Some(s + 1)
+    } else {
+        None
+    };
+    if let Some(p) = word {
+        // `A*` over ASCII capitals, then a lower-case ASCII letter: `B+` from there. (A
+        // non-ASCII character after the capitals may be in `A`: the full rule decides.)
+        let q = ascii_run(bytes, p, AsciiSet::Upper);
+        if bytes.get(q).is_some_and(u8::is_ascii_lowercase) {
+            return with_contraction(bytes, b_run(t, bytes, q));
+        }
+        if let Some(end) = lower_word(t, bytes, p) {
+            return with_contraction(bytes, end);
+        }
+    }
     let (c0, len0) = t.at(bytes, s);
     if let Some(end) = word_end(t, bytes, s, c0, len0) {
-        return if bytes.get(end) == Some(&b'\'') {
-            end + contraction_len_any_case(bytes, end)
-        } else {
-            end
-        };
+        return with_contraction(bytes, end);
     }
     if c0 == CaseClass::Number {
         return numbers_end(t, bytes, s + len0, CaseClass::Number);

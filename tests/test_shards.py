@@ -75,9 +75,36 @@ def test_summed_shard_counts_train_the_whole_files_vocabulary(corpus: Path, tmp_
         path = tmp_path / f"counts{i}.json"
         save_counts(count_shard(corpus, (i, 3), [EOT]), [EOT], path)
         files.append(path)
-    counts, specials = load_counts(files)
-    assert specials == [EOT]
+    counts, specials, pattern = load_counts(files)
+    assert specials == [EOT] and pattern == "gpt2"
     assert train_from_counts(counts, 400, specials) == train_bpe(corpus, 400, [EOT])
+
+
+@pytest.mark.parametrize("pattern", ["cl100k", "o200k"])
+def test_shards_with_a_split_pattern(corpus: Path, tmp_path: Path, pattern: str) -> None:
+    # The shard cuts and the counts follow the pattern.
+    files = []
+    for i in range(3):
+        path = tmp_path / f"counts{i}.json"
+        save_counts(count_shard(corpus, (i, 3), [EOT], pattern), [EOT], path, pattern)
+        files.append(path)
+    counts, specials, recorded = load_counts(files)
+    assert recorded == pattern
+    trained = train_bpe(corpus, 400, [EOT], pattern=pattern)
+    assert train_from_counts(counts, 400, specials) == trained
+    tok = Tokenizer(*trained, [EOT], pattern)
+    whole = tmp_path / "whole.npy"
+    encode_file(tok, corpus, whole)
+    parts = [tmp_path / f"part{i}.npy" for i in range(3)]
+    for i, out in enumerate(parts):
+        encode_shard(tok, corpus, out, (i, 3))
+    concat_token_arrays(parts, tmp_path / "joined.npy")
+    assert np.array_equal(np.load(tmp_path / "joined.npy"), np.load(whole))
+    # Count files of different patterns do not add up.
+    other = tmp_path / "gpt2.json"
+    save_counts(count_shard(corpus, (0, 3), [EOT]), [EOT], other)
+    with pytest.raises(ValueError, match="split pattern 'gpt2' differs"):
+        load_counts([*files, other])
 
 
 def test_shard_arguments_are_checked() -> None:
@@ -105,3 +132,12 @@ def test_the_commands(corpus: Path, tok: Tokenizer, tmp_path: Path) -> None:
     argv = ["tokenizer", "train", "--counts", *counts, "--vocab-size", "400"]
     assert main([*argv, "--out", str(tmp_path / "from-counts")]) == 0
     assert Tokenizer.load(tmp_path / "from-counts") == tok
+    # With a pattern: the count files record it, and training from them uses it.
+    count = ["tokenizer", "count", "--input", str(corpus), "--pattern", "cl100k"]
+    assert main([*count, "--out", str(tmp_path / "cl.json")]) == 0
+    argv = ["tokenizer", "train", "--counts", str(tmp_path / "cl.json"), "--vocab-size", "400"]
+    assert main([*argv, "--out", str(tmp_path / "cl")]) == 0
+    assert Tokenizer.load(tmp_path / "cl") == Tokenizer(
+        *train_bpe(corpus, 400, [EOT], pattern="cl100k"), [EOT], "cl100k"
+    )
+    assert main([*argv, "--pattern", "o200k", "--out", str(tmp_path / "no")]) == 1

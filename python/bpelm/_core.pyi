@@ -14,18 +14,32 @@ _Path = str | PathLike[str]
 # for the two most recent sizes, and a forked child (multiprocessing, DataLoader workers)
 # starts its own.
 
+# `pattern`, wherever it is taken, is a split pattern: a name ("gpt2", "cl100k", "o200k", or
+# tiktoken's "r50k_base", "p50k_base", "cl100k_base", "o200k_base"), or a regular expression
+# (tiktoken's exact pattern strings select the built-in scanners; any other runs on
+# fancy-regex, the slow path, and the text between two matches is kept as a pretoken of its
+# own). An unknown name or a regex that cannot run: ValueError with the reason.
+
 # -- pretokenization and corpus splitting (rust/src/py/pretok.rs) ------------------------
 
-def pretokenize(text: str) -> list[str]:
-    """The GPT-2 pretokens of `text`."""
+def split_pattern(spec: str) -> tuple[str | None, str]:
+    """`(name, regex)` of the split pattern `spec` names or is (`name` None for a custom
+    one; `regex` in tiktoken's spelling for a named one); ValueError for a bad one."""
+
+def pretokenize(text: str, pattern: str = "gpt2") -> list[str]:
+    """The pretokens of `text` by `pattern`."""
 
 def split_special(text: str, special_tokens: list[str]) -> list[str | int]:
     """Text pieces and special-token indices, leftmost-longest matching."""
 
-def chunk_ranges(text: str, special_tokens: list[str], target_bytes: int) -> list[tuple[int, int]]:
+def chunk_ranges(
+    text: str, special_tokens: list[str], target_bytes: int, pattern: str = "gpt2"
+) -> list[tuple[int, int]]:
     """UTF-8 byte ranges of about `target_bytes` each, cut only where nothing can change."""
 
-def safe_split_before(text: str, special_tokens: list[str], pos: int) -> int | None:
+def safe_split_before(
+    text: str, special_tokens: list[str], pos: int, pattern: str = "gpt2"
+) -> int | None:
     """The greatest safe cut (UTF-8 byte offset) at or before `pos`, or None."""
 
 def read_corpus(path: _Path) -> str:
@@ -39,6 +53,7 @@ def train_bpe(
     special_tokens: list[str],
     num_threads: int | None = None,
     progress: bool = False,
+    pattern: str = "gpt2",
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Trains until `vocab_size` tokens (at most 2**32: ids are 32-bit) or no pair is left."""
 
@@ -59,21 +74,26 @@ class IdArray:
     def __len__(self) -> int: ...
 
 class CoreTokenizer:
+    """Ids may leave gaps (tiktoken's special tokens do): `vocab_size` is the highest id + 1,
+    `vocab()` omits unused ids, and decoding one raises KeyError."""
+
     def __init__(
         self,
         vocab: dict[int, bytes],
         merges: list[tuple[bytes, bytes]],
         special_tokens: list[str],
+        pattern: str = "gpt2",
     ) -> None: ...
     @staticmethod
     def from_files(
-        vocab_path: _Path, merges_path: _Path, special_tokens: list[str]
+        vocab_path: _Path, merges_path: _Path, special_tokens: list[str], pattern: str = "gpt2"
     ) -> CoreTokenizer: ...
     def save(self, vocab_path: _Path, merges_path: _Path) -> None: ...
     def with_specials(self, indices: list[int]) -> CoreTokenizer:
-        """The same vocabulary matching only the special tokens at `indices` (into
-        `special_tokens`); the others are ordinary text ([]: tiktoken's encode_ordinary).
-        Shares the vocabulary and caches. An index out of range: ValueError."""
+        """The same vocabulary and pattern matching only the special tokens at `indices`
+        (into `special_tokens`); the others are ordinary text ([]: tiktoken's
+        encode_ordinary). Shares the vocabulary and caches. An index out of range:
+        ValueError."""
     def encode(self, text: str) -> list[int]:
         """Every special token of this core is matched (no check: see bpelm.Tokenizer)."""
     def encode_to_ids(self, text: str) -> IdArray:
@@ -91,6 +111,12 @@ class CoreTokenizer:
     @property
     def vocab_size(self) -> int: ...
     @property
+    def pattern(self) -> str:
+        """The split pattern's name, or the regex of a custom one."""
+    @property
+    def pattern_regex(self) -> str:
+        """The split pattern's regex (tiktoken's spelling for a named one)."""
+    @property
     def special_tokens(self) -> list[str]: ...
     @property
     def special_ids(self) -> list[int]: ...
@@ -105,4 +131,5 @@ def encode_file(
     progress: bool = False,
     chunk_bytes: int = ...,
 ) -> tuple[int, int]:
-    """Encodes a UTF-8 file to a .npy or .bin token array; returns (tokens, bytes)."""
+    """Encodes a UTF-8 file to a .npy or .bin token array with the tokenizer's own pattern;
+    returns (tokens, bytes)."""

@@ -2,12 +2,15 @@
 
 Neither dataset publishes checksums, so the first complete download records the file's
 sha256 in a `<file>.sha256` sidecar and later runs verify against it (trust on first use).
+Small files whose hash is pinned in the code (tiktoken's rank files) come through
+`fetch_bytes`, and are checked by their caller.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -70,6 +73,8 @@ def _resolve(url: str, timeout: float) -> None:
     """Look the host up in a daemon thread: a resolver that never answers (a machine without
     network) would otherwise block far longer than the socket timeout."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return  # file:// (a local mirror, the tests): nothing to look up
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     outcome: list[BaseException | None] = []
@@ -134,7 +139,7 @@ def fetch(url: str, dest: Path, *, timeout: float = 5.0, progress: bool = True) 
                 while chunk := response.read(CHUNK):
                     f.write(chunk)
                     bar.update(len(chunk))
-            except (OSError, socket.timeout) as e:
+            except (OSError, socket.timeout, http.client.HTTPException) as e:
                 raise DownloadError(
                     f"{url}: connection lost after {f.tell():,} bytes ({e}); run the same "
                     "command again to continue where it stopped"
@@ -145,6 +150,24 @@ def fetch(url: str, dest: Path, *, timeout: float = 5.0, progress: bool = True) 
         )
     part.replace(dest)
     return dest
+
+
+def fetch_bytes(
+    url: str, scratch_dir: Path, *, timeout: float = 30.0, progress: bool = False
+) -> bytes:
+    """The bytes at `url`, downloaded with `fetch` through a temporary file in `scratch_dir`
+    that is removed whatever happens (a small file is fetched again rather than resumed, so
+    a failed or interrupted download leaves nothing behind)."""
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or "download"
+    tmp = scratch_dir / f".{name}.{os.getpid()}.download"
+    part = tmp.with_name(tmp.name + ".part")
+    try:
+        fetch(url, tmp, timeout=timeout, progress=progress)
+        return tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
 
 
 def verify_or_record(path: Path, log: Callable[[str], None] = print) -> str:

@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         help=f"special token (repeatable); {END_OF_TEXT} is always one, with the first id "
         "after the learned tokens, so --special adds to it rather than replacing it",
     )
+    add_pattern_argument(tt, "; default gpt2, or with --counts the count files' pattern")
     tt.add_argument("--out", required=True, help="output directory")
     tt.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
     add_progress_argument(tt)
@@ -106,9 +107,39 @@ def register(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter])
         default=None,
         help=f"special token (repeatable; default {END_OF_TEXT})",
     )
+    add_pattern_argument(tn, "; default gpt2; `train --counts` trains with it")
     tn.add_argument("--out", required=True, help="output count file (.json)")
     tn.set_defaults(func=cmd_count)
     tokenizer_stats.add_parser(tsub, fmt)
+
+
+PATTERN_HELP = (
+    "how text is split into pretokens before merging, recorded in bpelm.json and used by "
+    "every later encode: gpt2 (GPT-2's pattern), cl100k (GPT-4's cl100k_base: numbers in "
+    "groups of up to three digits, case-insensitive contractions), o200k (GPT-4o's "
+    "o200k_base: case-aware word pieces, marks kept with letters), or any other regular "
+    "expression (the slow path, on fancy-regex; text between matches is kept as pretokens)"
+)
+
+
+def add_pattern_argument(p: argparse.ArgumentParser, default_help: str) -> None:
+    p.add_argument(
+        "--pattern",
+        default=None,
+        metavar="{gpt2,cl100k,o200k,REGEX}",
+        help=PATTERN_HELP + default_help,
+    )
+
+
+def _checked_pattern(pattern: str) -> str:
+    """`pattern`, or a CliError giving the reason it cannot be used."""
+    from bpelm import _core
+
+    try:
+        _core.split_pattern(pattern)
+    except ValueError as e:
+        raise CliError(f"--pattern: {e}") from None
+    return pattern
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -124,6 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         Path(args.out),
         threads=args.threads,
         progress=progress_enabled(args),
+        pattern=_checked_pattern(args.pattern or "gpt2"),
     )
     return 0
 
@@ -132,11 +164,16 @@ def _train_from_counts(args: argparse.Namespace) -> int:
     from bpelm.tokenizer import Tokenizer
     from bpelm.tokenizer.shards import load_counts, train_from_counts
 
-    counts, specials = load_counts(existing(p, "count file") for p in args.counts)
+    counts, specials, pattern = load_counts(existing(p, "count file") for p in args.counts)
     if args.special is not None and args.special != specials:
         raise CliError(f"--special {args.special} differs from the count files' {specials}")
+    if args.pattern is not None:
+        from bpelm import _core
+
+        if _core.split_pattern(_checked_pattern(args.pattern)) != _core.split_pattern(pattern):
+            raise CliError(f"--pattern {args.pattern!r} differs from the count files' {pattern!r}")
     vocab, merges = train_from_counts(counts, args.vocab_size, specials)
-    Tokenizer(vocab, merges, specials).save(Path(args.out))
+    Tokenizer(vocab, merges, specials, pattern).save(Path(args.out))
     print(
         f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on the counts of "
         f"{len(args.counts)} files ({sum(counts.values()):,} pretokens) -> {args.out}"
@@ -149,8 +186,9 @@ def cmd_count(args: argparse.Namespace) -> int:
 
     specials = args.special if args.special is not None else [END_OF_TEXT]
     shard = parse_shard(args.shard)
-    counts = count_shard(existing(args.input, "input text"), shard, specials)
-    save_counts(counts, specials, args.out)
+    pattern = _checked_pattern(args.pattern or "gpt2")
+    counts = count_shard(existing(args.input, "input text"), shard, specials, pattern)
+    save_counts(counts, specials, args.out, pattern)
     print(f"shard {args.shard}: {sum(counts.values()):,} pretokens, {len(counts):,} distinct")
     return 0
 

@@ -61,7 +61,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     comp = ts.compression(tok, docs)
     per_doc = comp.per_document
     print(
-        f"tokenizer {args.tokenizer}: {tok.vocab_size:,} tokens ({len(tok.special_tokens)} special)"
+        f"tokenizer {args.tokenizer}: {tok.vocab_size:,} tokens ({len(tok.special_tokens)} "
+        f"special), split pattern {tok.pattern if len(tok.pattern) <= 60 else 'a custom regex'}"
     )
     print(
         f"documents: {len(docs)} sampled of {all_docs:,} in the first {args.read_mb:g} MB of "

@@ -79,27 +79,42 @@ def train_tokenizer(
     threads: int | None = None,
     log: Callable[[str], None] = print,
     progress: bool | None = None,
+    pattern: str = "gpt2",
 ) -> float:
-    """Train and save a tokenizer into `out_dir`; returns the training seconds. `progress`:
-    draw bars (None: when stderr is a terminal)."""
+    """Train and save a tokenizer into `out_dir` (its split `pattern` recorded in bpelm.json);
+    returns the training seconds. `progress`: draw bars (None: when stderr is a terminal)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with plain_text(input_path, out_dir, log) as text:
         size = text.stat().st_size
         t0 = time.perf_counter()
         vocab, merges = train_bpe(
-            text, vocab_size, specials, num_threads=threads, progress=_bars(progress)
+            text,
+            vocab_size,
+            specials,
+            num_threads=threads,
+            progress=_bars(progress),
+            pattern=pattern,
         )
         seconds = time.perf_counter() - t0
-    Tokenizer(vocab, merges, specials).save(out_dir)
+    tok = Tokenizer(vocab, merges, specials, pattern)
+    tok.save(out_dir)
     special_bytes = {s.encode("utf-8") for s in specials}
     longest = max((t for t in vocab.values() if t not in special_bytes), key=len)
     log(
-        f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges) on "
+        f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges, split pattern "
+        f"{_show_pattern(tok.pattern)}) on "
         f"{size / 1e6:.1f} MB in {seconds:.2f} s, peak memory {peak_rss_bytes() / 1e6:,.0f} MB "
         f"-> {out_dir}/vocab.json, merges.txt, bpelm.json; longest token {len(longest)} bytes: "
         f"{longest.decode('utf-8', errors='backslashreplace')!r}"
     )
     return seconds
+
+
+def _show_pattern(pattern: str) -> str:
+    """A pattern for a log line: a name as is, a regex quoted (and cut when long)."""
+    if pattern in ("gpt2", "cl100k", "o200k"):
+        return pattern
+    return repr(pattern if len(pattern) <= 60 else pattern[:57] + "...")
 
 
 def peak_rss_bytes() -> int:

@@ -5,7 +5,9 @@ order. The rules, spelled out once:
 
 1. Split the text on the special tokens (leftmost match first, longest among those starting
    at the same place); no merge ever crosses a special token.
-2. Split each remaining piece into GPT-2 pretokens; no merge ever crosses a pretoken.
+2. Split each remaining piece into pretokens (GPT-2's pattern by default; any other as its
+   regex, the text between two matches a pretoken of its own, as bpelm does); no merge ever
+   crosses a pretoken.
 3. Count the pretokens as byte strings; a word's pairs are all its adjacent token pairs, each
    weighted by the word's count (so ``b"aaa"`` holds the pair ``(a, a)`` twice).
 4. Repeatedly merge the most frequent pair; ties go to the greatest ``(left_bytes,
@@ -27,6 +29,7 @@ from collections import Counter, defaultdict
 
 import regex
 
+from bpelm import _core
 from bpelm.tokenizer.gpt2 import GPT2_PATTERN
 
 # GPT-2's pretokenization pattern, verbatim.
@@ -49,11 +52,40 @@ def split_on_specials(text: str, special_tokens: list[str]) -> list[str]:
     return regex.split(pattern, text)
 
 
-def count_pretokens(text: str, special_tokens: list[str]) -> Counter[bytes]:
-    """How often each GPT-2 pretoken (as UTF-8 bytes) occurs outside special tokens."""
+def compile_pattern(pattern: str) -> regex.Pattern:
+    """The `regex` module's compilation of a split pattern (a bpelm name, as its regex in
+    tiktoken's spelling, or a regex)."""
+    if pattern == "gpt2":
+        return _GPT2_RE
+    return regex.compile(_core.split_pattern(pattern)[1])
+
+
+def pretokens(text: str, compiled: regex.Pattern) -> list[str]:
+    """The matches of `compiled` in `text`, with the text between two matches (or before the
+    first, after the last) as a pretoken of its own.
+
+    >>> pretokens("ab--cd", regex.compile(r"[a-z]+"))
+    ['ab', '--', 'cd']
+    """
+    out: list[str] = []
+    at = 0
+    for m in compiled.finditer(text):
+        if m.start() > at:
+            out.append(text[at : m.start()])
+        if m.end() > m.start():
+            out.append(m.group())
+        at = max(at, m.end())
+    if at < len(text):
+        out.append(text[at:])
+    return out
+
+
+def count_pretokens(text: str, special_tokens: list[str], pattern: str = "gpt2") -> Counter[bytes]:
+    """How often each pretoken (as UTF-8 bytes) of `pattern` occurs outside special tokens."""
+    compiled = compile_pattern(pattern)
     counts: Counter[bytes] = Counter()
     for piece in split_on_specials(text, special_tokens):
-        counts.update(m.encode("utf-8") for m in _GPT2_RE.findall(piece))
+        counts.update(p.encode("utf-8") for p in pretokens(piece, compiled))
     return counts
 
 
@@ -131,9 +163,10 @@ def learn_merges(word_counts: dict[bytes, int], n_merges: int) -> list[tuple[byt
 
 
 def train_bpe_reference(
-    text: str, vocab_size: int, special_tokens: list[str] | None = None
+    text: str, vocab_size: int, special_tokens: list[str] | None = None, pattern: str = "gpt2"
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """Trains byte-level BPE on `text`; returns `(vocab, merges)` like `bpelm.train_bpe`."""
+    """Trains byte-level BPE on `text` with the split `pattern`; returns `(vocab, merges)`
+    like `bpelm.train_bpe`."""
     specials = list(special_tokens or [])
     if vocab_size < 256 + len(specials):
         raise ValueError(
@@ -141,7 +174,7 @@ def train_bpe_reference(
             f"{len(specials)} special tokens = {256 + len(specials)}"
         )
     n_merges = vocab_size - 256 - len(specials)
-    merges = learn_merges(count_pretokens(text, specials), n_merges)
+    merges = learn_merges(count_pretokens(text, specials, pattern), n_merges)
     vocab = {i: bytes([i]) for i in range(256)}
     for left, right in merges:
         vocab[len(vocab)] = left + right

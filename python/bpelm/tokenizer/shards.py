@@ -48,7 +48,7 @@ def _char_start(data: bytes, at: int) -> int:
     return at
 
 
-def _boundary(f, size: int, nominal: int, specials: list[str]) -> int:
+def _boundary(f, size: int, nominal: int, specials: list[str], pattern: str) -> int:
     """The greatest safe cut at or before byte `nominal` (0 when there is none)."""
     if nominal <= 0:
         return 0
@@ -61,7 +61,7 @@ def _boundary(f, size: int, nominal: int, specials: list[str]) -> int:
         data = f.read(nominal - start + 8)  # a few bytes past: the cut's right neighbour
         lead = _char_start(data, 0) if start > 0 else 0
         text = data[lead:].decode("utf-8", errors="ignore")
-        cut = _core.safe_split_before(text, specials, nominal - start - lead)
+        cut = _core.safe_split_before(text, specials, nominal - start - lead, pattern)
         if cut is not None:
             return start + lead + cut
         if start == 0:
@@ -69,12 +69,15 @@ def _boundary(f, size: int, nominal: int, specials: list[str]) -> int:
         window *= 2
 
 
-def shard_range(path: str | os.PathLike[str], i: int, n: int, specials: list[str]) -> range:
-    """The bytes of shard `i` of `n` of the file at `path` (an empty range is possible)."""
+def shard_range(
+    path: str | os.PathLike[str], i: int, n: int, specials: list[str], pattern: str = "gpt2"
+) -> range:
+    """The bytes of shard `i` of `n` of the file at `path` (an empty range is possible), cut
+    where neither special tokens nor the pretokens of `pattern` change."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        start = _boundary(f, size, size * i // n, specials)
-        end = _boundary(f, size, size * (i + 1) // n, specials)
+        start = _boundary(f, size, size * i // n, specials, pattern)
+        end = _boundary(f, size, size * (i + 1) // n, specials, pattern)
     return range(start, max(start, end))
 
 
@@ -107,7 +110,7 @@ def encode_shard(
     then the copy is removed: a shard costs its own size in scratch space, not the file's.
     Special tokens as in `encode_file` (a corpus's specials are its ids by default)."""
     src, out = Path(input_path), Path(output_path)
-    piece = shard_range(src, *shard, tokenizer.special_tokens)
+    piece = shard_range(src, *shard, tokenizer.special_tokens, tokenizer.pattern)
     scratch = out.with_name(f".{out.name}.shard-{os.getpid()}.txt")
     try:
         _copy_range(src, piece, scratch)
@@ -157,53 +160,77 @@ def concat_token_arrays(
 
 
 def count_shard(
-    input_path: str | os.PathLike[str], shard: tuple[int, int], specials: list[str]
+    input_path: str | os.PathLike[str],
+    shard: tuple[int, int],
+    specials: list[str],
+    pattern: str = "gpt2",
 ) -> Counter[bytes]:
     """The pretoken counts of shard (i, n): the text split on the special tokens (which are
-    not counted), then into pretokens, as `train_bpe` does. Pure Python over the core's
-    pretokenizer: a few MB/s per process (run many)."""
-    piece = shard_range(input_path, *shard, specials)
+    not counted), then into pretokens by `pattern`, as `train_bpe` does. Pure Python over the
+    core's pretokenizer: a few MB/s per process (run many)."""
+    piece = shard_range(input_path, *shard, specials, pattern)
     with open(input_path, "rb") as f:
         f.seek(piece.start)
         text = f.read(len(piece)).decode("utf-8")
     counts: Counter[bytes] = Counter()
     for part in _core.split_special(text, specials):
         if isinstance(part, str):
-            counts.update(p.encode("utf-8") for p in _core.pretokenize(part))
+            counts.update(p.encode("utf-8") for p in _core.pretokenize(part, pattern))
     return counts
 
 
-def save_counts(counts: Counter[bytes], specials: list[str], path: str | os.PathLike[str]) -> None:
+def save_counts(
+    counts: Counter[bytes],
+    specials: list[str],
+    path: str | os.PathLike[str],
+    pattern: str = "gpt2",
+) -> None:
     """Counts as JSON (pretokens as hex: they are bytes), with the special tokens they
-    exclude; written atomically."""
+    exclude and the split pattern that made them; written atomically."""
     data = {
         "format": COUNTS_FORMAT,
         "special_tokens": specials,
+        "pattern": _core.split_pattern(pattern)[0] or pattern,
         "counts": {w.hex(): n for w, n in counts.items()},
     }
     write_atomic(path, json.dumps(data))
 
 
-def load_counts(paths: Iterable[str | os.PathLike[str]]) -> tuple[Counter[bytes], list[str]]:
-    """The summed counts of several count files, and their (common) special tokens."""
+def load_counts(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[Counter[bytes], list[str], str]:
+    """The summed counts of several count files, and their (common) special tokens and split
+    pattern (gpt2 for files that record none)."""
     total: Counter[bytes] = Counter()
     specials: list[str] | None = None
+    pattern: str | None = None
     for p in paths:
         try:
             data = json.loads(Path(p).read_text())
             if data.get("format") != COUNTS_FORMAT:
                 raise ValueError(f"format {data.get('format')!r}, expected {COUNTS_FORMAT}")
             these = list(data["special_tokens"])
+            this_pattern = data.get("pattern", "gpt2")
+            if not isinstance(this_pattern, str):
+                raise TypeError(f"pattern {this_pattern!r} is not a str")
             counts = data["counts"]
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{p}: not a bpelm count file ({e})") from None
         if specials is not None and these != specials:
             raise ValueError(f"{p}: special tokens {these} differ from the others' {specials}")
-        specials = these
+        if pattern is not None and not _same_pattern(this_pattern, pattern):
+            raise ValueError(
+                f"{p}: split pattern {this_pattern!r} differs from the others' {pattern!r}"
+            )
+        specials, pattern = these, this_pattern
         total.update({bytes.fromhex(w): int(n) for w, n in counts.items()})
-    if specials is None:
+    if specials is None or pattern is None:
         raise ValueError("no count files given")
-    return total, specials
+    return total, specials, pattern
+
+
+def _same_pattern(a: str, b: str) -> bool:
+    return _core.split_pattern(a) == _core.split_pattern(b)
 
 
 def train_from_counts(

@@ -11,12 +11,14 @@ the listed merge of x + y (another split of the same token), bpelm only the list
 token made that way needs its other split to form first, which standard BPE training makes
 rare; GPT-2's files agree exactly, and tests/test_formats.py checks ids on corpora.
 
-Nothing here depends on a split pattern; bpelm encodes with GPT-2's.
+Nothing here depends on a split pattern, and the files record none: the pattern is the
+caller's to give (`Tokenizer.from_tiktoken(path, pattern=...)`).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import os
 from typing import Union
 
@@ -25,19 +27,46 @@ from bpelm._files import write_atomic
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def read_ranks(path: PathLike) -> dict[bytes, int]:
-    """Token bytes -> rank from a `.tiktoken` file; ValueError names a malformed line."""
-    ranks: dict[bytes, int] = {}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_rank_bytes(path: PathLike) -> bytes:
+    """The bytes of a `.tiktoken` file, unzipped when it is gzipped (told by its first two
+    bytes, not its name)."""
     with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                token, rank = line.split()
-                ranks[base64.b64decode(token, validate=True)] = int(rank)
-            except ValueError as e:  # binascii.Error is a ValueError
-                raise ValueError(f"{path}:{number}: not `BASE64 RANK` ({e})") from None
+        data = f.read()
+    return gunzip_if_gzipped(data, path)
+
+
+def gunzip_if_gzipped(data: bytes, source: object) -> bytes:
+    """`data` unzipped when it starts with gzip's magic bytes, else `data` itself."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{source}: not a readable gzip file ({e})") from None
+
+
+def parse_ranks(data: bytes, source: object = "<ranks>") -> dict[bytes, int]:
+    """Token bytes -> rank from the text of a `.tiktoken` file; ValueError names a malformed
+    line of `source`."""
+    ranks: dict[bytes, int] = {}
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except ValueError as e:  # binascii.Error is a ValueError
+            raise ValueError(f"{source}:{number}: not `BASE64 RANK` ({e})") from None
     return ranks
+
+
+def read_ranks(path: PathLike) -> dict[bytes, int]:
+    """Token bytes -> rank from a `.tiktoken` file, plain or gzipped; ValueError names a
+    malformed line."""
+    return parse_ranks(read_rank_bytes(path), path)
 
 
 def write_ranks(path: PathLike, ranks: dict[bytes, int]) -> None:

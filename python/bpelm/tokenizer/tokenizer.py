@@ -17,14 +17,15 @@ import numpy as np
 
 from bpelm import _core
 from bpelm._files import write_atomic
-from bpelm.tokenizer import hf_json, tiktoken_ranks
+from bpelm.tokenizer import hf_json, presets, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
 from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial, check_special_tokens
 from bpelm.tokenizer.token_files import write_bin_sidecar
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# The files of a saved tokenizer: GPT-2's two, and bpelm's metadata (version, special tokens).
+# The files of a saved tokenizer: GPT-2's two, and bpelm's metadata (version, special tokens,
+# split pattern).
 VOCAB_NAME = "vocab.json"
 MERGES_NAME = "merges.txt"
 METADATA_NAME = "bpelm.json"
@@ -55,6 +56,35 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:3])
 
 
+def _check_pattern(pattern: object) -> str:
+    """`pattern` if it is a str (the core checks the rest, with the reason)."""
+    if not isinstance(pattern, str):
+        raise TypeError(
+            f"pattern must be a str (gpt2, cl100k, o200k or a regular expression), "
+            f"not {type(pattern).__name__}"
+        )
+    return pattern
+
+
+def _read_metadata(meta: Path) -> dict:
+    """bpelm.json: its special tokens (a list) and split pattern (a str; gpt2 when the key
+    is absent, as in files written before patterns), checked."""
+    try:
+        metadata = json.loads(meta.read_text(encoding="utf-8"))
+        version = metadata.get("bpelm_version")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
+    _check_written_by(meta, version)  # first: a newer format may differ in what follows
+    try:
+        specials = metadata["special_tokens"]
+        pattern = metadata.get("pattern", "gpt2")
+        if not isinstance(specials, list) or not isinstance(pattern, str):
+            raise TypeError("special_tokens must be a list and pattern a str")
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
+    return {"special_tokens": specials, "pattern": pattern}
+
+
 def _check_written_by(meta: Path, version: object) -> None:
     """Refuses metadata written by a newer bpelm, whose format this one may not know."""
     try:
@@ -70,9 +100,16 @@ def _check_written_by(meta: Path, version: object) -> None:
 
 
 class Tokenizer:
-    """A byte-level BPE tokenizer: `vocab` maps ids 0..n-1 to token bytes, `merges` lists
-    (left, right) byte pairs in rank order; special tokens missing from `vocab` get the
-    next ids.
+    """A byte-level BPE tokenizer: `vocab` maps ids to token bytes (0..n-1, or with unused
+    ids between, as tiktoken's special tokens leave), `merges` lists (left, right) byte
+    pairs in rank order; special tokens missing from `vocab` get the next ids.
+
+    `pattern` splits text into pretokens before the merges: "gpt2" (GPT-2's pattern, the
+    default), "cl100k" (GPT-4's `cl100k_base`), "o200k" (GPT-4o's `o200k_base`) (tiktoken's
+    names and exact pattern strings are accepted too), or any other regular expression,
+    which runs on fancy-regex: the slow path, and unlike tiktoken the text between two
+    matches is kept as a pretoken of its own rather than dropped. An unknown name or a
+    regex that cannot run: ValueError giving the reason.
 
     Special tokens follow tiktoken (same parameters, same defaults): `encode` and friends
     raise `ValueError` on text that spells a special token unless `allowed_special` names
@@ -87,11 +124,14 @@ class Tokenizer:
         vocab: dict[int, bytes],
         merges: list[tuple[bytes, bytes]],
         special_tokens: list[str] | None = None,
+        pattern: str = "gpt2",
     ) -> None:
         if not isinstance(vocab, dict):
             raise TypeError(f"vocab must be a dict[int, bytes], not {type(vocab).__name__}")
         merges = [tuple(m) if isinstance(m, list) else m for m in merges]
-        self._core = _core.CoreTokenizer(vocab, merges, check_special_tokens(special_tokens))
+        self._core = _core.CoreTokenizer(
+            vocab, merges, check_special_tokens(special_tokens), _check_pattern(pattern)
+        )
         self._policies: dict = {}
 
     @classmethod
@@ -107,35 +147,52 @@ class Tokenizer:
         vocab_path: PathLike,
         merges_path: PathLike,
         special_tokens: list[str] | None = None,
+        pattern: str | None = None,
     ) -> Tokenizer:
         """Loads GPT-2 style `vocab.json` + `merges.txt`.
 
-        Without `special_tokens`, they are read from a `bpelm.json` beside `vocab.json`;
-        without one either (GPT-2's own files), the rule is: a token of `vocab.json` longer
-        than one byte that no merge makes is a special token (GPT-2's "<|endoftext|>"), as
-        it can only ever be produced by special-token matching. So `token_to_id` and
-        `encode` agree: such a token is in `special_tokens`, and text spelling it is
-        refused or encoded as its id, as tiktoken's `gpt2` does.
+        A `bpelm.json` beside `vocab.json` (what `save` writes) gives the special tokens
+        and the split pattern (gpt2 when it records none). `pattern=None` takes the recorded
+        one (gpt2 without a `bpelm.json`); a different pattern than the recorded one is a
+        ValueError naming both, since the merges were learned on that pattern's pretokens.
+
+        Without `special_tokens` and without a `bpelm.json` (GPT-2's own files), the rule
+        is: a token of `vocab.json` longer than one byte that no merge makes is a special
+        token (GPT-2's "<|endoftext|>"), as it can only ever be produced by special-token
+        matching. So `token_to_id` and `encode` agree: such a token is in `special_tokens`,
+        and text spelling it is refused or encoded as its id, as tiktoken's `gpt2` does.
         """
+        meta = Path(vocab_path).parent / METADATA_NAME
+        metadata = _read_metadata(meta) if meta.exists() else None
+        if pattern is not None:
+            _check_pattern(pattern)
+        if metadata is not None:
+            recorded = metadata["pattern"]
+            try:
+                recorded_spec = _core.split_pattern(recorded)
+            except ValueError as e:
+                raise ValueError(f"{meta}: split pattern {recorded!r}: {e}") from None
+            same = pattern is None or _core.split_pattern(pattern) == recorded_spec
+            if not same:
+                raise ValueError(
+                    f"pattern={pattern!r} differs from the split pattern {recorded!r} recorded "
+                    f"in {meta}, which the merges were learned with; pass pattern=None to use "
+                    "the recorded one"
+                )
+            pattern = recorded
+            if special_tokens is None:
+                special_tokens = metadata["special_tokens"]
+        if pattern is None:
+            pattern = "gpt2"
+        files = (os.fspath(vocab_path), os.fspath(merges_path))
         if special_tokens is None:
-            meta = Path(vocab_path).parent / METADATA_NAME
-            if meta.exists():
-                try:
-                    metadata = json.loads(meta.read_text(encoding="utf-8"))
-                    special_tokens = metadata["special_tokens"]
-                except (ValueError, KeyError, TypeError) as e:
-                    raise ValueError(f"{meta}: not a bpelm metadata file ({e})") from e
-                _check_written_by(meta, metadata.get("bpelm_version"))
-        if special_tokens is None:
-            core = _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), [])
+            core = _core.CoreTokenizer.from_files(*files, [], pattern)
             unmade = _unmade_tokens(core)
             if not unmade:
                 return cls._wrap(core)
             special_tokens = unmade
         specials = check_special_tokens(special_tokens)
-        return cls._wrap(
-            _core.CoreTokenizer.from_files(os.fspath(vocab_path), os.fspath(merges_path), specials)
-        )
+        return cls._wrap(_core.CoreTokenizer.from_files(*files, specials, pattern))
 
     @classmethod
     def gpt2(cls) -> Tokenizer:
@@ -144,7 +201,43 @@ class Tokenizer:
         encoding, with "<|endoftext|>" (50256) as its special token. No download."""
         # The special token named, which is what `from_files`'s rule finds (tested), without
         # the second load the rule needs.
-        return cls.from_files(GPT2_DIR / VOCAB_NAME, GPT2_DIR / MERGES_NAME, ["<|endoftext|>"])
+        return cls.from_files(
+            GPT2_DIR / VOCAB_NAME, GPT2_DIR / MERGES_NAME, ["<|endoftext|>"], pattern="gpt2"
+        )
+
+    @classmethod
+    def cl100k(cls, path: PathLike | None = None) -> Tokenizer:
+        """GPT-4's `cl100k_base`: the ids of tiktoken's encoding of that name, its split
+        pattern ("cl100k") and special tokens with their ids ("<|endoftext|>" 100257,
+        "<|fim_prefix|>" 100258, "<|fim_middle|>" 100259, "<|fim_suffix|>" 100260,
+        "<|endofprompt|>" 100276; ids 100256 and 100261-100275 are unused, so `vocab_size`
+        is tiktoken's n_vocab, 100277).
+
+        The rank file (OpenAI's, MIT licensed) is not shipped: on first use it is
+        downloaded from OpenAI's public URL (the one tiktoken uses) into
+        `$BPELM_CACHE_DIR/tiktoken/` (else `$XDG_CACHE_HOME/bpelm/tiktoken/`, else
+        `~/.cache/bpelm/tiktoken/`), and used only when its sha256 is tiktoken's pinned
+        one. `path`: a copy of `cl100k_base.tiktoken` (plain or gzipped) to use instead,
+        with no download; checked against the same hash (ValueError naming the file, the
+        expected and the actual hash)."""
+        return cls._preset("cl100k", path)
+
+    @classmethod
+    def o200k(cls, path: PathLike | None = None) -> Tokenizer:
+        """GPT-4o's `o200k_base`: the ids of tiktoken's encoding of that name, its split
+        pattern ("o200k") and special tokens with their ids ("<|endoftext|>" 199999,
+        "<|endofprompt|>" 200018; the ids between are unused, so `vocab_size` is
+        tiktoken's n_vocab, 200019). The rank file comes as for `cl100k` (downloaded once
+        into the cache and checked against tiktoken's pinned sha256, or `path=`, plain or
+        gzipped, checked against the same hash)."""
+        return cls._preset("o200k", path)
+
+    @classmethod
+    def _preset(cls, name: str, path: PathLike | None) -> Tokenizer:
+        preset = presets.PRESETS[name]
+        data = presets.rank_file_bytes(preset, path)
+        ranks = tiktoken_ranks.parse_ranks(data, path or presets.cached_path(preset))
+        return cls._from_ranks(ranks, preset.special_tokens, preset.pattern)
 
     @classmethod
     def load(cls, directory: PathLike) -> Tokenizer:
@@ -164,13 +257,19 @@ class Tokenizer:
 
     def save(self, vocab_path: PathLike, merges_path: PathLike | None = None) -> None:
         """`save(DIR)`: writes DIR/vocab.json, merges.txt and bpelm.json (DIR is created if
-        missing). `save(VOCAB, MERGES)`: those two paths, with bpelm.json beside VOCAB."""
+        missing). `save(VOCAB, MERGES)`: those two paths, with bpelm.json beside VOCAB.
+        bpelm.json records the special tokens and the split pattern, which `load` and
+        `from_files` restore."""
         if merges_path is None:
             directory = Path(vocab_path)
             directory.mkdir(parents=True, exist_ok=True)
             vocab_path, merges_path = directory / VOCAB_NAME, directory / MERGES_NAME
         self._core.save(os.fspath(vocab_path), os.fspath(merges_path))
-        meta = {"bpelm_version": _core.__version__, "special_tokens": self.special_tokens}
+        meta = {
+            "bpelm_version": _core.__version__,
+            "special_tokens": self.special_tokens,
+            "pattern": self.pattern,
+        }
         write_atomic(Path(vocab_path).parent / METADATA_NAME, json.dumps(meta, indent=2) + "\n")
 
     # -- other libraries' files ----------------------------------------------------------------
@@ -178,41 +277,94 @@ class Tokenizer:
     @classmethod
     def from_hf_json(cls, path: PathLike) -> Tokenizer:
         """Loads a HuggingFace `tokenizer.json` of a byte-level BPE model (GPT-2's kind);
-        its `added_tokens` become the special tokens, keeping their ids."""
-        vocab, merges, specials = hf_json.read(path)
-        return cls(vocab, merges, specials)
+        its `added_tokens` become the special tokens, keeping their ids. The split pattern
+        is GPT-2's for a `ByteLevel` pre-tokenizer that splits, or the regex of a `Split`
+        (isolated matches) followed by a `ByteLevel` that does not, the form `save_hf_json`
+        writes for other patterns."""
+        vocab, merges, specials, pattern = hf_json.read(path)
+        return cls(vocab, merges, specials, pattern)
 
     def save_hf_json(self, path: PathLike) -> None:
         """Writes a HuggingFace `tokenizer.json` (`tokenizers.Tokenizer.from_file` loads it
-        and gives the same ids, special tokens matched as `encode(allowed_special="all")`)."""
-        hf_json.write(path, hf_json.to_json(dict(self.vocab), self.merges, self._special_map()))
+        and gives the same ids, special tokens matched as `encode(allowed_special="all")`).
+
+        GPT-2's pattern is `ByteLevel`'s own; another pattern is written as
+        `Sequence[Split(Regex=<the pattern>, behavior="Isolated"), ByteLevel(use_regex=false)]`,
+        which `tokenizers` runs on Oniguruma (Ruby syntax): cl100k and o200k give the same ids
+        there (tested on the sample corpora, every code point and random text); a custom
+        regex is written as given, and must mean the same in Oniguruma's syntax (`X{n,m}+`,
+        possessive in bpelm and tiktoken, is a repetition there)."""
+        hf_json.write(
+            path,
+            hf_json.to_json(
+                dict(self.vocab),
+                self.merges,
+                self._special_map(),
+                self.pattern,
+            ),
+        )
 
     @classmethod
     def from_tiktoken(
         cls,
         path: PathLike,
         special_tokens: Mapping[str, int] | Sequence[str] | None = None,
+        *,
+        pattern: str = "gpt2",
     ) -> Tokenizer:
-        """Loads a tiktoken rank file (`.tiktoken`: base64 token, rank): ranks are the ids,
-        and the merges are derived from them as tiktoken's BPE applies them.
-        `special_tokens`: a {token: id} dict as tiktoken takes, or a list (next ids)."""
-        ranks = tiktoken_ranks.read_ranks(path)
+        """Loads a tiktoken rank file (`.tiktoken`: base64 token, rank; plain or gzipped,
+        told by its first bytes): ranks are the ids, and the merges are derived from them as
+        tiktoken's BPE applies them. `special_tokens`: a {token: id} dict as tiktoken takes
+        (its ids may leave gaps, as tiktoken's do), or a list (next ids). The file records
+        no split pattern: give it as `pattern` (e.g. "cl100k" for `cl100k_base.tiktoken`;
+        `Tokenizer.cl100k()` and `Tokenizer.o200k()` do all of this)."""
+        _check_pattern(pattern)
+        return cls._from_ranks(tiktoken_ranks.read_ranks(path), special_tokens, pattern)
+
+    @classmethod
+    def _from_ranks(
+        cls,
+        ranks: dict[bytes, int],
+        special_tokens: Mapping[str, int] | Sequence[str] | None,
+        pattern: str,
+    ) -> Tokenizer:
         merges = tiktoken_ranks.merges_from_ranks(ranks)
         vocab = {rank: token for token, rank in ranks.items()}
         if isinstance(special_tokens, Mapping):
             for token, token_id in special_tokens.items():
-                vocab[int(token_id)] = token.encode("utf-8")
+                raw = token.encode("utf-8")
+                if vocab.get(int(token_id), raw) != raw:
+                    raise ValueError(
+                        f"special token {token!r}: id {token_id} is the rank of "
+                        f"{vocab[int(token_id)]!r}"
+                    )
+                vocab[int(token_id)] = raw
             specials = sorted(special_tokens, key=lambda t: special_tokens[t])
         else:
             specials = check_special_tokens(special_tokens)
-        return cls(vocab, merges, specials)
+        return cls(vocab, merges, specials, pattern)
 
     def save_tiktoken(self, path: PathLike) -> None:
         """Writes the ordinary tokens as a tiktoken rank file (special tokens are not part
-        of that format: pass `special_tokens_map` to tiktoken or `from_tiktoken`)."""
+        of that format: pass `special_tokens_map` to tiktoken or `from_tiktoken`; nor is the
+        split pattern: give tiktoken `pattern_regex` as `pat_str`, and `from_tiktoken`
+        `pattern`)."""
         special_ids = set(self._special_map().values())
         ranks = {token: i for i, token in self.vocab.items() if i not in special_ids}
         tiktoken_ranks.write_ranks(path, ranks)
+
+    @property
+    def pattern(self) -> str:
+        """The split pattern: its name ("gpt2", "cl100k", "o200k"), or the regular
+        expression of any other."""
+        return self._core.pattern
+
+    @property
+    def pattern_regex(self) -> str:
+        """The split pattern's regular expression: what tiktoken's `pat_str` takes (for
+        cl100k and o200k tiktoken's own strings; for GPT-2 the spelling of tiktoken's
+        earlier releases, equivalent to today's)."""
+        return self._core.pattern_regex
 
     @property
     def special_tokens_map(self) -> dict[str, int]:
@@ -423,7 +575,8 @@ class Tokenizer:
     # -- decoding ---------------------------------------------------------------------------
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The concatenated bytes of `ids`. An id outside the vocabulary: KeyError."""
+        """The concatenated bytes of `ids`. An id outside the vocabulary, or one it leaves
+        unused: KeyError."""
         if isinstance(ids, np.ndarray):
             ids = ids.tolist()
         elif not isinstance(ids, list):
@@ -451,7 +604,9 @@ class Tokenizer:
 
     @property
     def vocab_size(self) -> int:
-        """The number of token ids, special tokens included (ids are 0 .. vocab_size - 1)."""
+        """The number of token ids, special tokens included: ids are below it, and all are
+        used unless the vocabulary leaves gaps (tiktoken's `cl100k_base` does: this is then
+        the highest id + 1, tiktoken's n_vocab, and `len(vocab)` is smaller)."""
         return self._core.vocab_size
 
     @property
@@ -529,10 +684,14 @@ class Tokenizer:
         return None
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self.special_tokens!r})"
+        return (
+            f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self.special_tokens!r}, "
+            f"pattern={self.pattern!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
-        """Same tokens, merges and special tokens: the same ids for every text."""
+        """Same tokens, merges, special tokens and split pattern: the same ids for every
+        text."""
         if not isinstance(other, Tokenizer):
             return NotImplemented
         if self._core is other._core:
@@ -540,6 +699,7 @@ class Tokenizer:
         return (
             self.vocab_size == other.vocab_size
             and self.special_tokens == other.special_tokens
+            and self.pattern == other.pattern
             and self.vocab == other.vocab
             and self.merges == other.merges
         )
@@ -550,7 +710,7 @@ class Tokenizer:
         # Pickled as its contents (multiprocessing.Pool, datasets.map(num_proc=...) send the
         # tokenizer to worker processes this way) and rebuilt there.
         # Special tokens are in the vocabulary, so they keep their ids.
-        return (Tokenizer, (dict(self.vocab), self.merges, self.special_tokens))
+        return (Tokenizer, (dict(self.vocab), self.merges, self.special_tokens, self.pattern))
 
     def __copy__(self) -> Tokenizer:
         return self._wrap(self._core)  # the core is immutable: sharing it is a copy

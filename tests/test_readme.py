@@ -32,3 +32,30 @@ def test_the_python_examples_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "tok" / "vocab.json").exists() and (tmp_path / "corpus.npy").exists()
     assert (tmp_path / "runs" / "mine" / "summary.json").exists()
+
+
+def test_the_preset_examples_give_the_ids_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The `pycon` transcripts need tiktoken's rank files, which the presets download on first
+    # use: here the cache is filled from ../shared instead, so nothing is downloaded.
+    import doctest
+    import gzip
+
+    import bpelm
+    from bpelm.tokenizer import presets
+    from conftest import shared_file
+
+    cache = tmp_path / "cache"
+    (cache / "tiktoken").mkdir(parents=True)
+    for preset in presets.PRESETS.values():
+        packed = shared_file(f"tiktoken/{preset.name}.tiktoken.gz").read_bytes()
+        (cache / "tiktoken" / f"{preset.name}.tiktoken").write_bytes(gzip.decompress(packed))
+    monkeypatch.setenv("BPELM_CACHE_DIR", str(cache))
+    blocks = re.findall(r"```pycon\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert blocks
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()
+    for i, block in enumerate(blocks):
+        runner.run(parser.get_doctest(block, {"bpelm": bpelm}, f"README pycon {i}", None, 0))
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0 and results.attempted >= 4

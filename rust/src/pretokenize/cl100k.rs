@@ -19,8 +19,7 @@
 //!
 //! Every byte is looked at a bounded number of times, so the scan is linear on any input.
 
-use super::classes::{letter_table, CharClass, ClassTable};
-use super::ends::ScalarEnds;
+use super::classes::{CharClass, ClassTable};
 use super::gpt2::run_end;
 
 /// The length of a contraction in either case at `bytes[i] == b'\''`, or 0: `'` then `s`,
@@ -134,12 +133,6 @@ pub(super) fn numbers_end<C: Copy + Default + Eq + std::hash::Hash>(
     i
 }
 
-/// The cl100k pretoken ends of `text`.
-pub fn ends(text: &str) -> ScalarEnds<'_, impl Fn(&[u8], usize) -> usize> {
-    let t = letter_table();
-    ScalarEnds::new(text, move |bytes, s| pretoken_end(t, bytes, s))
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::{check_against_regex, split_with};
@@ -176,6 +169,6 @@ mod tests {
 
     #[test]
     fn agrees_with_the_regex_engine() {
-        check_against_regex(&Pattern::Cl100k);
+        check_against_regex(&Pattern::Cl100k, super::super::CL100K_REGEX);
     }
 }

@@ -27,13 +27,16 @@ impl<E: Ends + ?Sized> Ends for &mut E {
 }
 
 /// `Ends` from a function that gives the end of the pretoken starting at a given offset
-/// (`end_at(bytes, start)`, for `start < bytes.len()`; greater than `start`).
+/// (`end_at(bytes, start)`, for `start < bytes.len()`; greater than `start`): the scalar
+/// scanners as references for the block scanners.
+#[cfg(test)]
 pub struct ScalarEnds<'a, F> {
     bytes: &'a [u8],
     pos: usize,
     end_at: F,
 }
 
+#[cfg(test)]
 impl<'a, F: Fn(&[u8], usize) -> usize> ScalarEnds<'a, F> {
     pub fn new(text: &'a str, end_at: F) -> Self {
         ScalarEnds {
@@ -44,6 +47,7 @@ impl<'a, F: Fn(&[u8], usize) -> usize> ScalarEnds<'a, F> {
     }
 }
 
+#[cfg(test)]
 impl<F: Fn(&[u8], usize) -> usize> Ends for ScalarEnds<'_, F> {
     #[inline(always)]
     fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {

@@ -24,24 +24,26 @@ use super::gpt2::{contraction_len, pretoken_end};
 /// Bit masks of one 64-byte block, bit `i` for byte `i`; bytes past the text's end count as
 /// U+0020 spaces (so a whitespace run reaching the end stays whole).
 #[derive(Clone, Copy, Default)]
-struct Masks {
-    letter: u64,
-    number: u64,
+pub(super) struct Masks {
+    pub(super) letter: u64,
+    pub(super) number: u64,
     /// `\s`, one-byte or not.
-    space: u64,
+    pub(super) space: u64,
     /// Neither a letter, a number nor whitespace.
-    other: u64,
+    pub(super) other: u64,
     /// U+0020, the one character that joins the run after it.
-    blank: u64,
-    apostrophe: u64,
+    pub(super) blank: u64,
+    pub(super) apostrophe: u64,
     /// Bytes of multi-byte whitespace characters.
-    wide_space: u64,
+    pub(super) wide_space: u64,
+    /// Bytes of non-ASCII characters (any class).
+    pub(super) high: u64,
 }
 
 impl Masks {
     /// What the text's start looks like to its first block: a newline, which is whitespace
     /// (so the first character starts a run) but not U+0020 (so it joins nothing).
-    fn before_text() -> Masks {
+    pub(super) fn before_text() -> Masks {
         Masks {
             space: u64::MAX,
             ..Masks::default()
@@ -49,7 +51,7 @@ impl Masks {
     }
 
     /// What follows the last block: spaces.
-    fn after_text() -> Masks {
+    pub(super) fn after_text() -> Masks {
         Masks {
             space: u64::MAX,
             blank: u64::MAX,
@@ -226,7 +228,7 @@ fn classify(t: &ClassTable<CharClass>, bytes: &[u8], base: usize, prev: &Masks) 
 
 /// `classify` of the 64 bytes `block`, which start at `base` in `bytes`.
 #[inline(always)]
-fn classify_block(
+pub(super) fn classify_block(
     t: &ClassTable<CharClass>,
     bytes: &[u8],
     base: usize,
@@ -238,6 +240,7 @@ fn classify_block(
         paint(t, bytes, base, block, high, prev, &mut m);
     }
     m.other = !(m.letter | m.number | m.space);
+    m.high = high;
     m
 }
 

@@ -14,6 +14,7 @@
 
 mod ascii;
 mod cl100k;
+mod cl100k_o200k_blocks;
 mod classes;
 mod custom;
 mod ends;
@@ -32,8 +33,11 @@ pub use custom::CustomPattern;
 pub use ends::{Ends, MAX_ENDS};
 pub use gpt2::{is_letter, is_number, is_space};
 
-/// GPT-2's pattern, as tiktoken's `r50k_base` spells it.
+/// GPT-2's pattern, as tiktoken's `r50k_base` spells it (since tiktoken 0.7).
 pub const GPT2_REGEX: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+/// GPT-2's pattern as earlier tiktoken releases spell it: the same pretokens.
+pub const GPT2_REGEX_GREEDY: &str =
     r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 /// GPT-2's pattern as its own `encoder.py` (and Hugging Face's `ByteLevel`) spells it:
 /// the same pretokens.
@@ -96,7 +100,7 @@ impl Pattern {
             return Ok(pattern);
         }
         match spec {
-            GPT2_REGEX | GPT2_REGEX_ORIGINAL => return Ok(Pattern::Gpt2),
+            GPT2_REGEX | GPT2_REGEX_GREEDY | GPT2_REGEX_ORIGINAL => return Ok(Pattern::Gpt2),
             CL100K_REGEX => return Ok(Pattern::Cl100k),
             O200K_REGEX => return Ok(Pattern::O200k),
             _ => {}
@@ -158,8 +162,8 @@ impl Pattern {
     pub fn scan<W: WithEnds>(&self, text: &str, work: W) -> Result<W::Output> {
         Ok(match self {
             Pattern::Gpt2 => work.run(gpt2::scanner(text)),
-            Pattern::Cl100k => work.run(cl100k::ends(text)),
-            Pattern::O200k => work.run(o200k::ends(text)),
+            Pattern::Cl100k => work.run(cl100k_o200k_blocks::Scanner::<false>::new(text)),
+            Pattern::O200k => work.run(cl100k_o200k_blocks::Scanner::<true>::new(text)),
             Pattern::Custom(c) => {
                 let mut ends = c.ends(text);
                 let out = work.run(&mut ends);
@@ -222,7 +226,11 @@ mod tests {
     #[test]
     fn each_built_in_scanner_agrees_with_the_regex_engine() {
         for pattern in [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k] {
-            check_against_regex(&pattern);
+            check_against_regex(&pattern, pattern.regex());
+        }
+        // The other spellings of GPT-2's pattern that select its scanner.
+        for spelling in [GPT2_REGEX_GREEDY, GPT2_REGEX_ORIGINAL] {
+            check_against_regex(&Pattern::Gpt2, spelling);
         }
     }
 
@@ -239,6 +247,7 @@ mod tests {
             ("gpt2", "gpt2"),
             ("r50k_base", "gpt2"),
             (GPT2_REGEX, "gpt2"),
+            (GPT2_REGEX_GREEDY, "gpt2"),
             (GPT2_REGEX_ORIGINAL, "gpt2"),
             ("cl100k", "cl100k"),
             ("cl100k_base", "cl100k"),

@@ -1,0 +1,652 @@
+//! cl100k's and o200k's fast path: 64 bytes at a time, pretoken starts found with bit
+//! masks, as GPT-2's (`gpt2_blocks`, whose masks this reuses). Where a pretoken starts
+//! depends on a few neighbours (characters `c[i-2]`, `c[i-1]`, `c[i]`), given these rules
+//! of cl100k's pattern (see `cl100k`):
+//!
+//! * a letter starts a pretoken unless a letter precedes it, or the character before it is
+//!   one that joins it: whitespace other than `\r`/`\n` (always a pretoken start when a
+//!   letter follows), or an "other" character that starts a pretoken itself (one not
+//!   preceded by another "other" character or by U+0020);
+//! * an "other" character starts one unless another "other" or a U+0020 precedes it; the
+//!   `\r`/`\n` run right after an "other" run belongs to it ("absorbed"), and what follows
+//!   that run starts the next pretoken;
+//! * digits start a pretoken where their run starts and every third digit after that;
+//! * whitespace (less absorbed newlines) starts one where its run starts, just after the
+//!   run's last `\r`/`\n` (unless the run reaches the end of the text), and at its last
+//!   character when it and the one before it are both whitespace other than `\r`/`\n` and
+//!   text follows the run;
+//! * an apostrophe that starts a pretoken and begins a contraction takes it whole.
+//!
+//! o200k (see `o200k`) differs, on ASCII text, in four of these: an upper-case letter after
+//! a lower-case one starts a word (`[A-Z]*[a-z]+|[A-Z]+`); a contraction is a suffix of the
+//! word before it, not a pretoken of its own; `/` is absorbed after an "other" run as `\r`
+//! and `\n` are; and the newline rule holds at the end of the text too. Its fast path takes
+//! ASCII blocks only (other letters need the case classes).
+//!
+//! A block with a non-ASCII character the fast path does not take (for cl100k: one that is
+//! not a letter, whose bytes would need the character-level rules), a block right after
+//! one that ends with such a character, a whitespace run that reaches past the next block,
+//! and a block entered in the middle of a digit or newline run after such a block are cut
+//! by the scalar scanner instead. The unit tests check the two scanners against each other
+//! at every block offset.
+
+use super::cl100k::contraction_len_any_case;
+use super::classes::{case_table, letter_table, CaseClass, CharClass, ClassTable};
+use super::ends::{Ends, MAX_ENDS};
+use super::gpt2_blocks::{classify_block, Masks};
+use super::{cl100k, o200k};
+
+/// A block's masks: GPT-2's, where `\r` and `\n` are, and (o200k only) where `/`, the
+/// lower-case letters and the non-ASCII characters other than cased letters are.
+#[derive(Clone, Copy, Default)]
+struct Block {
+    m: Masks,
+    newline: u64,
+    slash: u64,
+    lower: u64,
+    /// Bytes of non-ASCII characters that are not upper-, title- or lower-case letters.
+    uncased: u64,
+}
+
+impl Block {
+    fn before_text() -> Block {
+        Block {
+            m: Masks::before_text(),
+            ..Block::default()
+        }
+    }
+
+    fn after_text() -> Block {
+        Block {
+            m: Masks::after_text(),
+            ..Block::default()
+        }
+    }
+
+    /// Bytes the fast path does not take: the scalar scanner's.
+    fn exotic<const O200K: bool>(&self) -> u64 {
+        if O200K {
+            self.uncased
+        } else {
+            self.m.high & !self.m.letter
+        }
+    }
+}
+
+/// The bits of `block` in `lo..=hi` (ASCII bounds).
+#[inline(always)]
+fn bytes_in(block: &[u8; 64], lo: u8, hi: u8) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_add_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+            _mm_set1_epi8,
+        };
+        let mut out = 0u64;
+        for c in 0..4 {
+            // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
+            let bits = unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
+                // `x in lo..=hi` as one signed compare: x + (128 - lo) moves the range to the
+                // bottom of i8.
+                let shifted = _mm_add_epi8(v, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8));
+                let k = hi - lo + 1;
+                _mm_movemask_epi8(_mm_cmplt_epi8(
+                    shifted,
+                    _mm_set1_epi8(k.wrapping_sub(128) as i8),
+                )) as u16
+            };
+            out |= u64::from(bits) << (16 * c);
+        }
+        out
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block.iter().enumerate().fold(0u64, |m, (i, &x)| {
+            m | u64::from((lo..=hi).contains(&x)) << i
+        })
+    }
+}
+
+/// The bits of `block` equal to `a` or `b`.
+#[inline(always)]
+fn bytes_equal(block: &[u8; 64], a: u8, b: u8) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let mut out = 0u64;
+        for c in 0..4 {
+            // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
+            let bits = unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
+                let eq = _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
+                );
+                _mm_movemask_epi8(eq) as u16
+            };
+            out |= u64::from(bits) << (16 * c);
+        }
+        out
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .filter(|(_, &x)| x == a || x == b)
+            .fold(0u64, |m, (i, _)| m | 1 << i)
+    }
+}
+
+/// The masks of the 64 bytes from `base` (padded with spaces past the end of `bytes`).
+#[inline(always)]
+fn classify<const O200K: bool>(
+    t: &ClassTable<CharClass>,
+    bytes: &[u8],
+    base: usize,
+    prev: &Block,
+) -> Block {
+    let make = |block: &[u8; 64]| {
+        let mut b = Block {
+            m: classify_block(t, bytes, base, block, &prev.m),
+            newline: bytes_equal(block, b'\n', b'\r'),
+            ..Block::default()
+        };
+        if O200K {
+            b.slash = bytes_equal(block, b'/', b'/');
+            b.lower = bytes_in(block, b'a', b'z');
+            if b.m.high != 0 {
+                paint_cases(bytes, base, block, prev, &mut b);
+            }
+        }
+        b
+    };
+    match bytes
+        .get(base..base + 64)
+        .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+    {
+        Some(block) => make(block),
+        None => {
+            let mut padded = [b' '; 64];
+            let rest = &bytes[base..];
+            padded[..rest.len()].copy_from_slice(rest);
+            make(&padded)
+        }
+    }
+}
+
+/// Gives the bytes of each non-ASCII character of the block its o200k case: `lower` for
+/// lower-case letters, `uncased` for all but upper-, title- and lower-case letters.
+#[inline(never)]
+fn paint_cases(bytes: &[u8], base: usize, block: &[u8; 64], prev: &Block, b: &mut Block) {
+    let t = case_table();
+    let mut high = b.m.high;
+    while high != 0 {
+        let j = high.trailing_zeros();
+        let (lower, uncased, len) = if block[j as usize] & 0xC0 == 0x80 {
+            // The rest of a character that began in the previous block.
+            (prev.lower >> 63 != 0, prev.uncased >> 63 != 0, 1)
+        } else {
+            let (class, len) = t.at_non_ascii(bytes, base + j as usize);
+            let lower = class == CaseClass::Lower;
+            (lower, !lower && class != CaseClass::Upper, len as u32)
+        };
+        let bits = if j + len >= 64 {
+            u64::MAX << j
+        } else {
+            ((1u64 << len) - 1) << j
+        };
+        if lower {
+            b.lower |= bits;
+        }
+        if uncased {
+            b.uncased |= bits;
+        }
+        high &= !bits;
+    }
+}
+
+/// The state that rules reaching across a block boundary carry forward.
+#[derive(Clone, Copy, Default)]
+struct Carry {
+    /// Digits of the current group of three seen at the end of the block (0 to 2).
+    digits: u32,
+    /// The block's bytes absorbed by the "other" run before them (newlines, and for o200k
+    /// `/`): a run may go on into the next block, and an absorbed `/` is no "other" run.
+    absorbed: u64,
+    /// Starts that a contraction or a newline ending the block clears and sets in the next.
+    clear: u64,
+    set: u64,
+    /// Whether the previous block's rules ran (else the carries above are unknown).
+    valid: bool,
+}
+
+/// Cuts a text into cl100k (or, with `O200K`, o200k) pretokens a block at a time (see the
+/// module's doc).
+pub struct Scanner<'a, const O200K: bool> {
+    t: &'static ClassTable<CharClass>,
+    bytes: &'a [u8],
+    /// Index of the next block.
+    k: usize,
+    blocks: usize,
+    prev: Block,
+    cur: Block,
+    /// Start of the pretoken whose end is not given yet.
+    pending: usize,
+    carry: Carry,
+}
+
+impl<'a, const O200K: bool> Scanner<'a, O200K> {
+    pub fn new(text: &'a str) -> Self {
+        let t = letter_table();
+        let bytes = text.as_bytes();
+        let prev = Block::before_text();
+        let cur = if bytes.is_empty() {
+            Block::after_text()
+        } else {
+            classify::<O200K>(t, bytes, 0, &prev)
+        };
+        Scanner {
+            t,
+            bytes,
+            k: 0,
+            blocks: bytes.len().div_ceil(64),
+            prev,
+            cur,
+            pending: 0,
+            carry: Carry {
+                valid: true,
+                ..Carry::default()
+            },
+        }
+    }
+}
+
+/// The end of the pretoken from `s`, by the scalar scanner.
+#[inline(always)]
+fn scalar_end<const O200K: bool>(bytes: &[u8], s: usize) -> usize {
+    if O200K {
+        o200k::pretoken_end(case_table(), bytes, s)
+    } else {
+        cl100k::pretoken_end(letter_table(), bytes, s)
+    }
+}
+
+impl<const O200K: bool> Ends for Scanner<'_, O200K> {
+    #[inline(always)]
+    fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {
+        if self.k >= self.blocks {
+            return None;
+        }
+        let (t, bytes) = (self.t, self.bytes);
+        let n = bytes.len();
+        let base = self.k * 64;
+        self.k += 1;
+        let next = if self.k < self.blocks {
+            classify::<O200K>(t, bytes, base + 64, &self.cur)
+        } else {
+            Block::after_text()
+        };
+        let mut count = 0;
+        let fast = self.cur.exotic::<O200K>() == 0
+            && self.prev.exotic::<O200K>() >> 61 == 0
+            && (self.carry.valid || clean_entry(&self.prev, self.pending, base));
+        let starts = if fast {
+            starts_in::<O200K>(
+                bytes,
+                base,
+                n,
+                &self.prev,
+                &self.cur,
+                &next,
+                &mut self.carry,
+            )
+        } else {
+            None
+        };
+        match starts {
+            Some(mut starts) => {
+                // Only starts after the pending one (a scalar scan may have run past them),
+                // and none past the text's end.
+                if self.pending >= base {
+                    let after = self.pending - base;
+                    starts &= if after < 64 {
+                        (u64::MAX << after) << 1
+                    } else {
+                        0
+                    };
+                }
+                if n - base < 64 {
+                    starts &= (1u64 << (n - base)) - 1;
+                }
+                while starts != 0 {
+                    ends[count] = base + starts.trailing_zeros() as usize;
+                    starts &= starts - 1;
+                    count += 1;
+                }
+                if count > 0 {
+                    self.pending = ends[count - 1];
+                }
+            }
+            None => {
+                let end = (base + 64).min(n);
+                while self.pending < end {
+                    self.pending = scalar_end::<O200K>(bytes, self.pending);
+                    ends[count] = self.pending;
+                    count += 1;
+                }
+                self.carry = Carry::default();
+            }
+        }
+        if self.k == self.blocks && self.pending < n {
+            ends[count] = n;
+            count += 1;
+            self.pending = n;
+        }
+        self.prev = self.cur;
+        self.cur = next;
+        Some(count)
+    }
+}
+
+/// Whether a block can be cut by the masks although the block before it was not: the
+/// scalar scan has not run into it, and no digit or newline run crosses into it (whose
+/// carries were not kept).
+fn clean_entry(prev: &Block, pending: usize, base: usize) -> bool {
+    pending <= base && (prev.m.number | prev.newline | prev.slash) >> 62 == 0
+}
+
+/// The pretoken starts in `cur` (the block at `base`), given the blocks around it; `None`
+/// where the scalar scanner must cut it. Updates `carry` for the next block.
+#[inline(always)]
+fn starts_in<const O200K: bool>(
+    bytes: &[u8],
+    base: usize,
+    n: usize,
+    prev: &Block,
+    cur: &Block,
+    next: &Block,
+    carry: &mut Carry,
+) -> Option<u64> {
+    let before = |x: u64, p: u64| (x << 1) | (p >> 63);
+    let before2 = |x: u64, p: u64| (x << 2) | (p >> 62);
+    let after = |x: u64, q: u64| (x >> 1) | (q << 63);
+    let (p, c) = (&prev.m, &cur.m);
+
+    // Newline runs (and for o200k `/`) absorbed by the "other" run before them.
+    let newline = cur.newline;
+    let absorbable = newline | cur.slash;
+    let mut seeds = newline & before(c.other, p.other);
+    seeds |= u64::from(carry.absorbed >> 63 != 0 && absorbable & 1 != 0);
+    // From each seed to the end of its run. (For o200k a run can hold several seeds, a
+    // newline after an absorbed `/` among them, so one seed is filled at a time.)
+    let mut absorbed = 0u64;
+    while seeds != 0 {
+        let seed = seeds & seeds.wrapping_neg();
+        let run = (absorbable.wrapping_add(seed) ^ absorbable) & absorbable & !(seed - 1);
+        absorbed |= run;
+        seeds &= !run;
+    }
+    let absorbed_before = before(absorbed, carry.absorbed);
+    let after_absorbed = absorbed_before & !absorbed;
+
+    // Letters, and the characters that join them.
+    let lone = !cur.newline & c.space;
+    let prev_lone = !prev.newline & p.space;
+    let other_starts = c.other & !before(c.other, p.other) & !before(c.blank, p.blank) & !absorbed;
+    // An "other" character before a letter joins it when it starts a pretoken: when the
+    // character before it is no (unabsorbed) "other" and no U+0020.
+    let joined = before(lone, prev_lone)
+        | (before(c.other, p.other)
+            & !before2(c.other & !absorbed, p.other & !carry.absorbed)
+            & !before2(c.blank, p.blank)
+            & !absorbed_before);
+    let mut letter_starts = c.letter & !before(c.letter, p.letter) & !joined;
+    if O200K {
+        // `[A-Z]*[a-z]+|[A-Z]+`: a capital after a small letter starts a word.
+        let upper = c.letter & !cur.lower;
+        letter_starts |= upper & before(cur.lower, prev.lower);
+    }
+
+    // Digits: where their runs start, and each third digit after.
+    let digits = c.number;
+    let run_starts = digits & !before(digits, p.number);
+    let mut groups = run_starts;
+    if digits & 1 != 0 && p.number >> 63 != 0 {
+        // The run goes on from the previous block, `carry.digits` into a group.
+        let first = (3 - carry.digits) % 3;
+        let through_first = (2u64 << first) - 1;
+        if digits & through_first == through_first {
+            groups |= 1u64 << first;
+        }
+    }
+    let three = digits & before(digits, p.number) & before2(digits, p.number);
+    let mut step = groups;
+    while step != 0 {
+        step = (step << 3) & three;
+        groups |= step;
+    }
+    carry.digits = if digits >> 63 != 0 {
+        (64 - (63 - groups.leading_zeros())) % 3
+    } else {
+        0
+    };
+
+    // Whitespace, less absorbed newlines.
+    let space = c.space & !absorbed;
+    let ws_runs = space & !before(c.space, p.space);
+    let last_of_long_runs = lone & before(lone, prev_lone) & !after(c.space, next.m.space);
+    // Just after the last newline of each run that text follows.
+    let mut after_newlines = 0u64;
+    let mut set_next = 0u64;
+    let mut lines = newline & !absorbed;
+    while lines != 0 {
+        let i = lines.trailing_zeros();
+        lines &= lines - 1;
+        // The first byte after `i` that is not whitespace-but-newline, in this block or
+        // the next; beyond them the scalar scanner decides.
+        let lone_ahead =
+            (u128::from(lone) | u128::from(!next.newline & next.m.space) << 64) >> (i + 1);
+        let q = i + 1 + (!lone_ahead).trailing_zeros();
+        let reaches_end = base + q as usize >= n;
+        if reaches_end && !O200K {
+            continue; // cl100k's `\s++$` takes the run whole
+        }
+        if q >= 128 && !reaches_end {
+            return None;
+        }
+        let newlines = u128::from(newline) | u128::from(next.newline) << 64;
+        if !reaches_end && newlines >> q & 1 != 0 {
+            continue; // not the run's last newline
+        }
+        if i + 1 < 64 {
+            after_newlines |= 1u64 << (i + 1);
+        } else {
+            set_next |= 1;
+        }
+    }
+
+    let mut starts = letter_starts
+        | groups
+        | other_starts
+        | after_absorbed
+        | ws_runs
+        | last_of_long_runs
+        | after_newlines;
+    starts = (starts & !carry.clear) | carry.set;
+    let (mut clear_next, mut set_next_c) = (0u64, set_next);
+    // cl100k: apostrophes that start a pretoken and begin a contraction take it whole.
+    // o200k: an apostrophe after a letter that begins one adds it to the word before it.
+    let mut candidates = if O200K {
+        c.apostrophe & before(c.letter, p.letter)
+    } else {
+        c.apostrophe & starts
+    };
+    // A word takes one contraction: an apostrophe where one ended starts a pretoken.
+    let mut contraction_ends = carry.set;
+    while candidates != 0 {
+        let j = candidates.trailing_zeros();
+        candidates &= candidates - 1;
+        if O200K && contraction_ends >> j & 1 != 0 {
+            continue;
+        }
+        let len = contraction_len_any_case(bytes, base + j as usize) as u32;
+        if len > 0 {
+            let (from, cleared) = if O200K { (j, len) } else { (j + 1, len - 1) };
+            let clear = ((1u128 << cleared) - 1) << from;
+            let set = 1u128 << (j + len);
+            let wide = (u128::from(starts) & !clear) | set;
+            starts = wide as u64;
+            contraction_ends |= set as u64;
+            clear_next |= (clear >> 64) as u64;
+            set_next_c |= (set >> 64) as u64;
+        }
+    }
+    carry.clear = clear_next;
+    carry.set = set_next_c & !clear_next;
+    carry.absorbed = absorbed;
+    carry.valid = true;
+    Some(starts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ends::{for_each, ScalarEnds};
+    use super::*;
+
+    fn spans_of(text: &str, ends: impl Ends) -> Vec<(usize, usize)> {
+        let base = text.as_ptr() as usize;
+        let mut out = Vec::new();
+        for_each(text, ends, |p| {
+            let s = p.as_ptr() as usize - base;
+            out.push((s, s + p.len()));
+        });
+        out
+    }
+
+    /// Block and scalar spans of `text`, for each pattern, checked equal.
+    fn check(text: &str) {
+        assert_eq!(
+            spans_of(text, Scanner::<false>::new(text)),
+            spans_of(text, ScalarEnds::new(text, scalar_end::<false>)),
+            "cl100k {text:?}"
+        );
+        assert_eq!(
+            spans_of(text, Scanner::<true>::new(text)),
+            spans_of(text, ScalarEnds::new(text, scalar_end::<true>)),
+            "o200k {text:?}"
+        );
+    }
+
+    /// Texts from an alphabet that hits every rule, at lengths that put each rule across
+    /// block boundaries; some rounds without the characters that send a block to the
+    /// scalar scanner, so long stretches take the fast path.
+    #[test]
+    fn agrees_with_the_scalar_scanner() {
+        let alphabet: Vec<&str> = vec![
+            "a", "Z", "b", "Q", "é", "中", "ſ", "9", "1", "0", " ", " ", "  ", "'", "'", "s", "S",
+            "l", "L", "ve", "RE", "d", "\n", "\n", "\r\n", "\t", ".", ",", "!", "/", "x", "\u{a0}",
+            "\u{3000}", "\u{301}", "٣", "²", "\u{85}", "—", "’", "😀",
+        ];
+        let plain = alphabet.len() - 9;
+        let mut state = 17u64;
+        let mut rand = |k: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % k
+        };
+        for round in 0..6000 {
+            let len = rand(if round % 4 == 0 { 400 } else { 90 });
+            let pool = if round % 3 == 0 {
+                plain
+            } else {
+                alphabet.len()
+            };
+            let text: String = (0..len).map(|_| alphabet[rand(pool)]).collect();
+            check(&text);
+        }
+    }
+
+    #[test]
+    fn rules_at_every_block_offset() {
+        let pieces = [
+            "don't",
+            "DON'T",
+            "we'LL",
+            "'s",
+            "''s",
+            " 's",
+            "\n's",
+            "'sss",
+            "x'ſ",
+            "a  b",
+            "a   b",
+            "a \n b",
+            "a\n\n  b",
+            "!\n\nb",
+            "!\n \nb",
+            ".\r\n",
+            "a.b",
+            "a!!b",
+            " !b",
+            "\t!b",
+            ".word",
+            "\tword",
+            "12345678",
+            "1234 567",
+            "x1y",
+            "  ",
+            "\n\n\n",
+            "HelloWorld",
+            "XMLHttp",
+            "aBc",
+            "ABC'S",
+            "it'sa",
+            "x'hello",
+            ".\n/x",
+            "!\n//\nx",
+            "a/b",
+            "A\n ",
+            " !?",
+            "'",
+            "x\u{a0}y",
+            "—word",
+            "é.é",
+            "\n",
+            "\n ",
+        ];
+        for piece in pieces {
+            for pad in 0..70 {
+                for tail in ["", "x", " ", "  ", "\n", "7", "!"] {
+                    let text = format!("{}{piece}{tail}", "q".repeat(pad));
+                    check(&text);
+                    let text = format!("{}{piece}{tail}", "é".repeat(pad / 2 + 1));
+                    check(&text);
+                    let text = format!("{}{piece}{tail}", "5".repeat(pad));
+                    check(&text);
+                    let text = format!("{}{piece}{tail}", " ".repeat(pad));
+                    check(&text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_runs_across_blocks() {
+        for unit in ["7", "\n", " ", "\n ", " \n", "!", "!\n", "a", "'s"] {
+            for len in [60, 63, 64, 65, 127, 128, 129, 300] {
+                for tail in ["", "x", " x", "\n"] {
+                    let text = format!("{}{tail}", unit.repeat(len));
+                    check(&text);
+                    let text = format!("ab{}{tail}", unit.repeat(len));
+                    check(&text);
+                }
+            }
+        }
+    }
+}

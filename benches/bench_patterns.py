@@ -165,7 +165,8 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="skip the batch rows")
     args = parser.parse_args()
     cpus = os.cpu_count() or 1
-    print(f"machine: {platform.machine()} {platform.processor()}, {cpus} cpus; best of {args.rounds}")
+    machine = f"{platform.machine()} {platform.processor()}".strip()
+    print(f"machine: {machine}, {cpus} cpus; best of {args.rounds}")
     texts = {
         name: head_text(DATA / fname, int(args.mb * 1e6))
         for name, fname in CORPORA.items()
@@ -194,13 +195,13 @@ def main() -> None:
             if args.no_batch:
                 continue
             for threads in sorted({1, cpus}):
+                bp = contenders["bpelm"]
                 batch: dict[str, Callable] = {
-                    "bpelm": lambda ds, t=threads: contenders["bpelm"].encode_batch(ds, t)  # type: ignore[attr-defined]
+                    "bpelm": lambda ds, t=threads, bp=bp: bp.encode_batch(ds, t)  # type: ignore[attr-defined]
                 }
                 if "gigatoken" in contenders:
                     gt = contenders["gigatoken"]
-                    os.environ["RAYON_NUM_THREADS"] = str(threads)
-                    batch["gigatoken"] = lambda ds, t=threads: gt.encode_batch_list(  # type: ignore[attr-defined]
+                    batch["gigatoken"] = lambda ds, t=threads, gt=gt: gt.encode_batch_list(  # type: ignore[attr-defined]
                         ds, parallel=t > 1
                     )
                 report(

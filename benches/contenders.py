@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from bpelm import _core
 from bpelm.tokenizer.gpt2 import EOT, GPT2_PATTERN, byte_decoder, mergeable_ranks
-from bpelm.tokenizer.tiktoken_ranks import merge_parts
 
 EOT_ID = 50256
 
@@ -412,15 +412,7 @@ def _merges_from_ranks(ordered: list[tuple[bytes, int]]) -> list[tuple[bytes, by
     lower ranks leaves exactly the two parts it was merged from (tiktoken's own method). A
     token that does not split in two is left out (a contender's output is not checked here;
     bpelm's `merges_from_ranks` refuses it)."""
-    rank = dict(ordered)
-    merges = []
-    for tok, r in ordered:
-        if len(tok) < 2:
-            continue
-        parts = merge_parts(rank, tok, r)
-        if len(parts) == 2:
-            merges.append((parts[0], parts[1]))
-    return merges
+    return _core.merges_from_ranks(dict(ordered), strict=False)
 
 
 TRAINERS = ("bpelm", "rustbpe", "hf-tokenizers", "gigatoken")

@@ -133,3 +133,8 @@ def encode_file(
 ) -> tuple[int, int]:
     """Encodes a UTF-8 file to a .npy or .bin token array with the tokenizer's own pattern;
     returns (tokens, bytes)."""
+
+def merges_from_ranks(ranks: dict[bytes, int], strict: bool = True) -> list[tuple[bytes, bytes]]:
+    """The merges, in rank order, that make the tokens of tiktoken ranks; with `strict`,
+    ValueError for a missing single byte or a token that is no merge of two lower ranks,
+    else such tokens are left out."""

@@ -9,7 +9,8 @@ the tokens' ranks gives bpelm's (rank-ordered) merges and the same ids as tiktok
 One caveat, inherent in the two rules: tiktoken would also merge a pair (x, y) that is not
 the listed merge of x + y (another split of the same token), bpelm only the listed one. A
 token made that way needs its other split to form first, which standard BPE training makes
-rare; GPT-2's files agree exactly, and tests/test_formats.py checks ids on corpora.
+rare; GPT-2's, cl100k's and o200k's files agree exactly (tests/test_formats.py and
+tests/test_patterns.py check ids on corpora and arbitrary text).
 
 Nothing here depends on a split pattern, and the files record none: the pattern is the
 caller's to give (`Tokenizer.from_tiktoken(path, pattern=...)`).
@@ -22,6 +23,7 @@ import gzip
 import os
 from typing import Union
 
+from bpelm import _core
 from bpelm._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -78,36 +80,11 @@ def write_ranks(path: PathLike, ranks: dict[bytes, int]) -> None:
     write_atomic(path, b"".join(lines))
 
 
-def merge_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
-    """tiktoken's byte-pair merge of `token`, using only pairs ranked below `max_rank`."""
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 1:
-        best_at, best_rank = -1, max_rank
-        for i in range(len(parts) - 1):
-            rank = ranks.get(parts[i] + parts[i + 1])
-            if rank is not None and rank < best_rank:
-                best_at, best_rank = i, rank
-        if best_at < 0:
-            break
-        parts[best_at : best_at + 2] = [parts[best_at] + parts[best_at + 1]]
-    return parts
-
-
 def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
-    """The merges, in rank order, that make every multi-byte token of `ranks`.
+    """The merges, in rank order, that make every multi-byte token of `ranks` (found by the
+    core, `vocab/ranks.rs`: each token byte-pair merged with only lower ranks splits in two).
 
     ValueError when a token cannot be made from lower-ranked ones (tiktoken could never
     produce it either) or a single byte is missing (byte-level BPE needs all 256).
     """
-    missing = [b for b in range(256) if bytes([b]) not in ranks]
-    if missing:
-        raise ValueError(f"the ranks lack {len(missing)} single bytes (first: {missing[0]})")
-    merges = []
-    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
-        if len(token) < 2:
-            continue
-        parts = merge_parts(ranks, token, rank)
-        if len(parts) != 2:
-            raise ValueError(f"token {token!r} (rank {rank}) is not a merge of two lower ranks")
-        merges.append((parts[0], parts[1]))
-    return merges
+    return _core.merges_from_ranks(ranks)

@@ -294,6 +294,33 @@ impl PyCoreTokenizer {
     }
 }
 
+/// The merges, in rank order, that make the tokens of tiktoken `ranks` (`{bytes: rank}`);
+/// with `strict`, ValueError for a missing single byte or a token that is no merge of two
+/// lower ranks, else such tokens are left out. Runs without the GIL.
+#[pyfunction]
+#[pyo3(signature = (ranks, strict = true))]
+fn merges_from_ranks<'py>(
+    py: Python<'py>,
+    ranks: &Bound<'py, PyDict>,
+    strict: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut entries = Vec::with_capacity(ranks.len());
+    for (token, rank) in ranks.iter() {
+        entries.push((bytes_of(&token, "a rank's token")?, rank.extract::<u32>()?));
+    }
+    let merges = objects::detach(py, || {
+        crate::vocab::ranks::merges_from_ranks(&entries, strict)
+    })??;
+    let items = merges.iter().map(|(l, r)| {
+        objects::pair(
+            py,
+            objects::bytes(py, l)?.into_any(),
+            objects::bytes(py, r)?.into_any(),
+        )
+    });
+    objects::list(py, merges.len(), items)
+}
+
 /// Encodes a UTF-8 file into a `.npy` or `.bin` token array; returns `(tokens, bytes)`.
 #[pyfunction(name = "encode_file")]
 #[allow(clippy::too_many_arguments)]
@@ -327,5 +354,6 @@ fn py_encode_file(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCoreTokenizer>()?;
     m.add_function(wrap_pyfunction!(py_encode_file, m)?)?;
+    m.add_function(wrap_pyfunction!(merges_from_ranks, m)?)?;
     Ok(())
 }

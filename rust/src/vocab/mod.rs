@@ -20,6 +20,7 @@ use crate::error::{BpeError, Result};
 use crate::TokenId;
 
 mod pair_table;
+pub mod ranks;
 
 pub(crate) use pair_table::{BytePairs, MergeValues, PairTable, Values, NO_RANK, NO_VALUE};
 

@@ -47,8 +47,10 @@ def load_encoders(vocab_json: Path, merges_txt: Path) -> dict[str, Callable[[str
     from bpelm import Tokenizer
 
     bp = Tokenizer.from_files(vocab_json, merges_txt, special_tokens=[EOT])
-    encoders: dict[str, Callable[[str], np.ndarray]] = {"bpelm": bp.encode_to_array}
-    encoders["bpelm.encode(list)"] = bp.encode
+    encoders: dict[str, Callable[[str], np.ndarray]] = {
+        "bpelm": lambda t: bp.encode_to_array(t, allowed_special="all"),
+        "bpelm.encode(list)": lambda t: bp.encode(t, allowed_special="all"),
+    }
     ranks = mergeable_ranks(vocab_json)
     eot_id = load_vocab_json(vocab_json)[EOT]
     try:

@@ -9,7 +9,9 @@ first MB of the web and books corpora, one thread:
 * pathological: 1 MB of one long run (spaces, newlines, one word, digits, ...), bpelm only,
   milliseconds per call.
 
-Best of a few interleaved rounds; all ids are checked equal to bpelm's; ratios are against
+"best" is the best of a few interleaved rounds on the same text, which flatters per-word
+caches (every word was seen); "fresh" is one call per contender on the next, unseen text, in
+a new str object. All ids are checked equal to bpelm's (best rounds); ratios are against
 gigatoken in the same run. Missing contenders are skipped.
 
     python benches/bench_patterns.py [--mb 10] [--rounds 3] [--patterns cl100k,o200k]
@@ -23,13 +25,12 @@ import gzip
 import lzma
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bpelm import _core
-from bpelm.tokenizer import tiktoken_ranks
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CORPORA = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}
@@ -37,35 +38,44 @@ EOT = "<|endoftext|>"
 EOT_IDS = {"cl100k": 100257, "o200k": 199999}
 
 
-def head_text(path: Path, n_bytes: int) -> str:
+def head_texts(path: Path, n_bytes: int, n_more: int) -> tuple[str, str]:
+    """The first `n_bytes` of an .xz text, and the `n_more` after them."""
     with lzma.open(path, "rb") as f:
-        return f.read(n_bytes).decode("utf-8", errors="ignore")
+        raw = f.read(n_bytes + n_more)
+    return (
+        raw[:n_bytes].decode("utf-8", errors="ignore"),
+        raw[n_bytes:].decode("utf-8", errors="ignore"),
+    )
 
 
 def load(pattern: str, rank_file: Path) -> dict[str, object]:
-    """The contenders for `pattern`, built from the same ranks, outside any timing."""
+    """The contenders for `pattern`, built from the same ranks, outside any timing: bpelm
+    through its public preset (`Tokenizer.cl100k(path=...)`), tiktoken and gigatoken from
+    the same rank file."""
+    from bpelm import Tokenizer
+
     raw = gzip.decompress(rank_file.read_bytes())
     ranks = {
         base64.b64decode(token): int(rank)
         for token, rank in (line.split() for line in raw.splitlines() if line)
     }
     eot_id = EOT_IDS[pattern]
-    vocab = {rank: token for token, rank in ranks.items()} | {eot_id: EOT.encode()}
-    merges = tiktoken_ranks.merges_from_ranks(ranks)
-    out: dict[str, object] = {"bpelm": _core.CoreTokenizer(vocab, merges, [EOT], pattern)}
+    out: dict[str, object] = {"bpelm": getattr(Tokenizer, pattern)(path=rank_file)}
     try:
         import tiktoken
 
-        regex = _core.split_pattern(pattern)[1]
         out["tiktoken"] = tiktoken.Encoding(
-            pattern, pat_str=regex, mergeable_ranks=ranks, special_tokens={EOT: eot_id}
+            pattern,
+            pat_str=out["bpelm"].pattern_regex,  # type: ignore[attr-defined]
+            mergeable_ranks=ranks,
+            special_tokens={EOT: eot_id},
         )
     except ImportError:
         print("tiktoken not installed: skipped")
     try:
         import gigatoken
 
-        plain = Path(f"/tmp/bpelm_bench_{pattern}_base.tiktoken")
+        plain = Path(tempfile.mkdtemp()) / f"{pattern}_base.tiktoken"
         plain.write_bytes(raw)
         out["gigatoken"] = gigatoken.Tokenizer.from_tiktoken(
             str(plain), pretokenizer=pattern, special_tokens={EOT: eot_id}
@@ -78,8 +88,8 @@ def load(pattern: str, rank_file: Path) -> dict[str, object]:
 def whole_text_encoders(c: dict[str, object]) -> dict[str, Callable[[str], object]]:
     bp = c["bpelm"]
     encoders: dict[str, Callable[[str], object]] = {
-        "bpelm (array)": bp.encode_to_ids,  # type: ignore[attr-defined]
-        "bpelm (list)": bp.encode,  # type: ignore[attr-defined]
+        "bpelm (array)": lambda t: bp.encode_to_array(t, allowed_special="all"),  # type: ignore[attr-defined]
+        "bpelm (list)": lambda t: bp.encode(t, allowed_special="all"),  # type: ignore[attr-defined]
     }
     if "gigatoken" in c:
         encoders["gigatoken"] = c["gigatoken"].encode  # type: ignore[attr-defined]
@@ -90,7 +100,7 @@ def whole_text_encoders(c: dict[str, object]) -> dict[str, Callable[[str], objec
 
 
 def per_doc_encoders(c: dict[str, object]) -> dict[str, Callable[[list[str]], list]]:
-    bp = c["bpelm"].encode  # type: ignore[attr-defined]
+    bp = c["bpelm"].encode_ordinary  # type: ignore[attr-defined]
     encoders: dict[str, Callable[[list[str]], list]] = {"bpelm": lambda ds: [bp(d) for d in ds]}
     if "gigatoken" in c:
         gt = c["gigatoken"].encode  # type: ignore[attr-defined]
@@ -117,12 +127,38 @@ def best_of(rounds: int, fns: dict[str, Callable], arg: object, same: Callable) 
     return best
 
 
-def report(title: str, n_bytes: int, best: dict[str, float]) -> None:
+def fresh_of(fns: dict[str, Callable], arg: object) -> dict[str, float]:
+    """One call each on `arg`, text none of them has seen, each given its own copy (a new
+    str holds no UTF-8 copy that an earlier call made)."""
+    out = {}
+    for name, fn in fns.items():
+        if isinstance(arg, str):
+            copy: object = (arg + " ")[:-1]
+        else:
+            copy = [(d + " ")[:-1] for d in arg]  # type: ignore[union-attr]
+        start = time.perf_counter()
+        fn(copy)
+        out[name] = time.perf_counter() - start
+    return out
+
+
+def report(
+    title: str,
+    n_bytes: int,
+    best: dict[str, float],
+    fresh: dict[str, float] | None = None,
+    n_fresh: int = 0,
+) -> None:
     giga = best.get("gigatoken")
     print(f"  {title}:")
     for name, secs in best.items():
         ratio = f"  (x{giga / secs:.2f} vs gigatoken)" if giga else ""
-        print(f"    {name:16s} {n_bytes / secs / 1e6:8.1f} MB/s{ratio}")
+        line = f"    {name:16s} best {n_bytes / secs / 1e6:8.1f} MB/s{ratio}"
+        if fresh and name in fresh:
+            g = fresh.get("gigatoken")
+            fresh_ratio = f"  (x{g / fresh[name]:.2f})" if g else ""
+            line += f"   fresh {n_fresh / fresh[name] / 1e6:7.1f} MB/s{fresh_ratio}"
+        print(line)
 
 
 def flat_ids(out: object) -> np.ndarray:
@@ -152,7 +188,7 @@ def pathological(bp: object) -> None:
         times = []
         for _ in range(3):
             start = time.perf_counter()
-            bp.encode_to_ids(text)  # type: ignore[attr-defined]
+            bp.encode_to_array(text)  # type: ignore[attr-defined]
             times.append(time.perf_counter() - start)
         print(f"    {name:14s} {min(times) * 1e3:7.1f} ms")
 
@@ -168,7 +204,7 @@ def main() -> None:
     machine = f"{platform.machine()} {platform.processor()}".strip()
     print(f"machine: {machine}, {cpus} cpus; best of {args.rounds}")
     texts = {
-        name: head_text(DATA / fname, int(args.mb * 1e6))
+        name: head_texts(DATA / fname, int(args.mb * 1e6), int(args.mb * 1e6))
         for name, fname in CORPORA.items()
         if (DATA / fname).exists()
     }
@@ -179,25 +215,32 @@ def main() -> None:
             continue
         contenders = load(pattern, rank_file)
         print(f"== {pattern}")
-        for corpus, text in texts.items():
+        for corpus, (text, unseen) in texts.items():
             n_bytes = len(text.encode("utf-8"))
             docs = [d for d in text.split(EOT) if d]
-            print(f" {corpus}: {n_bytes / 1e6:.1f} MB, {len(docs)} documents")
+            # Unseen text for the fresh column: half for whole text, half for documents.
+            half = len(unseen) // 2
+            fresh_text, fresh_docs = unseen[:half], [d for d in unseen[half:].split(EOT) if d]
+            print(
+                f" {corpus}: {n_bytes / 1e6:.1f} MB, {len(docs)} documents "
+                f"(fresh: {len(fresh_text.encode()) / 1e6:.1f} MB each)"
+            )
             whole = whole_text_encoders(contenders)
-            report("whole text, 1 thread", n_bytes, best_of(args.rounds, whole, text, flat_ids))
+            best = best_of(args.rounds, whole, text, flat_ids)
+            fresh = fresh_of({k: v for k, v in whole.items() if k != "bpelm (list)"}, fresh_text)
+            report("whole text, 1 thread", n_bytes, best, fresh, len(fresh_text.encode()))
             n_doc_bytes = sum(len(d.encode("utf-8")) for d in docs)
             per_doc = per_doc_encoders(contenders)
-            report(
-                "one document a call, 1 thread",
-                n_doc_bytes,
-                best_of(args.rounds, per_doc, docs, flat_ids),
-            )
+            best = best_of(args.rounds, per_doc, docs, flat_ids)
+            fresh = fresh_of(per_doc, fresh_docs)
+            n_fresh = sum(len(d.encode("utf-8")) for d in fresh_docs)
+            report("one document a call, 1 thread", n_doc_bytes, best, fresh, n_fresh)
             if args.no_batch:
                 continue
             for threads in sorted({1, cpus}):
                 bp = contenders["bpelm"]
                 batch: dict[str, Callable] = {
-                    "bpelm": lambda ds, t=threads, bp=bp: bp.encode_batch(ds, t)  # type: ignore[attr-defined]
+                    "bpelm": lambda ds, t=threads, bp=bp: bp.encode_batch(ds, num_threads=t)  # type: ignore[attr-defined]
                 }
                 if "gigatoken" in contenders:
                     gt = contenders["gigatoken"]

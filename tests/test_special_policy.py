@@ -4,6 +4,7 @@ arguments, on every encode path."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -186,3 +187,19 @@ def test_encode_command_ordinary_specials(ours, tmp_path, capsys):
         "a<|endoftext|>b", allowed_special="all"
     )
     assert np.load(tmp_path / "plain.npy").tolist() == ours.encode_ordinary("a<|endoftext|>b")
+
+
+@pytest.mark.parametrize("where", [0, 700, 2999])
+def test_long_texts_are_screened_for_every_disallowed_token(where):
+    """Long texts are cleared with one scan for the tokens' shared first characters
+    (`specials.screen`); a token anywhere in one, whatever its first characters, is found."""
+    vocab = {i: bytes([i]) for i in range(256)}
+    tok = Tokenizer(vocab, [], special_tokens=["<|endoftext|>", "<|pad|>", "[EOS]"])
+    filler = "plain words and <| brackets |> " * 100  # over the screening threshold
+    for token in tok.special_tokens:
+        text = filler[:where] + token + filler[where:]
+        for encode in (tok.encode, tok.encode_to_array, lambda t: tok.encode_batch([t])):
+            with pytest.raises(ValueError, match=rf"'{re.escape(token)}' \(at character {where}\)"):
+                encode(text)
+        assert tok.decode(tok.encode(text, allowed_special="all")) == text
+    assert tok.decode(tok.encode(filler)) == filler

@@ -10,6 +10,7 @@ one), and `disallowed_special=()` encodes the others as ordinary text without th
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 from collections.abc import Collection, Sequence
@@ -60,10 +61,40 @@ def first_disallowed(text: str, disallowed: tuple[str, ...]) -> tuple[int, str] 
     return found
 
 
+@functools.lru_cache(maxsize=64)
+def screen(disallowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Strings that every text holding a disallowed token also holds: the tokens' distinct
+    first two characters. Special tokens share theirs (`<|`: GPT-2's, cl100k's five and
+    o200k's), so one scan of a text clears it of all of them, where one scan per token cost
+    cl100k's `encode` a sixth of its time on documents of a few KB."""
+    return tuple(dict.fromkeys(token[:2] for token in disallowed))
+
+
+# Below this many characters a scan per token costs less than finding the screen.
+SCREEN_CHARS = 1024
+
+
+def probes(text: str, disallowed: tuple[str, ...]) -> tuple[str, ...]:
+    """What to look for in `text` to clear it of the `disallowed` tokens: the tokens
+    themselves in a short text, their `screen` in a long one."""
+    return disallowed if len(text) < SCREEN_CHARS else screen(disallowed)
+
+
 def first_text_with(texts: Sequence[str], disallowed: tuple[str, ...]) -> int | None:
     """The index of the first text holding a disallowed token, or None. The scan runs in
     C (`map` of `operator.contains`): a Python loop would cost a third of encoding a
-    batch of short texts."""
+    batch of short texts. Texts are screened first (`screen`): one scan each."""
+    if not disallowed:
+        return None
+    candidates = None
+    for prefix in screen(disallowed):
+        hits = map(operator.contains, texts, itertools.repeat(prefix))
+        i = next(itertools.compress(itertools.count(), hits), None)
+        if i is not None and (candidates is None or i < candidates):
+            candidates = i
+    if candidates is None:
+        return None
+    texts = texts[candidates:]
     first = None
     for token in disallowed:
         hits = map(operator.contains, texts, itertools.repeat(token))
@@ -71,17 +102,17 @@ def first_text_with(texts: Sequence[str], disallowed: tuple[str, ...]) -> int | 
         if i is not None and (first is None or i < first):
             first = i
             texts = texts[:i]  # only an earlier text can matter for the next token
-    return first
+    return None if first is None else candidates + first
 
 
 def raise_disallowed(text: str, disallowed: tuple[str, ...], offset_base: int = 0) -> None:
     """Raises tiktoken's `ValueError` (with the offset added) when `text` spells one of the
     `disallowed` tokens; `offset_base` is the offset of `text` in a longer stream."""
-    for token in disallowed:
-        if token in text:
+    for probe in probes(text, disallowed):
+        if probe in text:
             break
     else:
-        return  # the usual case, kept to one `in` per token
+        return  # the usual case
     hit = first_disallowed(text, disallowed)
     if hit is None:
         return

@@ -441,8 +441,10 @@ class Tokenizer:
             core, disallowed = self._default_policy
         else:
             core, disallowed = self._policy(allowed_special, disallowed_special)
-        for token in disallowed:
-            if token in text:
+        for probe in (
+            disallowed if len(text) < _specials.SCREEN_CHARS else _specials.screen(disallowed)
+        ):
+            if probe in text:
                 _specials.raise_disallowed(text, disallowed)
         return core.encode(text)
 

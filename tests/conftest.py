@@ -19,6 +19,24 @@ def shared_file(name: str) -> Path:
     return path
 
 
+# Code points that Unicode 17.0 (Python's `regex` module here) assigns and Unicode 16.0
+# (regex-syntax 0.8, so tiktoken and bpelm) leaves unassigned: the only characters where the
+# `regex` module may split differently (tests/data/unicode17_additions.txt says more).
+UNICODE_17_ADDITIONS = [
+    tuple(int(x, 16) for x in line.split())
+    for line in (Path(__file__).parent / "data" / "unicode17_additions.txt")
+    .read_text(encoding="ascii")
+    .splitlines()
+    if line and not line.startswith("#")
+]
+
+
+def in_unicode_17_additions(c: str) -> bool:
+    """Whether `c` is one of `UNICODE_17_ADDITIONS`."""
+    cp = ord(c)
+    return any(start <= cp <= end for start, end in UNICODE_17_ADDITIONS)
+
+
 def read_xz_prefix(path: Path, n_bytes: int) -> str:
     """The first `n_bytes` of an .xz text file, decoded (cut back to a whole character)."""
     with lzma.open(path, "rb") as f:

@@ -35,7 +35,7 @@ from bpelm.cli import main
 from bpelm.download import DownloadError
 from bpelm.tokenizer import presets
 from bpelm.tokenizer.reference import train_bpe_reference
-from conftest import shared_file
+from conftest import in_unicode_17_additions, shared_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,13 +43,6 @@ tiktoken = pytest.importorskip("tiktoken")
 
 EOT = "<|endoftext|>"
 NAMES = ["cl100k", "o200k"]
-UNICODE_17_ADDITIONS = [
-    tuple(int(x, 16) for x in line.split())
-    for line in (Path(__file__).parent / "data" / "unicode17_additions.txt")
-    .read_text(encoding="ascii")
-    .splitlines()
-    if line and not line.startswith("#")
-]
 
 
 def rank_file(name: str) -> Path:
@@ -186,14 +179,9 @@ def test_specials_and_policies_match_tiktoken(pair):
 # ---------------------------------------------------------------- the pretokens, against regex
 
 
-def _in_unicode_17_additions(c: str) -> bool:
-    cp = ord(c)
-    return any(start <= cp <= end for start, end in UNICODE_17_ADDITIONS)
-
-
 # The `regex` module has Unicode 17.0 tables, bpelm (and tiktoken) 16.0: characters assigned
 # in between are left out here (test_pretokenize.py lists them and checks the GPT-2 side).
-any_char = st.characters(codec="utf-8").filter(lambda c: not _in_unicode_17_additions(c))
+any_char = st.characters(codec="utf-8").filter(lambda c: not in_unicode_17_additions(c))
 PATTERNS = ["gpt2", "cl100k", "o200k"]
 COMPILED = {name: regex.compile(_core.split_pattern(name)[1]) for name in PATTERNS}
 

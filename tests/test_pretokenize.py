@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import regex
 import tiktoken
 from bpelm import _core
 from bpelm.tokenizer.gpt2 import GPT2_PATTERN
+from conftest import UNICODE_17_ADDITIONS, in_unicode_17_additions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,18 +19,6 @@ GPT2_RE = regex.compile(GPT2_PATTERN)
 # `regex` module sees letters or numbers where tiktoken (and bpelm) see unassigned "other"
 # characters. The Rust test `version_differences_are_code_points_unassigned_in_our_tables`
 # checks the 16.0 side; `test_disagreements_are_only_unicode_17_additions` the rest.
-UNICODE_17_ADDITIONS = [
-    tuple(int(x, 16) for x in line.split())
-    for line in (Path(__file__).parent / "data" / "unicode17_additions.txt")
-    .read_text(encoding="ascii")
-    .splitlines()
-    if line and not line.startswith("#")
-]
-
-
-def _in_unicode_17_additions(c: str) -> bool:
-    cp = ord(c)
-    return any(start <= cp <= end for start, end in UNICODE_17_ADDITIONS)
 
 
 def oracle(text: str) -> list[str]:
@@ -57,7 +44,7 @@ def _probe(c: str) -> str:
 
 
 # Any Unicode scalar value outside the version gap (hypothesis already leaves out surrogates).
-any_char = st.characters(codec="utf-8").filter(lambda c: not _in_unicode_17_additions(c))
+any_char = st.characters(codec="utf-8").filter(lambda c: not in_unicode_17_additions(c))
 
 # Text made of the characters the pattern's alternatives turn on, so that contractions,
 # whitespace look-ahead and the optional space meet often.
@@ -134,7 +121,7 @@ def test_disagreements_are_only_unicode_17_additions() -> None:
         text = "".join(_probe(c) for c in block)
         if _core.pretokenize(text) != oracle(text):
             differing += [c for c in block if _core.pretokenize(_probe(c)) != oracle(_probe(c))]
-    assert all(_in_unicode_17_additions(c) for c in differing)
+    assert all(in_unicode_17_additions(c) for c in differing)
     # Every listed code point really differs, and the `regex` module has it assigned.
     assert len(differing) == sum(end - start + 1 for start, end in UNICODE_17_ADDITIONS)
     assert not any(regex.match(r"\p{Cn}", c) for c in differing)

@@ -392,16 +392,11 @@ mod tests {
             "a", "B", "1", ".", "/", "\n", " ", "\r", "\t", "'", "s", "<|e|>", "é",
         ];
         let specials = set(&["<|e|>"]);
-        let mut state = 5u64;
+        let mut lcg = crate::pretokenize::testing::Lcg::new(5);
         for pattern in [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k] {
             for _ in 0..3000 {
                 let text: String = (0..30)
-                    .map(|_| {
-                        state = state
-                            .wrapping_mul(6_364_136_223_846_793_005)
-                            .wrapping_add(1);
-                        alphabet[(state >> 33) as usize % alphabet.len()]
-                    })
+                    .map(|_| alphabet[lcg.below(alphabet.len())])
                     .collect();
                 check_chunks_with(&text, &specials, &pattern, 1);
             }

@@ -74,15 +74,12 @@ mod tests {
             (AsciiSet::Upper, u8::is_ascii_uppercase),
             (AsciiSet::Digits, u8::is_ascii_digit),
         ];
-        let mut state = 3u64;
+        let mut lcg = super::super::testing::Lcg::new(3);
         for _ in 0..20_000 {
             let bytes: Vec<u8> = (0..24)
                 .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1);
                     // Mostly letters and digits, with every byte value now and then.
-                    let r = (state >> 33) as u8;
+                    let r = lcg.below(256) as u8;
                     if r.is_multiple_of(5) {
                         r
                     } else {

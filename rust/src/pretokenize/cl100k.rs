@@ -85,20 +85,12 @@ pub fn pretoken_end(t: &ClassTable<CharClass>, bytes: &[u8], s: usize) -> usize 
         }
         return end;
     }
-    // Whitespace (`c0` is `Space`): its run, where its last character starts, and where
-    // its last `\r` or `\n` ends.
-    let (mut end, mut last, mut after_newline) = (s, s, None);
-    while end < n {
-        let (c, len) = t.at(bytes, end);
-        if c != CharClass::Space {
-            break;
-        }
-        if matches!(bytes[end], b'\r' | b'\n') {
-            after_newline = Some(end + 1);
-        }
-        last = end;
-        end += len;
-    }
+    // Whitespace (`c0` is `Space`).
+    let WhitespaceRun {
+        end,
+        last,
+        after_newline,
+    } = whitespace_run(t, bytes, s, CharClass::Space);
     if end == n {
         return n; // `\s++$`
     }
@@ -109,6 +101,43 @@ pub fn pretoken_end(t: &ClassTable<CharClass>, bytes: &[u8], s: usize) -> usize 
         return last; // `\s+(?!\S)`
     }
     end // `\s`
+}
+
+/// A whitespace run, as the patterns with newline rules see it.
+pub(super) struct WhitespaceRun {
+    /// Where it ends.
+    pub end: usize,
+    /// Where its last character starts.
+    pub last: usize,
+    /// Where its last `\r` or `\n` ends, if it has one.
+    pub after_newline: Option<usize>,
+}
+
+/// The whitespace run (characters of class `space`) from `s`.
+#[inline(always)]
+pub(super) fn whitespace_run<C: Copy + Default + Eq + std::hash::Hash>(
+    t: &ClassTable<C>,
+    bytes: &[u8],
+    s: usize,
+    space: C,
+) -> WhitespaceRun {
+    let (mut end, mut last, mut after_newline) = (s, s, None);
+    while end < bytes.len() {
+        let (c, len) = t.at(bytes, end);
+        if c != space {
+            break;
+        }
+        if matches!(bytes[end], b'\r' | b'\n') {
+            after_newline = Some(end + 1);
+        }
+        last = end;
+        end += len;
+    }
+    WhitespaceRun {
+        end,
+        last,
+        after_newline,
+    }
 }
 
 /// The end of `\p{N}{1,3}` whose first number ends at `i` (`number` is the table's class

@@ -30,16 +30,16 @@
 //! by the scalar scanner instead. The unit tests check the two scanners against each other
 //! at every block offset.
 
+use super::blocks::{BlockScanner, Rules};
 use super::cl100k::contraction_len_any_case;
 use super::classes::{case_table, letter_table, CaseClass, CharClass, ClassTable};
-use super::ends::{Ends, MAX_ENDS};
 use super::gpt2_blocks::{classify_block, Masks};
 use super::{cl100k, o200k};
 
 /// A block's masks: GPT-2's, where `\r` and `\n` are, and (o200k only) where `/`, the
 /// lower-case letters and the non-ASCII characters other than cased letters are.
 #[derive(Clone, Copy, Default)]
-struct Block {
+pub struct Block {
     m: Masks,
     newline: u64,
     slash: u64,
@@ -225,131 +225,72 @@ struct Carry {
     valid: bool,
 }
 
-/// Cuts a text into cl100k (or, with `O200K`, o200k) pretokens a block at a time (see the
-/// module's doc).
-pub struct Scanner<'a, const O200K: bool> {
-    t: &'static ClassTable<CharClass>,
-    bytes: &'a [u8],
-    /// Index of the next block.
-    k: usize,
-    blocks: usize,
-    prev: Block,
-    cur: Block,
-    /// Start of the pretoken whose end is not given yet.
-    pending: usize,
+/// cl100k's rules for the block scanner, or with `O200K` o200k's (see the module's doc).
+#[derive(Default)]
+pub struct CasedRules<const O200K: bool> {
     carry: Carry,
 }
 
-impl<'a, const O200K: bool> Scanner<'a, O200K> {
-    pub fn new(text: &'a str) -> Self {
-        let t = letter_table();
-        let bytes = text.as_bytes();
-        let prev = Block::before_text();
-        let cur = if bytes.is_empty() {
-            Block::after_text()
-        } else {
-            classify::<O200K>(t, bytes, 0, &prev)
-        };
-        Scanner {
-            t,
-            bytes,
-            k: 0,
-            blocks: bytes.len().div_ceil(64),
-            prev,
-            cur,
-            pending: 0,
-            carry: Carry {
-                valid: true,
-                ..Carry::default()
-            },
-        }
-    }
+/// Cuts a text into cl100k (or, with `O200K`, o200k) pretokens a block at a time.
+pub type Scanner<'a, const O200K: bool> = BlockScanner<'a, CasedRules<O200K>>;
+
+/// A scanner of `text` by cl100k's (or, with `O200K`, o200k's) rules.
+pub fn scanner<const O200K: bool>(text: &str) -> Scanner<'_, O200K> {
+    let rules = CasedRules {
+        carry: Carry {
+            valid: true,
+            ..Carry::default()
+        },
+    };
+    BlockScanner::new(rules, text)
 }
 
-/// The end of the pretoken from `s`, by the scalar scanner.
-#[inline(always)]
-fn scalar_end<const O200K: bool>(bytes: &[u8], s: usize) -> usize {
-    if O200K {
-        o200k::pretoken_end(case_table(), bytes, s)
-    } else {
-        cl100k::pretoken_end(letter_table(), bytes, s)
-    }
-}
+impl<const O200K: bool> Rules for CasedRules<O200K> {
+    type Block = Block;
 
-impl<const O200K: bool> Ends for Scanner<'_, O200K> {
+    fn before_text() -> Block {
+        Block::before_text()
+    }
+
+    fn after_text() -> Block {
+        Block::after_text()
+    }
+
     #[inline(always)]
-    fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {
-        if self.k >= self.blocks {
+    fn classify(bytes: &[u8], base: usize, prev: &Block) -> Block {
+        classify::<O200K>(letter_table(), bytes, base, prev)
+    }
+
+    #[inline(always)]
+    fn starts(
+        &mut self,
+        bytes: &[u8],
+        base: usize,
+        pending: usize,
+        prev: &Block,
+        cur: &Block,
+        next: &Block,
+    ) -> Option<u64> {
+        let fast = cur.exotic::<O200K>() == 0
+            && prev.exotic::<O200K>() >> 61 == 0
+            && (self.carry.valid || clean_entry(prev, pending, base));
+        if !fast {
             return None;
         }
-        let (t, bytes) = (self.t, self.bytes);
-        let n = bytes.len();
-        let base = self.k * 64;
-        self.k += 1;
-        let next = if self.k < self.blocks {
-            classify::<O200K>(t, bytes, base + 64, &self.cur)
+        starts_in::<O200K>(bytes, base, bytes.len(), prev, cur, next, &mut self.carry)
+    }
+
+    fn after_scalar(&mut self) {
+        self.carry = Carry::default();
+    }
+
+    #[inline(always)]
+    fn scalar_end(bytes: &[u8], s: usize) -> usize {
+        if O200K {
+            o200k::pretoken_end(case_table(), bytes, s)
         } else {
-            Block::after_text()
-        };
-        let mut count = 0;
-        let fast = self.cur.exotic::<O200K>() == 0
-            && self.prev.exotic::<O200K>() >> 61 == 0
-            && (self.carry.valid || clean_entry(&self.prev, self.pending, base));
-        let starts = if fast {
-            starts_in::<O200K>(
-                bytes,
-                base,
-                n,
-                &self.prev,
-                &self.cur,
-                &next,
-                &mut self.carry,
-            )
-        } else {
-            None
-        };
-        match starts {
-            Some(mut starts) => {
-                // Only starts after the pending one (a scalar scan may have run past them),
-                // and none past the text's end.
-                if self.pending >= base {
-                    let after = self.pending - base;
-                    starts &= if after < 64 {
-                        (u64::MAX << after) << 1
-                    } else {
-                        0
-                    };
-                }
-                if n - base < 64 {
-                    starts &= (1u64 << (n - base)) - 1;
-                }
-                while starts != 0 {
-                    ends[count] = base + starts.trailing_zeros() as usize;
-                    starts &= starts - 1;
-                    count += 1;
-                }
-                if count > 0 {
-                    self.pending = ends[count - 1];
-                }
-            }
-            None => {
-                let end = (base + 64).min(n);
-                while self.pending < end {
-                    self.pending = scalar_end::<O200K>(bytes, self.pending);
-                    ends[count] = self.pending;
-                    count += 1;
-                }
-                self.carry = Carry::default();
-            }
+            cl100k::pretoken_end(letter_table(), bytes, s)
         }
-        if self.k == self.blocks && self.pending < n {
-            ends[count] = n;
-            count += 1;
-            self.pending = n;
-        }
-        self.prev = self.cur;
-        self.cur = next;
-        Some(count)
     }
 }
 
@@ -515,7 +456,8 @@ fn starts_in<const O200K: bool>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::ends::{for_each, ScalarEnds};
+    use super::super::ends::{for_each, Ends, ScalarEnds};
+    use super::super::testing::Lcg;
     use super::*;
 
     fn spans_of(text: &str, ends: impl Ends) -> Vec<(usize, usize)> {
@@ -531,13 +473,13 @@ mod tests {
     /// Block and scalar spans of `text`, for each pattern, checked equal.
     fn check(text: &str) {
         assert_eq!(
-            spans_of(text, Scanner::<false>::new(text)),
-            spans_of(text, ScalarEnds::new(text, scalar_end::<false>)),
+            spans_of(text, scanner::<false>(text)),
+            spans_of(text, ScalarEnds::new(text, CasedRules::<false>::scalar_end)),
             "cl100k {text:?}"
         );
         assert_eq!(
-            spans_of(text, Scanner::<true>::new(text)),
-            spans_of(text, ScalarEnds::new(text, scalar_end::<true>)),
+            spans_of(text, scanner::<true>(text)),
+            spans_of(text, ScalarEnds::new(text, CasedRules::<true>::scalar_end)),
             "o200k {text:?}"
         );
     }
@@ -553,13 +495,8 @@ mod tests {
             "\u{3000}", "\u{301}", "٣", "²", "\u{85}", "—", "’", "😀",
         ];
         let plain = alphabet.len() - 9;
-        let mut state = 17u64;
-        let mut rand = |k: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % k
-        };
+        let mut lcg = Lcg::new(17);
+        let mut rand = |k: usize| lcg.below(k);
         for round in 0..6000 {
             let len = rand(if round % 4 == 0 { 400 } else { 90 });
             let pool = if round % 3 == 0 {

@@ -12,13 +12,6 @@ pub trait Ends {
     fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize>;
 }
 
-impl Ends for super::gpt2::Scanner<'_> {
-    #[inline(always)]
-    fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {
-        super::gpt2::Scanner::next_ends(self, ends)
-    }
-}
-
 impl<E: Ends + ?Sized> Ends for &mut E {
     #[inline(always)]
     fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {

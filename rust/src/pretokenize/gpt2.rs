@@ -19,7 +19,7 @@
 use super::ascii::{ascii_run, AsciiSet};
 use super::classes::{letter_table, CharClass, ClassTable};
 
-pub use super::gpt2_blocks::Scanner;
+pub use super::gpt2_blocks::{Gpt2Rules, Scanner};
 
 /// GPT-2's and cl100k's class table.
 fn table() -> &'static ClassTable<CharClass> {
@@ -129,9 +129,9 @@ pub(super) fn pretoken_end(t: &ClassTable<CharClass>, bytes: &[u8], start: usize
 }
 
 /// A scanner over `text` that gives its pretokens' ends a block at a time (the fastest
-/// way to consume them: see `Scanner::next_ends`).
+/// way to consume them).
 pub fn scanner(text: &str) -> Scanner<'_> {
-    Scanner::new(table(), text)
+    Scanner::new(Gpt2Rules::default(), text)
 }
 
 /// `for_each_pretoken` one pretoken at a time: the reference for the block scanner.
@@ -370,15 +370,10 @@ mod tests {
         let alphabet: Vec<char> = "aZ9 '  \n\tsdmtlvre.,!é中😀\u{a0}\u{301}٣\u{85}\x1c\u{3000}"
             .chars()
             .collect();
-        let mut state = 7u64;
+        let mut lcg = super::super::testing::Lcg::new(7);
         for len in 0..2000 {
             let s: String = (0..len % 60)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1);
-                    alphabet[(state >> 33) as usize % alphabet.len()]
-                })
+                .map(|_| alphabet[lcg.below(alphabet.len())])
                 .collect();
             assert_eq!(split(&s), reference_split(&s), "{s:?}");
         }

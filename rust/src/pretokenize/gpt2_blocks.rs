@@ -17,14 +17,14 @@
 //! whitespace only, so a block holding multi-byte whitespace (U+00A0, U+3000, ...) is cut by
 //! the scalar scanner instead. The unit tests check the two scanners against each other.
 
-use super::classes::{CharClass, ClassTable};
-use super::ends::MAX_ENDS;
+use super::blocks::{BlockScanner, Rules};
+use super::classes::{letter_table, CharClass, ClassTable};
 use super::gpt2::{contraction_len, pretoken_end};
 
 /// Bit masks of one 64-byte block, bit `i` for byte `i`; bytes past the text's end count as
 /// U+0020 spaces (so a whitespace run reaching the end stays whole).
 #[derive(Clone, Copy, Default)]
-pub(super) struct Masks {
+pub struct Masks {
     pub(super) letter: u64,
     pub(super) number: u64,
     /// `\s`, one-byte or not.
@@ -60,128 +60,83 @@ impl Masks {
     }
 }
 
-/// Cuts a text into pretokens a block at a time: each call of `next_ends` gives the ends
-/// of the pretokens completed in the next block.
-pub struct Scanner<'a> {
-    t: &'static ClassTable<CharClass>,
-    bytes: &'a [u8],
-    /// Index of the next block.
-    k: usize,
-    blocks: usize,
-    prev: Masks,
-    cur: Masks,
-    /// Start of the pretoken whose end is not given yet.
-    pending: usize,
+/// GPT-2's rules for the block scanner: the starts of `starts_in` and contractions; a
+/// block holding multi-byte whitespace goes to the scalar scanner.
+#[derive(Default)]
+pub struct Gpt2Rules {
     /// Starts that a contraction ending in the next block clears and sets there.
     carry_clear: u64,
     carry_set: u64,
 }
 
-impl<'a> Scanner<'a> {
-    pub(super) fn new(t: &'static ClassTable<CharClass>, text: &'a str) -> Self {
-        let bytes = text.as_bytes();
-        let prev = Masks::before_text();
-        let cur = if bytes.is_empty() {
-            Masks::after_text()
-        } else {
-            classify(t, bytes, 0, &prev)
-        };
-        Scanner {
-            t,
-            bytes,
-            k: 0,
-            blocks: bytes.len().div_ceil(64),
-            prev,
-            cur,
-            pending: 0,
-            carry_clear: 0,
-            carry_set: 0,
-        }
+/// Cuts a text into GPT-2 pretokens a block at a time.
+pub type Scanner<'a> = BlockScanner<'a, Gpt2Rules>;
+
+impl Rules for Gpt2Rules {
+    type Block = Masks;
+
+    fn before_text() -> Masks {
+        Masks::before_text()
     }
 
-    /// Writes the end offsets of the pretokens that end in the next block to `ends` (in
-    /// order; each pretoken starts where the one before it ended, the first at 0) and
-    /// returns how many; `None` once the text is done.
+    fn after_text() -> Masks {
+        Masks::after_text()
+    }
+
     #[inline(always)]
-    pub fn next_ends(&mut self, ends: &mut [usize; MAX_ENDS]) -> Option<usize> {
-        if self.k >= self.blocks {
+    fn classify(bytes: &[u8], base: usize, prev: &Masks) -> Masks {
+        classify(letter_table(), bytes, base, prev)
+    }
+
+    #[inline(always)]
+    fn starts(
+        &mut self,
+        bytes: &[u8],
+        base: usize,
+        _pending: usize,
+        prev: &Masks,
+        cur: &Masks,
+        next: &Masks,
+    ) -> Option<u64> {
+        if cur.wide_space != 0 {
             return None;
         }
-        let (t, bytes) = (self.t, self.bytes);
-        let n = bytes.len();
-        let base = self.k * 64;
-        self.k += 1;
-        let next = if self.k < self.blocks {
-            classify(t, bytes, base + 64, &self.cur)
-        } else {
-            Masks::after_text()
-        };
-        let mut count = 0;
-        if self.cur.wide_space != 0 {
-            let end = (base + 64).min(n);
-            while self.pending < end {
-                self.pending = pretoken_end(t, bytes, self.pending);
-                ends[count] = self.pending;
-                count += 1;
-            }
-            // The scalar scan took any contraction whole.
-            (self.carry_clear, self.carry_set) = (0, 0);
-        } else {
-            let mut starts =
-                (starts_in(&self.prev, &self.cur, &next) & !self.carry_clear) | self.carry_set;
-            (self.carry_clear, self.carry_set) = (0, 0);
-            let mut candidates = self.cur.apostrophe & starts;
-            while candidates != 0 {
-                let j = candidates.trailing_zeros();
-                candidates &= candidates - 1;
-                let len = contraction_len(bytes, base + j as usize) as u32;
-                if len > 0 {
-                    // Wide enough for a contraction running into the next block.
-                    let clear = ((1u128 << (len - 1)) - 1) << (j + 1);
-                    let set = 1u128 << (j + len);
-                    let wide = (u128::from(starts) & !clear) | set;
-                    starts = wide as u64;
-                    self.carry_clear = (clear >> 64) as u64;
-                    self.carry_set = (set >> 64) as u64;
-                }
-            }
-            // Only starts after the pending one (a scalar scan may have run past them),
-            // and none past the text's end.
-            if self.pending >= base {
-                let after = self.pending - base;
-                starts &= if after < 64 {
-                    (u64::MAX << after) << 1
-                } else {
-                    0
-                };
-            }
-            if n - base < 64 {
-                starts &= (1u64 << (n - base)) - 1;
-            }
-            while starts != 0 {
-                ends[count] = base + starts.trailing_zeros() as usize;
-                starts &= starts - 1;
-                count += 1;
-            }
-            if count > 0 {
-                self.pending = ends[count - 1];
+        let mut starts = (starts_in(prev, cur, next) & !self.carry_clear) | self.carry_set;
+        (self.carry_clear, self.carry_set) = (0, 0);
+        let mut candidates = cur.apostrophe & starts;
+        while candidates != 0 {
+            let j = candidates.trailing_zeros();
+            candidates &= candidates - 1;
+            let len = contraction_len(bytes, base + j as usize) as u32;
+            if len > 0 {
+                // Wide enough for a contraction running into the next block.
+                let clear = ((1u128 << (len - 1)) - 1) << (j + 1);
+                let set = 1u128 << (j + len);
+                let wide = (u128::from(starts) & !clear) | set;
+                starts = wide as u64;
+                self.carry_clear = (clear >> 64) as u64;
+                self.carry_set = (set >> 64) as u64;
             }
         }
-        if self.k == self.blocks && self.pending < n {
-            ends[count] = n;
-            count += 1;
-            self.pending = n;
-        }
-        self.prev = self.cur;
-        self.cur = next;
-        Some(count)
+        Some(starts)
+    }
+
+    fn after_scalar(&mut self) {
+        // The scalar scan took any contraction whole.
+        (self.carry_clear, self.carry_set) = (0, 0);
+    }
+
+    #[inline(always)]
+    fn scalar_end(bytes: &[u8], s: usize) -> usize {
+        pretoken_end(letter_table(), bytes, s)
     }
 }
 
 /// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
 #[cfg(test)]
-fn for_each_span(t: &'static ClassTable<CharClass>, text: &str, mut f: impl FnMut(usize, usize)) {
-    let mut scanner = Scanner::new(t, text);
+fn for_each_span(text: &str, mut f: impl FnMut(usize, usize)) {
+    use super::ends::{Ends, MAX_ENDS};
+    let mut scanner = Scanner::new(Gpt2Rules::default(), text);
     let mut ends = [0usize; MAX_ENDS];
     let mut start = 0;
     while let Some(count) = scanner.next_ends(&mut ends) {
@@ -366,7 +321,7 @@ mod tests {
 
     fn spans(text: &str) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        for_each_span(table(), text, |s, e| out.push((s, e)));
+        for_each_span(text, |s, e| out.push((s, e)));
         out
     }
 
@@ -409,13 +364,8 @@ mod tests {
             "\r\n", ".", ",", "é", "中", "😀", "\u{a0}", "\u{3000}", "\u{301}", "٣", "\u{85}",
             "\x1c", "’", "—", "x",
         ];
-        let mut state = 11u64;
-        let mut rand = |k: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % k
-        };
+        let mut lcg = super::super::testing::Lcg::new(11);
+        let mut rand = |k: usize| lcg.below(k);
         for round in 0..4000 {
             let len = rand(if round % 4 == 0 { 400 } else { 90 });
             // Some rounds without wide spaces, so long stretches take the fast path.

@@ -13,6 +13,7 @@
 //! code, compiled once per scanner.
 
 mod ascii;
+mod blocks;
 mod cl100k;
 mod cl100k_o200k_blocks;
 mod classes;
@@ -162,8 +163,8 @@ impl Pattern {
     pub fn scan<W: WithEnds>(&self, text: &str, work: W) -> Result<W::Output> {
         Ok(match self {
             Pattern::Gpt2 => work.run(gpt2::scanner(text)),
-            Pattern::Cl100k => work.run(cl100k_o200k_blocks::Scanner::<false>::new(text)),
-            Pattern::O200k => work.run(cl100k_o200k_blocks::Scanner::<true>::new(text)),
+            Pattern::Cl100k => work.run(cl100k_o200k_blocks::scanner::<false>(text)),
+            Pattern::O200k => work.run(cl100k_o200k_blocks::scanner::<true>(text)),
             Pattern::Custom(c) => {
                 let mut ends = c.ends(text);
                 let out = work.run(&mut ends);

@@ -29,7 +29,7 @@
 //! Every byte is looked at a bounded number of times, so the scan is linear on any input.
 
 use super::ascii::{ascii_run, AsciiSet};
-use super::cl100k::{contraction_len_any_case, numbers_end};
+use super::cl100k::{contraction_len_any_case, numbers_end, whitespace_run, WhitespaceRun};
 use super::classes::{CaseClass, ClassTable};
 
 type Table = ClassTable<CaseClass>;
@@ -188,20 +188,12 @@ pub fn pretoken_end(t: &Table, bytes: &[u8], s: usize) -> usize {
         }
         return end;
     }
-    // Whitespace (every other class matched above): its run, where its last character
-    // starts, and where its last `\r` or `\n` ends.
-    let (mut end, mut last, mut after_newline) = (s, s, None);
-    while end < n {
-        let (c, len) = t.at(bytes, end);
-        if c != CaseClass::Space {
-            break;
-        }
-        if matches!(bytes[end], b'\r' | b'\n') {
-            after_newline = Some(end + 1);
-        }
-        last = end;
-        end += len;
-    }
+    // Whitespace (every other class matched above).
+    let WhitespaceRun {
+        end,
+        last,
+        after_newline,
+    } = whitespace_run(t, bytes, s, CaseClass::Space);
     if let Some(e) = after_newline {
         return e; // `\s*[\r\n]+`
     }

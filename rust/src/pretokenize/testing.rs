@@ -3,6 +3,24 @@
 
 use super::Pattern;
 
+/// A small deterministic generator for the tests' random texts (a 64-bit LCG).
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Lcg {
+        Lcg(seed)
+    }
+
+    /// A number below `k`.
+    pub fn below(&mut self, k: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as usize % k
+    }
+}
+
 /// `pattern`'s pretokens of `text`, checked to be non-empty and to cover the text.
 pub fn split_with<'a>(pattern: &Pattern, text: &'a str) -> Vec<&'a str> {
     let pieces = pattern
@@ -42,13 +60,8 @@ const ALPHABET: &[&str] = &[
 /// `ALPHABET`, at lengths that reach across the block scanners' 64-byte blocks.
 pub fn check_against_regex(pattern: &Pattern, regex: &str) {
     let regex = fancy_regex::Regex::new(regex).expect("the pattern compiles");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut rand = |k: usize| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) as usize % k
-    };
+    let mut lcg = Lcg::new(0x2545_f491_4f6c_dd1d);
+    let mut rand = |k: usize| lcg.below(k);
     for round in 0..6000 {
         let len = rand(if round % 8 == 0 { 120 } else { 24 });
         // Some rounds from a few characters only, so that runs grow long.

@@ -250,14 +250,7 @@ impl PyCoreTokenizer {
     /// The merges in rank order as list[tuple[bytes, bytes]].
     fn merges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let vocab = self.inner.vocab();
-        let items = vocab.merges().map(|(l, r)| {
-            objects::pair(
-                py,
-                objects::bytes(py, l)?.into_any(),
-                objects::bytes(py, r)?.into_any(),
-            )
-        });
-        objects::list(py, vocab.num_merges(), items)
+        objects::byte_pairs(py, vocab.num_merges(), vocab.merges())
     }
 
     #[getter]
@@ -311,14 +304,8 @@ fn merges_from_ranks<'py>(
     let merges = objects::detach(py, || {
         crate::vocab::ranks::merges_from_ranks(&entries, strict)
     })??;
-    let items = merges.iter().map(|(l, r)| {
-        objects::pair(
-            py,
-            objects::bytes(py, l)?.into_any(),
-            objects::bytes(py, r)?.into_any(),
-        )
-    });
-    objects::list(py, merges.len(), items)
+    let pairs = merges.iter().map(|(l, r)| (l.as_slice(), r.as_slice()));
+    objects::byte_pairs(py, merges.len(), pairs)
 }
 
 /// Encodes a UTF-8 file into a `.npy` or `.bin` token array; returns `(tokens, bytes)`.

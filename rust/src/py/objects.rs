@@ -63,6 +63,18 @@ pub(crate) fn pair<'py>(
     Ok(t)
 }
 
+/// The list of `(bytes, bytes)` tuples of `len` byte-string pairs (merges).
+pub(crate) fn byte_pairs<'py, 'a>(
+    py: Python<'py>,
+    len: usize,
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = pairs
+        .into_iter()
+        .map(|(l, r)| pair(py, bytes(py, l)?.into_any(), bytes(py, r)?.into_any()));
+    list(py, len, items)
+}
+
 /// A Python int of `id`.
 pub(crate) fn int(py: Python<'_>, id: TokenId) -> PyResult<Bound<'_, PyAny>> {
     // SAFETY: the GIL is held; a NULL result is the error CPython set.

@@ -62,19 +62,13 @@ fn _learn_merges<'py>(
 
 fn merges_to_py<'py>(py: Python<'py>, trained: &Trained) -> PyResult<Bound<'py, PyList>> {
     let token = |id: TokenId| {
-        objects::bytes(
-            py,
-            trained
-                .vocab
-                .get(id as usize)
-                .map_or(&[][..], Vec::as_slice),
-        )
+        trained
+            .vocab
+            .get(id as usize)
+            .map_or(&[][..], Vec::as_slice)
     };
-    let items = trained
-        .merges
-        .iter()
-        .map(|&(left, right)| objects::pair(py, token(left)?.into_any(), token(right)?.into_any()));
-    objects::list(py, trained.merges.len(), items)
+    let pairs = trained.merges.iter().map(|&(l, r)| (token(l), token(r)));
+    objects::byte_pairs(py, trained.merges.len(), pairs)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

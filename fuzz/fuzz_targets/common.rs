@@ -19,7 +19,8 @@ pub fn encoder() -> &'static Encoder {
         let corpus = "the cat sat on the mat. The dog's bone, 123 4567!\n\
                       héllo wörld 中文 😀 don't they'll <|endoftext|> aaaa bbbb\n"
             .repeat(20);
-        let trained = train_text(&corpus, 400, &specials(), &Pattern::Gpt2, Some(1), false).expect("trains");
+        let trained =
+            train_text(&corpus, 400, &specials(), &Pattern::Gpt2, Some(1), false).expect("trains");
         let merges = trained.merge_pairs();
         let vocab = Vocab::new(trained.vocab, &merges).expect("valid vocabulary");
         Encoder::new(vocab, &specials(), Pattern::Gpt2).expect("valid encoder")

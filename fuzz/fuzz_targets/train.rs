@@ -15,7 +15,8 @@ fuzz_target!(|input: (&str, Vec<String>, u16)| {
         return;
     }
     let vocab_size = 256 + specials.len() + usize::from(extra % 64);
-    let pattern = [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k][usize::from(extra / 64) % 3].clone();
+    let pattern =
+        [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k][usize::from(extra / 64) % 3].clone();
     let Ok(trained) = train_text(text, vocab_size, &specials, &pattern, Some(1), false) else {
         return;
     };

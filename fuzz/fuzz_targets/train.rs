@@ -3,9 +3,15 @@
 #![no_main]
 
 use _core::encode::Encoder;
-use _core::train::train_text;
+use _core::train::{train_text, TrainOptions};
 use _core::vocab::Vocab;
 use libfuzzer_sys::fuzz_target;
+
+const ONE_THREAD: TrainOptions = TrainOptions {
+    num_threads: Some(1),
+    progress: false,
+    cancel: None,
+};
 
 fuzz_target!(|input: (&str, Vec<String>, u16)| {
     let (text, specials, extra) = input;
@@ -13,7 +19,7 @@ fuzz_target!(|input: (&str, Vec<String>, u16)| {
         return;
     }
     let vocab_size = 256 + specials.len() + usize::from(extra % 64);
-    let Ok(trained) = train_text(text, vocab_size, &specials, Some(1), false) else {
+    let Ok(trained) = train_text(text, vocab_size, &specials, &ONE_THREAD) else {
         return;
     };
     assert!(trained.vocab.len() <= vocab_size);

@@ -41,6 +41,10 @@ def train_bpe(
         special_tokens: strings kept whole and out of training, e.g. ``["<|endoftext|>"]``.
         num_threads: worker threads (default: all cores).
         progress: draw progress bars on stderr.
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C, within a chunk of counting or a merge.
+        MemoryError: when memory runs out (under a ``RLIMIT_AS`` limit, say).
     """
     if not isinstance(input_path, (str, os.PathLike)):
         raise TypeError(f"input_path must be a str or os.PathLike, not {type(input_path).__name__}")

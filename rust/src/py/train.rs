@@ -7,11 +7,13 @@ use pyo3::types::{PyDict, PyList};
 
 use super::args::NumThreads;
 use super::objects;
-use crate::train::{train_file, train_words, Trained};
+use super::signals::Signals;
+use crate::train::{train_file, train_words, TrainOptions, Trained};
 use crate::TokenId;
 
 /// Trains byte-level BPE on a UTF-8 file; returns `(vocab, merges)` as
-/// `dict[int, bytes]` and `list[tuple[bytes, bytes]]`. Runs without the GIL.
+/// `dict[int, bytes]` and `list[tuple[bytes, bytes]]`. Runs without the GIL; Ctrl-C stops it
+/// within a chunk or a merge (`KeyboardInterrupt`).
 #[pyfunction]
 #[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false))]
 fn train_bpe<'py>(
@@ -22,17 +24,21 @@ fn train_bpe<'py>(
     num_threads: Option<NumThreads>,
     progress: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+    let signals = Signals::new();
+    let cancel = || signals.cancelled();
+    let options = TrainOptions {
+        num_threads: NumThreads::of(num_threads),
+        progress,
+        cancel: Some(&cancel),
+    };
     let trained = objects::detach(py, || {
-        train_file(
-            &input_path,
-            vocab_size,
-            &special_tokens,
-            NumThreads::of(num_threads),
-            progress,
-        )
-    })??;
+        train_file(&input_path, vocab_size, &special_tokens, &options)
+    })?
+    .map_err(|e| signals.error(e))?;
     let vocab = objects::dict(py)?;
     for (id, bytes) in trained.vocab.iter().enumerate() {
+        // Ids are below the vocabulary size, which is at most 2^32 (checked).
+        let id = objects::int(py, id as TokenId)?;
         vocab.set_item(id, objects::bytes(py, bytes)?)?;
     }
     Ok((vocab, merges_to_py(py, &trained)?))

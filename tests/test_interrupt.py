@@ -1,5 +1,6 @@
 """Ctrl-C stops a long encode_file soon, leaving neither the output nor a temporary file;
-a temporary file orphaned by a killed run is removed by the next run on the same output."""
+a temporary file orphaned by a killed run is removed by the next run on the same output.
+Ctrl-C stops train_bpe soon too, while it counts and while it merges."""
 
 from __future__ import annotations
 
@@ -98,3 +99,58 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run(tmp_path):
     assert temporaries(tmp_path) == orphans
     _core.encode_file(tok._core, str(small), str(tmp_path / "big.npy"))
     assert temporaries(tmp_path) == []
+
+
+TRAIN_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    from bpelm import train_bpe
+
+    src, threads = sys.argv[1], int(sys.argv[2])
+    # 60 MB of random words (as above): counting takes a second or two, and hardly a word
+    # repeats, so the merges go on for seconds more (about a million of them at most).
+    with open(src, "w") as f:
+        for _ in range(60):
+            f.write(os.urandom(1 << 19).hex().replace("0", " ").replace("a", "\\n"))
+    # How long counting takes here (one merge after it), for the parent to time its signal.
+    t0 = time.monotonic()
+    train_bpe(src, 257, [], num_threads=threads)
+    print("started", time.monotonic() - t0, flush=True)
+    t0 = time.monotonic()
+    try:
+        train_bpe(src, 2**32, [], num_threads=threads)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - t0:.2f}", flush=True)
+    # The pool works on after the interruption.
+    small = src + ".small"
+    with open(small, "w") as f:
+        f.write("the cat sat on the mat " * 100)
+    vocab, merges = train_bpe(small, 300, [], num_threads=threads)
+    print("then trained", len(merges), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize(("phase", "threads"), [("count", 2), ("merge", 1)])
+def test_sigint_stops_train_bpe(tmp_path, phase, threads):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TRAIN_CHILD, str(tmp_path / "big.txt"), str(threads)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    word, counting = proc.stdout.readline().split()
+    assert word == "started"
+    # Early in the counting, or half a second into the merges (which last several seconds
+    # more: uninterrupted, this call runs on for seconds after the signal).
+    time.sleep(float(counting) * 0.3 if phase == "count" else float(counting) + 0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    line = proc.stdout.readline()
+    waited = time.monotonic() - sent
+    rest, _ = proc.communicate(timeout=60)
+    assert line.startswith("interrupted"), line
+    assert waited < 1.5, waited  # 0.05 s counting, 0.2 s merging here (2 loaded CPUs)
+    assert "then trained" in rest, rest
+    assert proc.returncode == 0

@@ -43,25 +43,32 @@ SCRIPT = textwrap.dedent(
         "encode_to_array": lambda: tok.encode_to_array(text),
         "decode": lambda: tok.decode(ids),
         "encode_file": lambda: encode_file(tok, corpus, os.path.join(tmp, "o.npy"), num_threads=1),
+        # The one-thread pool runs already (trained on above); two threads start under the
+        # limit, or fall back to fewer.
+        "train_bpe": lambda: train_bpe(corpus, 1000, ["<|endoftext|>"], num_threads=1),
+        "train_bpe_2_threads": lambda: train_bpe(corpus, 1000, ["<|endoftext|>"], num_threads=2),
+        # The first use of o200k in this process: its character table is built at import,
+        # not here under the limit (built here, its megabyte could only abort).
+        "train_bpe_o200k": lambda: train_bpe(
+            corpus, 1000, ["<|endoftext|>"], num_threads=1, pattern="o200k"
+        ),
     }
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (size() + headroom, hard))
     try:
         ops[op]()
         outcome = "ok"
-    except MemoryError:
-        outcome = "memory"
+    except MemoryError as e:
+        outcome = f"memory ({e})"
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     print("outcome:", outcome)
     """
 )
 
 
-@pytest.mark.parametrize("op", ["encode", "encode_to_array", "decode", "encode_file"])
-@pytest.mark.parametrize(
-    ("base", "headroom"), [("rss", 1 << 20), ("vm", 1 << 20), ("vm", 8 << 20), ("vm", 64 << 20)]
-)
-def test_memory_limit_gives_memory_error_or_success(op, base, headroom):
+def run(op: str, base: str, headroom: int) -> str:
+    """Runs `op` under the limit in a subprocess; returns its outcome ("ok" or "memory ...")
+    after checking that it neither died nor raised anything else."""
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, op, base, str(headroom)],
         capture_output=True,
@@ -70,4 +77,36 @@ def test_memory_limit_gives_memory_error_or_success(op, base, headroom):
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "PanicException" not in proc.stderr
-    assert "outcome: ok" in proc.stdout or "outcome: memory" in proc.stdout, proc.stdout
+    outcome = proc.stdout.partition("outcome: ")[2].strip()
+    assert outcome == "ok" or outcome.startswith("memory"), proc.stdout
+    return outcome
+
+
+@pytest.mark.parametrize("op", ["encode", "encode_to_array", "decode", "encode_file"])
+@pytest.mark.parametrize(
+    ("base", "headroom"), [("rss", 1 << 20), ("vm", 1 << 20), ("vm", 8 << 20), ("vm", 64 << 20)]
+)
+def test_memory_limit_gives_memory_error_or_success(op, base, headroom):
+    run(op, base, headroom)
+
+
+@pytest.mark.parametrize("op", ["train_bpe", "train_bpe_2_threads", "train_bpe_o200k"])
+@pytest.mark.parametrize(
+    ("base", "headroom"),
+    [
+        ("rss", 8 << 20),
+        ("rss", 64 << 20),
+        ("vm", 1 << 20),
+        ("vm", 4 << 20),
+        ("vm", 8 << 20),
+        ("vm", 16 << 20),
+        ("vm", 64 << 20),
+    ],
+)
+def test_train_bpe_under_a_memory_limit(op, base, headroom):
+    """Counting, the words, the merge structures and the pool's threads: out of memory in
+    any of them is a MemoryError; with room enough (64 MB more, where this corpus needs
+    about 30 MB), training succeeds."""
+    outcome = run(op, base, headroom)
+    if (base, headroom) == ("vm", 64 << 20):
+        assert outcome == "ok"

@@ -5,9 +5,15 @@
 
 use _core::encode::Encoder;
 use _core::pretokenize::Pattern;
-use _core::train::train_text;
+use _core::train::{train_text, TrainOptions};
 use _core::vocab::Vocab;
 use libfuzzer_sys::fuzz_target;
+
+const ONE_THREAD: TrainOptions = TrainOptions {
+    num_threads: Some(1),
+    progress: false,
+    cancel: None,
+};
 
 fuzz_target!(|input: (&str, Vec<String>, u16)| {
     let (text, specials, extra) = input;
@@ -15,9 +21,9 @@ fuzz_target!(|input: (&str, Vec<String>, u16)| {
         return;
     }
     let vocab_size = 256 + specials.len() + usize::from(extra % 64);
-    let pattern =
-        [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k][usize::from(extra / 64) % 3].clone();
-    let Ok(trained) = train_text(text, vocab_size, &specials, &pattern, Some(1), false) else {
+    let patterns = [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k];
+    let pattern = patterns[usize::from(extra / 64) % 3].clone();
+    let Ok(trained) = train_text(text, vocab_size, &specials, &pattern, &ONE_THREAD) else {
         return;
     };
     assert!(trained.vocab.len() <= vocab_size);

@@ -55,7 +55,8 @@ def train_bpe(
     progress: bool = False,
     pattern: str = "gpt2",
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """Trains until `vocab_size` tokens (at most 2**32: ids are 32-bit) or no pair is left."""
+    """Trains until `vocab_size` tokens (at most 2**32: ids are 32-bit) or no pair is left.
+    Ctrl-C stops it (`KeyboardInterrupt`); out of memory is `MemoryError`."""
 
 def _learn_merges(
     word_counts: list[tuple[bytes, int]], n_merges: int

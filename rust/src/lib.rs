@@ -4,6 +4,7 @@
 //! so that `cargo test` builds and links without a Python interpreter.
 
 pub mod alloc;
+pub mod cancel;
 pub mod corpus;
 pub mod encode;
 pub mod error;

@@ -10,13 +10,21 @@
 //! the global one cannot be rebuilt. Instead a process that finds it is not the one that
 //! started the kept pools (its pid differs: a forked child) forgets them, without touching
 //! them, and starts its own.
+//!
+//! A pool that cannot start all its threads (memory is short, under `RLIMIT_AS` say, or the
+//! thread limit is reached) is replaced by one of half the threads, down to one; a call
+//! runs on fewer threads rather than fail. Only when not even one thread starts does it
+//! fail, with `OutOfMemory` where the system said it lacked the resources.
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use rayon::ThreadPool;
 
+use crate::cancel::{Cancel, Stop};
 use crate::error::{BpeError, Result};
 
 /// A call runs on at most this many threads per CPU, whatever it asks for: beyond the CPUs,
@@ -76,6 +84,47 @@ pub fn run<R: Send>(num_threads: Option<usize>, f: impl FnOnce() -> R + Send) ->
     Ok(get(n)?.install(f))
 }
 
+/// How often `run_cancellable` asks its hook while the work runs.
+const WATCH_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Runs `f` on the kept pool for `num_threads`, like `run`, while the calling thread asks
+/// `cancel` every `WATCH_INTERVAL`; once it says stop, the flag `f` was given is raised, and
+/// `f` is to check it between its steps (`Stop::check`) and end with `Interrupted`. The hook
+/// is asked on the calling thread only (see `cancel`). Called from a thread of a pool
+/// already, `f` runs there and the hook is never asked.
+pub fn run_cancellable<R: Send>(
+    num_threads: Option<usize>,
+    cancel: Option<Cancel<'_>>,
+    f: impl FnOnce(&Stop) -> Result<R> + Send,
+) -> Result<R> {
+    let stop = Stop::new();
+    let cancel = match cancel {
+        Some(cancel) if rayon::current_thread_index().is_none() => cancel,
+        _ => return run(num_threads, || f(&stop))?,
+    };
+    let pool = get(threads(num_threads)?)?;
+    let (done_tx, done_rx) = mpsc::channel();
+    let stop = &stop;
+    pool.in_place_scope(|scope| {
+        scope.spawn(move |_| {
+            let _ = done_tx.send(f(stop));
+        });
+        loop {
+            match done_rx.recv_timeout(WATCH_INTERVAL) {
+                Ok(result) => return result,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !stop.is_raised() && cancel() {
+                        stop.raise();
+                    }
+                }
+                // `f` panicked without sending: the scope raises that panic on return,
+                // so this value is never seen.
+                Err(RecvTimeoutError::Disconnected) => return Err(BpeError::Interrupted),
+            }
+        }
+    })
+}
+
 /// The pools this process started, most recently used last.
 struct Pools {
     pid: u32,
@@ -114,24 +163,52 @@ fn pools() -> &'static Pools {
 pub(crate) fn get(n: usize) -> Result<Arc<ThreadPool>> {
     let pools = pools();
     let mut kept = pools.kept.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(i) = kept.iter().position(|&(size, _)| size == n) {
-        let entry = kept.remove(i);
-        let pool = Arc::clone(&entry.1);
-        kept.push(entry);
-        return Ok(pool);
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("bpelm-{i}"))
-        .build()
-        .map_err(|e| BpeError::InvalidArgument(format!("cannot start {n} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    kept.push((n, Arc::clone(&pool)));
+    // Where `n` threads cannot start, half as many (see the module's notes).
+    let mut size = n;
+    let pool = loop {
+        if let Some(i) = kept.iter().position(|&(kept_size, _)| kept_size == size) {
+            let entry = kept.remove(i);
+            let pool = Arc::clone(&entry.1);
+            kept.push(entry);
+            return Ok(pool);
+        }
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(size)
+            .thread_name(|i| format!("bpelm-{i}"))
+            .build()
+        {
+            Ok(pool) => break Arc::new(pool),
+            Err(_) if size > 1 => size /= 2,
+            Err(e) => return Err(start_error(n, &e)),
+        }
+    };
+    kept.push((size, Arc::clone(&pool)));
     let dropped = (kept.len() > KEPT).then(|| kept.remove(0));
     drop(kept);
     // Dropping a pool only tells its threads to end once idle; outside the lock anyway.
     drop(dropped);
     Ok(pool)
+}
+
+/// Bytes of a worker's stack: rayon's threads get std's default.
+const STACK_BYTES: usize = 2 << 20;
+
+/// The error for a pool of `n` threads that could not start even one.
+fn start_error(n: usize, err: &rayon::ThreadPoolBuildError) -> BpeError {
+    use std::error::Error;
+    let io = err
+        .source()
+        .and_then(|e| e.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        // What `pthread_create` says (EAGAIN) when the stack cannot be mapped.
+        Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::OutOfMemory) => {
+            BpeError::OutOfMemory {
+                what: "the stack of a worker thread",
+                bytes: STACK_BYTES,
+            }
+        }
+        _ => BpeError::InvalidArgument(format!("cannot start {n} threads: {err}")),
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +241,33 @@ mod tests {
         );
         let kept = pools().kept.lock().unwrap();
         assert!(kept.len() <= KEPT, "{} pools kept", kept.len());
+    }
+
+    #[test]
+    fn a_cancelled_run_raises_the_flag_and_ends_interrupted() {
+        use std::sync::atomic::AtomicUsize;
+        let asked = AtomicUsize::new(0);
+        let cancel = || asked.fetch_add(1, Ordering::Relaxed) >= 2;
+        let result = run_cancellable(Some(2), Some(&cancel), |stop| -> Result<()> {
+            loop {
+                stop.check()?;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert!(matches!(result, Err(BpeError::Interrupted)), "{result:?}");
+        assert!(asked.load(Ordering::Relaxed) >= 3);
+        // Not cancelled, or no hook: the work's own result.
+        let never = || false;
+        assert_eq!(
+            run_cancellable(Some(1), Some(&never), |_| Ok(7)).unwrap(),
+            7
+        );
+        assert_eq!(run_cancellable(None, None, |_| Ok(8)).unwrap(), 8);
+        let err = run_cancellable(Some(1), Some(&never), |_| -> Result<()> {
+            Err(BpeError::InvalidArgument("bad".into()))
+        });
+        assert!(err.is_err_and(|e| e.to_string() == "bad"));
+        assert!(run_cancellable(Some(0), Some(&never), |_| Ok(())).is_err());
     }
 
     #[test]

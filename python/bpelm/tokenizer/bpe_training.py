@@ -45,6 +45,10 @@ def train_bpe(
         pattern: the split pattern: "gpt2" (default), "cl100k", "o200k" (GPT-4's and
             GPT-4o's), or any regular expression (the slow path; the text between matches is
             kept as pretokens). Give the same one to `Tokenizer(..., pattern=...)`.
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C, within a chunk of counting or a merge.
+        MemoryError: when memory runs out (under a ``RLIMIT_AS`` limit, say).
     """
     if not isinstance(input_path, (str, os.PathLike)):
         raise TypeError(f"input_path must be a str or os.PathLike, not {type(input_path).__name__}")

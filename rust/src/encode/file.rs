@@ -61,9 +61,7 @@ pub struct EncodeFileStats {
     pub bytes: u64,
 }
 
-/// Asked between chunks whether to stop (true: stop with `BpeError::Interrupted`). The
-/// Python bindings check for signals here, so Ctrl-C ends a long encode within a chunk.
-pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+pub use crate::cancel::Cancel;
 
 /// How `encode_file` works.
 #[derive(Clone, Copy)]

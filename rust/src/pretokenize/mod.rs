@@ -210,6 +210,14 @@ impl Pattern {
     }
 }
 
+/// Builds every built-in pattern's character tables now. The bindings call it when the
+/// module is imported: a table is a few MB while it is built, and building it on first use
+/// would be an allocation no caller can recover from under a memory limit set later.
+pub fn prepare_tables() {
+    classes::letter_table();
+    classes::case_table();
+}
+
 impl PartialEq for Pattern {
     fn eq(&self, other: &Pattern) -> bool {
         self.regex() == other.regex()

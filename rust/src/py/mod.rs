@@ -47,6 +47,7 @@ impl From<BpeError> for PyErr {
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    crate::pretokenize::prepare_tables();
     pretok::register(m)?;
     train::register(m)?;
     encode::register(m)?;

@@ -1,7 +1,9 @@
-//! Ctrl-C during a long core call: the core asks a cancellation hook between chunks
-//! (`encode::file::Cancel`), and this one runs Python's signal handlers, at most every
-//! `INTERVAL`, keeping the exception they raise (`KeyboardInterrupt`) to raise it in place of
-//! the core's `Interrupted`.
+//! Ctrl-C during a long core call: the core asks a cancellation hook (`cancel::Cancel`) on
+//! the calling thread, between chunks or while it waits on the pool (see `crate::cancel`),
+//! and this one runs Python's signal handlers, at most every `INTERVAL`, keeping the
+//! exception they raise (`KeyboardInterrupt`) to raise it in place of the core's
+//! `Interrupted`. Python runs the handlers on its main thread only: a call made from another
+//! Python thread is not interrupted (as `time.sleep` there is not).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

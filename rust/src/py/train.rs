@@ -7,13 +7,15 @@ use pyo3::types::{PyDict, PyList};
 
 use super::args::NumThreads;
 use super::objects;
+use super::signals::Signals;
 use crate::pretokenize::Pattern;
-use crate::train::{train_file, train_words, Trained};
+use crate::train::{train_file, train_words, TrainOptions, Trained};
 use crate::TokenId;
 
 /// Trains byte-level BPE on a UTF-8 file, cut into pretokens by `pattern` (a name or a
 /// regular expression); returns `(vocab, merges)` as `dict[int, bytes]` and
-/// `list[tuple[bytes, bytes]]`. Runs without the GIL.
+/// `list[tuple[bytes, bytes]]`. Runs without the GIL; Ctrl-C stops it within a chunk or a
+/// merge (`KeyboardInterrupt`).
 #[pyfunction]
 #[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false, pattern = "gpt2"))]
 fn train_bpe<'py>(
@@ -26,18 +28,21 @@ fn train_bpe<'py>(
     pattern: &str,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
     let pattern = Pattern::parse(pattern)?;
+    let signals = Signals::new();
+    let cancel = || signals.cancelled();
+    let options = TrainOptions {
+        num_threads: NumThreads::of(num_threads),
+        progress,
+        cancel: Some(&cancel),
+    };
     let trained = objects::detach(py, || {
-        train_file(
-            &input_path,
-            vocab_size,
-            &special_tokens,
-            &pattern,
-            NumThreads::of(num_threads),
-            progress,
-        )
-    })??;
+        train_file(&input_path, vocab_size, &special_tokens, &pattern, &options)
+    })?
+    .map_err(|e| signals.error(e))?;
     let vocab = objects::dict(py)?;
     for (id, bytes) in trained.vocab.iter().enumerate() {
+        // Ids are below the vocabulary size, which is at most 2^32 (checked).
+        let id = objects::int(py, id as TokenId)?;
         vocab.set_item(id, objects::bytes(py, bytes)?)?;
     }
     Ok((vocab, merges_to_py(py, &trained)?))

@@ -5,7 +5,11 @@
 //! padding, length in the last byte): looking one up then compares two integers instead of
 //! following a pointer back into the text, which was most of the counting time. Longer ones
 //! are keyed by the slice of the text.
+//!
+//! The maps grow fallibly (`alloc::try_entry`): a worker that runs out of memory, or sees
+//! the call cancelled, stops at the end of its chunk and ends the other workers' loops too.
 
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
@@ -13,8 +17,10 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::word::Words;
+use crate::alloc;
+use crate::cancel::Stop;
 use crate::corpus::chunk_ranges;
-use crate::error::Result;
+use crate::error::{BpeError, Result};
 use crate::pretokenize::Pattern;
 use crate::special::{Segment, SpecialTokens};
 
@@ -38,30 +44,45 @@ fn unpack(key: &u128) -> ([u8; SHORT], usize) {
     (buf, len)
 }
 
+const WHAT: &str = "pretoken counts";
+
+/// Adds `n` to `key`'s count, growing `map` fallibly.
+#[inline]
+fn bump<K: Eq + Hash>(map: &mut FxHashMap<K, u64>, key: K, n: u64) -> Result<()> {
+    *alloc::try_entry(map, key, WHAT)?.or_insert(0) += n;
+    Ok(())
+}
+
 /// Pretoken counts of one worker.
 #[derive(Default)]
 struct Counts<'a> {
     short: FxHashMap<u128, u64>,
     long: FxHashMap<&'a str, u64>,
+    /// Why a count was lost (the map could not grow); `add` cannot return it.
+    failed: Option<BpeError>,
 }
 
 impl<'a> Counts<'a> {
     #[inline]
     fn add(&mut self, token: &'a str) {
-        if token.len() < SHORT {
-            *self.short.entry(pack(token.as_bytes())).or_insert(0) += 1;
+        let added = if token.len() < SHORT {
+            bump(&mut self.short, pack(token.as_bytes()), 1)
         } else {
-            *self.long.entry(token).or_insert(0) += 1;
+            bump(&mut self.long, token, 1)
+        };
+        if let Err(e) = added {
+            self.failed.get_or_insert(e);
         }
     }
 
-    fn absorb(&mut self, other: Counts<'a>) {
+    fn absorb(&mut self, other: Counts<'a>) -> Result<()> {
         for (k, n) in other.short {
-            *self.short.entry(k).or_insert(0) += n;
+            bump(&mut self.short, k, n)?;
         }
         for (k, n) in other.long {
-            *self.long.entry(k).or_insert(0) += n;
+            bump(&mut self.long, k, n)?;
         }
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -70,47 +91,65 @@ impl<'a> Counts<'a> {
 }
 
 /// The distinct pretokens (by `pattern`) of `text` outside special tokens, with their
-/// counts. Errors only where a custom pattern's regex engine gives up on the text.
+/// counts; stops between chunks once `stop` is raised. A custom pattern's regex engine
+/// giving up on the text is an error too.
 pub fn count_words(
     text: &str,
     specials: &SpecialTokens,
     pattern: &Pattern,
     bar: &ProgressBar,
+    stop: &Stop,
 ) -> Result<Words> {
     let ranges = chunk_ranges(text, specials, pattern, CHUNK_BYTES);
     let next = AtomicUsize::new(0);
     let workers = rayon::current_num_threads().min(ranges.len()).max(1);
     // One map per worker (not per chunk), so that merging stays cheap.
-    let mut all: Vec<Counts> = (0..workers)
+    let all: Result<Vec<Counts>> = (0..workers)
         .into_par_iter()
         .map(|_| {
             let mut counts = Counts::default();
             while let Some(range) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let chunk = &text[range.clone()];
+                let mut scanned = Ok(());
                 for segment in specials.segments(chunk) {
                     if let Segment::Text(piece) = segment {
-                        pattern.for_each_pretoken(piece, |token| counts.add(token))?;
+                        scanned = pattern.for_each_pretoken(piece, |token| counts.add(token));
+                        if scanned.is_err() {
+                            break;
+                        }
                     }
                 }
                 bar.inc(chunk.len() as u64);
+                let ended = match (counts.failed.take(), scanned) {
+                    (Some(err), _) | (None, Err(err)) => Err(err),
+                    (None, Ok(())) => stop.check(),
+                };
+                if let Err(err) = ended {
+                    // No chunk is left for the other workers either.
+                    next.store(ranges.len(), Ordering::Relaxed);
+                    return Err(err);
+                }
             }
             Ok(counts)
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut all = all?;
     all.sort_by_key(|c| std::cmp::Reverse(c.len()));
     let mut all = all.into_iter();
     let mut total = all.next().unwrap_or_default();
     for counts in all {
-        total.absorb(counts);
+        total.absorb(counts)?;
     }
 
-    let mut words = Words::new();
+    let ids = total.short.keys().map(|key| unpack(key).1).sum::<usize>()
+        + total.long.keys().map(|token| token.len()).sum::<usize>();
+    let mut words = Words::with_capacity(total.len(), ids)?;
     for (key, n) in &total.short {
         let (buf, len) = unpack(key);
-        words.push(&buf[..len], *n);
+        words.push(&buf[..len], *n)?;
     }
     for (token, n) in &total.long {
-        words.push(token.as_bytes(), *n);
+        words.push(token.as_bytes(), *n)?;
     }
     Ok(words)
 }
@@ -126,5 +165,43 @@ mod tests {
             assert_eq!(&buf[..len], s.as_bytes());
         }
         assert_ne!(pack(b"a"), pack(b"a\0"));
+    }
+
+    #[test]
+    fn counts_and_stops_when_told() {
+        let specials = SpecialTokens::new(&["<s>".to_string()]).expect("valid");
+        let text = "the cat<s>the hat and an incomprehensibility";
+        let words = count_words(
+            text,
+            &specials,
+            &Pattern::Gpt2,
+            &ProgressBar::hidden(),
+            &Stop::new(),
+        )
+        .expect("counts");
+        let mut got: Vec<(String, u64)> = (0..words.len())
+            .map(|w| {
+                let bytes: Vec<u8> = words.tokens(w).iter().map(|&t| t as u8).collect();
+                (String::from_utf8(bytes).expect("utf-8"), words.count(w))
+            })
+            .collect();
+        got.sort();
+        let want = [" an", " and", " cat", " hat", " incomprehensibility", "the"];
+        let want: Vec<(String, u64)> = want
+            .iter()
+            .map(|s| (s.to_string(), if *s == "the" { 2 } else { 1 }))
+            .collect();
+        assert_eq!(got, want);
+
+        let stop = Stop::new();
+        stop.raise();
+        let err = count_words(
+            text,
+            &specials,
+            &Pattern::Gpt2,
+            &ProgressBar::hidden(),
+            &stop,
+        );
+        assert!(matches!(err, Err(BpeError::Interrupted)));
     }
 }

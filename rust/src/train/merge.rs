@@ -1,5 +1,9 @@
 //! The merge loop: pair counts kept up to date incrementally, a max-heap of candidate pairs
 //! with lazy invalidation, and an index from each pair to the words that may hold it.
+//!
+//! Every structure here grows with the input, so all of them grow fallibly (`alloc`): out of
+//! memory, the loop ends with `OutOfMemory` (and once the call is cancelled, `Interrupted`,
+//! checked before each merge).
 
 use std::cmp::Ordering;
 
@@ -9,7 +13,18 @@ use rustc_hash::FxHashMap;
 
 use super::word::{pair_key, unpack_pair, PairKey, Words};
 use super::Trained;
+use crate::alloc::{self, try_entry, try_push, try_room};
+use crate::cancel::Stop;
+use crate::error::Result;
 use crate::TokenId;
+
+const HEAP: &str = "the heap of candidate merges";
+const COUNTS: &str = "pair counts";
+const INDEX: &str = "the words of each pair";
+const VOCAB: &str = "vocabulary";
+
+/// The merges room is made for before the first: more than GPT-2's 50,000.
+const MERGES_UP_FRONT: usize = 1 << 16;
 
 /// A candidate merge as it was when pushed: its count may since have dropped.
 #[derive(Debug, Clone, Copy)]
@@ -26,14 +41,20 @@ struct PairHeap {
     items: Vec<Candidate>,
 }
 
+// The heap's operations are the merge loop's innermost code: inlined into it always, which
+// the compiler stops doing by itself once the loop holds its error paths.
+#[inline(always)]
 fn cmp_candidates(x: &Candidate, y: &Candidate, token_bytes: &[Vec<u8>]) -> Ordering {
-    x.count.cmp(&y.count).then_with(|| {
-        let (xl, xr) = unpack_pair(x.pair);
-        let (yl, yr) = unpack_pair(y.pair);
-        let (xl, xr) = (&token_bytes[xl as usize], &token_bytes[xr as usize]);
-        let (yl, yr) = (&token_bytes[yl as usize], &token_bytes[yr as usize]);
-        (xl, xr).cmp(&(yl, yr))
-    })
+    match x.count.cmp(&y.count) {
+        Ordering::Equal => {
+            let (xl, xr) = unpack_pair(x.pair);
+            let (yl, yr) = unpack_pair(y.pair);
+            let (xl, xr) = (&token_bytes[xl as usize], &token_bytes[xr as usize]);
+            let (yl, yr) = (&token_bytes[yl as usize], &token_bytes[yr as usize]);
+            (xl, xr).cmp(&(yl, yr))
+        }
+        unequal => unequal,
+    }
 }
 
 impl PairHeap {
@@ -45,8 +66,9 @@ impl PairHeap {
         heap
     }
 
-    fn push(&mut self, item: Candidate, token_bytes: &[Vec<u8>]) {
-        self.items.push(item);
+    #[inline(always)]
+    fn push(&mut self, item: Candidate, token_bytes: &[Vec<u8>]) -> Result<()> {
+        try_push(&mut self.items, item, HEAP)?;
         let mut i = self.items.len() - 1;
         while i > 0 {
             let parent = (i - 1) / 2;
@@ -57,8 +79,10 @@ impl PairHeap {
             self.items.swap(i, parent);
             i = parent;
         }
+        Ok(())
     }
 
+    #[inline(always)]
     fn pop(&mut self, token_bytes: &[Vec<u8>]) -> Option<Candidate> {
         let last = self.items.len().checked_sub(1)?;
         self.items.swap(0, last);
@@ -67,6 +91,7 @@ impl PairHeap {
         top
     }
 
+    #[inline(always)]
     fn sift_down(&mut self, mut i: usize, token_bytes: &[Vec<u8>]) {
         let n = self.items.len();
         loop {
@@ -101,7 +126,7 @@ struct PairStats {
 
 /// Counts every adjacent pair of every word (all single bytes still, so the pairs fit a dense
 /// 256 x 256 table), in parallel over ranges of words.
-fn count_byte_pairs(words: &Words) -> PairStats {
+fn count_byte_pairs(words: &Words) -> Result<PairStats> {
     const N: usize = 256 * 256;
     let n = words.len();
     let tasks = 4 * rayon::current_num_threads();
@@ -113,8 +138,8 @@ fn count_byte_pairs(words: &Words) -> PairStats {
     let partial: Vec<(Vec<i64>, Vec<Vec<u32>>)> = ranges
         .par_iter()
         .map(|&(lo, hi)| {
-            let mut counts = vec![0i64; N];
-            let mut lists: Vec<Vec<u32>> = vec![Vec::new(); N];
+            let mut counts = alloc::try_filled(N, 0i64, COUNTS)?;
+            let mut lists: Vec<Vec<u32>> = alloc::try_filled(N, Vec::new(), INDEX)?;
             for w in lo..hi {
                 let count = words.count(w) as i64;
                 for p in words.tokens(w).windows(2) {
@@ -122,13 +147,13 @@ fn count_byte_pairs(words: &Words) -> PairStats {
                     counts[k] += count;
                     let list = &mut lists[k];
                     if list.last() != Some(&(w as u32)) {
-                        list.push(w as u32);
+                        try_push(list, w as u32, INDEX)?;
                     }
                 }
             }
-            (counts, lists)
+            Ok((counts, lists))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut counts = FxHashMap::default();
     let mut index = FxHashMap::default();
     for k in 0..N {
@@ -137,46 +162,66 @@ fn count_byte_pairs(words: &Words) -> PairStats {
             continue;
         }
         let len = partial.iter().map(|(_, l)| l[k].len()).sum();
-        let mut list = Vec::with_capacity(len);
+        let mut list = alloc::try_with_capacity(len, INDEX)?;
         for (_, lists) in &partial {
             list.extend_from_slice(&lists[k]);
         }
         let key = pair_key((k >> 8) as TokenId, (k & 0xff) as TokenId);
+        try_room(&mut counts, COUNTS)?;
         counts.insert(key, total);
+        try_room(&mut index, INDEX)?;
         index.insert(key, list);
     }
-    PairStats { counts, index }
+    Ok(PairStats { counts, index })
 }
 
 /// Learns up to `n_merges` merges on `words` (words of single bytes, as `Words::push` makes
-/// them). Merge `i` makes token `256 + i`; stops early when no pair is left.
-pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Trained {
-    let mut token_bytes: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+/// them). Merge `i` makes token `256 + i`; stops early when no pair is left, and with
+/// `Interrupted` once `stop` is raised.
+pub fn learn_merges(
+    mut words: Words,
+    n_merges: usize,
+    bar: &ProgressBar,
+    stop: &Stop,
+) -> Result<Trained> {
+    // The bytes of each token: 256 small allocations, so fallible too (see `alloc`).
+    let mut token_bytes: Vec<Vec<u8>> = alloc::try_with_capacity(256, VOCAB)?;
+    for b in 0..=255u8 {
+        token_bytes.push(alloc::try_to_vec(&[b], VOCAB)?);
+    }
     let PairStats {
         mut counts,
         mut index,
-    } = count_byte_pairs(&words);
-    let initial = counts
-        .iter()
-        .map(|(&pair, &count)| Candidate { count, pair })
-        .collect();
+    } = count_byte_pairs(&words)?;
+    let mut initial = alloc::try_with_capacity(counts.len(), HEAP)?;
+    initial.extend(
+        counts
+            .iter()
+            .map(|(&pair, &count)| Candidate { count, pair }),
+    );
     let mut heap = PairHeap::from_vec(initial, &token_bytes);
 
-    // `n_merges` comes from the caller and may be far more than the words can make.
-    let mut merges = Vec::with_capacity(n_merges.min(words.max_merges()));
+    // `n_merges` comes from the caller and may be far more than the words can make, or than
+    // memory holds (`max_merges` is about the corpus's size): room for at most
+    // `MERGES_UP_FRONT` now, more as they come.
+    let up_front = n_merges.min(words.max_merges()).min(MERGES_UP_FRONT);
+    let mut merges = alloc::try_with_capacity(up_front, VOCAB)?;
     let mut step = Neighbours::default();
     let mut new_pairs: Vec<PairKey> = Vec::new();
     while merges.len() < n_merges {
-        let Some(best) = pop_current(&mut heap, &counts, &token_bytes) else {
+        stop.check()?;
+        let Some(best) = pop_current(&mut heap, &counts, &token_bytes)? else {
             break;
         };
         let (left, right) = unpack_pair(best);
         let new = token_bytes.len() as TokenId;
-        let mut bytes = token_bytes[left as usize].clone();
-        bytes.extend_from_slice(&token_bytes[right as usize]);
-        token_bytes.push(bytes);
-        merges.push((left, right));
-        step.grow(token_bytes.len());
+        let (l, r) = (&token_bytes[left as usize], &token_bytes[right as usize]);
+        let mut bytes = alloc::try_with_capacity(l.len() + r.len(), VOCAB)?;
+        bytes.extend_from_slice(l);
+        bytes.extend_from_slice(r);
+        try_push(&mut token_bytes, bytes, VOCAB)?;
+        try_push(&mut merges, (left, right), VOCAB)?;
+        step.grow(token_bytes.len())?;
 
         // Tally the replaced occurrences by their neighbours, per neighbour token (dense
         // arrays, no hashing per occurrence); the pair counts are updated once per neighbour.
@@ -191,34 +236,39 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
             let count = words.count(w as usize) as i64;
             words.merge(w as usize, left, right, new, |prev, next| {
                 if let Some(p) = prev {
-                    step.before.add(p, count, w);
+                    step.before.add(p, count, w)?;
                 }
                 if let Some(x) = next {
-                    step.after.add(x, count, w);
+                    step.after.add(x, count, w)?;
                 }
-            });
+                Ok(())
+            })?;
         }
         // (p, left) becomes (p, new) and (right, x) becomes (new, x). The new pairs are all
         // born in this step; pairs of old tokens were only lowered (`pop_current` notices).
         for (p, n, ws) in step.before.drain() {
-            lower(&mut counts, &mut index, pair_key(p, left), n);
+            lower(&mut counts, &mut index, pair_key(p, left), n)?;
             let pair = pair_key(p, new);
-            *counts.entry(pair).or_insert(0) += n;
+            *try_entry(&mut counts, pair, COUNTS)?.or_insert(0) += n;
+            try_room(&mut index, INDEX)?;
             index.insert(pair, ws);
-            new_pairs.push(pair);
+            try_push(&mut new_pairs, pair, HEAP)?;
         }
         for (x, n, ws) in step.after.drain() {
-            lower(&mut counts, &mut index, pair_key(right, x), n);
+            lower(&mut counts, &mut index, pair_key(right, x), n)?;
             let pair = pair_key(new, x);
-            *counts.entry(pair).or_insert(0) += n;
+            *try_entry(&mut counts, pair, COUNTS)?.or_insert(0) += n;
+            try_room(&mut index, INDEX)?;
             index.insert(pair, ws);
-            new_pairs.push(pair);
+            try_push(&mut new_pairs, pair, HEAP)?;
         }
         // Its own count was never lowered per occurrence (every one of them is gone).
         counts.remove(&best);
         for pair in new_pairs.drain(..) {
             match counts.get(&pair) {
-                Some(&count) if count > 0 => heap.push(Candidate { count, pair }, &token_bytes),
+                Some(&count) if count > 0 => {
+                    heap.push(Candidate { count, pair }, &token_bytes)?;
+                }
                 _ => {
                     counts.remove(&pair);
                     index.remove(&pair);
@@ -227,10 +277,10 @@ pub fn learn_merges(mut words: Words, n_merges: usize, bar: &ProgressBar) -> Tra
         }
         bar.inc(1);
     }
-    Trained {
+    Ok(Trained {
         vocab: token_bytes,
         merges,
-    }
+    })
 }
 
 /// Lowers a pair's count by `n`, forgetting the pair once it is gone. The count of `(new,
@@ -241,13 +291,14 @@ fn lower(
     index: &mut FxHashMap<PairKey, Vec<u32>>,
     pair: PairKey,
     n: i64,
-) {
-    let c = counts.entry(pair).or_insert(0);
+) -> Result<()> {
+    let c = try_entry(counts, pair, COUNTS)?.or_insert(0);
     *c -= n;
     if *c == 0 {
         counts.remove(&pair);
         index.remove(&pair);
     }
+    Ok(())
 }
 
 /// Per-step tallies of the tokens found just before (or just after) the replaced
@@ -260,20 +311,26 @@ struct Tally {
 }
 
 impl Tally {
-    fn grow(&mut self, n_tokens: usize) {
+    fn grow(&mut self, n_tokens: usize) -> Result<()> {
+        let more = n_tokens.saturating_sub(self.count.len());
+        alloc::try_reserve(&mut self.count, more, INDEX)?;
+        alloc::try_reserve(&mut self.words, more, INDEX)?;
         self.count.resize(n_tokens, 0);
         self.words.resize_with(n_tokens, Vec::new);
+        Ok(())
     }
 
-    fn add(&mut self, token: TokenId, count: i64, w: u32) {
+    #[inline(always)]
+    fn add(&mut self, token: TokenId, count: i64, w: u32) -> Result<()> {
         let t = token as usize;
         if self.words[t].is_empty() {
-            self.touched.push(token);
+            try_push(&mut self.touched, token, INDEX)?;
         }
         self.count[t] += count;
         if self.words[t].last() != Some(&w) {
-            self.words[t].push(w);
+            try_push(&mut self.words[t], w, INDEX)?;
         }
+        Ok(())
     }
 
     /// Each touched token with its total and its words, leaving the tally empty.
@@ -292,9 +349,9 @@ struct Neighbours {
 }
 
 impl Neighbours {
-    fn grow(&mut self, n_tokens: usize) {
-        self.before.grow(n_tokens);
-        self.after.grow(n_tokens);
+    fn grow(&mut self, n_tokens: usize) -> Result<()> {
+        self.before.grow(n_tokens)?;
+        self.after.grow(n_tokens)
     }
 }
 
@@ -304,18 +361,20 @@ fn pop_current(
     heap: &mut PairHeap,
     counts: &FxHashMap<PairKey, i64>,
     token_bytes: &[Vec<u8>],
-) -> Option<PairKey> {
+) -> Result<Option<PairKey>> {
     loop {
-        let top = heap.pop(token_bytes)?;
+        let Some(top) = heap.pop(token_bytes) else {
+            return Ok(None);
+        };
         match counts.get(&top.pair) {
-            Some(&c) if c == top.count => return Some(top.pair),
+            Some(&c) if c == top.count => return Ok(Some(top.pair)),
             Some(&c) if c > 0 => heap.push(
                 Candidate {
                     count: c,
                     pair: top.pair,
                 },
                 token_bytes,
-            ),
+            )?,
             _ => {}
         }
     }
@@ -332,9 +391,10 @@ mod tests {
     fn train(words: &[(&str, u64)], n_merges: usize) -> Vec<(String, String)> {
         let mut ws = Words::new();
         for (w, c) in words {
-            ws.push(w.as_bytes(), *c);
+            ws.push(w.as_bytes(), *c).expect("room");
         }
-        let trained = learn_merges(ws, n_merges, &ProgressBar::hidden());
+        let trained =
+            learn_merges(ws, n_merges, &ProgressBar::hidden(), &Stop::new()).expect("trains");
         let s = |id: TokenId| String::from_utf8_lossy(&trained.vocab[id as usize]).into_owned();
         trained
             .merges
@@ -392,6 +452,16 @@ mod tests {
     }
 
     #[test]
+    fn a_raised_stop_ends_the_merges() {
+        let mut ws = Words::new();
+        ws.push(b"abab", 3).expect("room");
+        let stop = Stop::new();
+        stop.raise();
+        let result = learn_merges(ws, 2, &ProgressBar::hidden(), &stop);
+        assert!(matches!(result, Err(crate::BpeError::Interrupted)));
+    }
+
+    #[test]
     fn heap_orders_by_count_then_bytes() {
         let tokens = byte_tokens();
         let items = [
@@ -413,7 +483,8 @@ mod tests {
                 pair: pair_key(b'b'.into(), b'b'.into()),
             },
             &tokens,
-        );
+        )
+        .expect("room");
         let mut order = Vec::new();
         while let Some(c) = heap.pop(&tokens) {
             let (l, r) = unpack_pair(c.pair);

@@ -17,6 +17,8 @@ use std::path::Path;
 
 use indicatif::ProgressBar;
 
+use crate::alloc;
+use crate::cancel::{Cancel, Stop};
 use crate::corpus::Corpus;
 use crate::error::{BpeError, Result};
 use crate::pool;
@@ -46,24 +48,37 @@ impl Trained {
     }
 }
 
+/// How training runs.
+#[derive(Clone, Copy, Default)]
+pub struct TrainOptions<'a> {
+    /// `None`: one per CPU (see `pool::threads`).
+    pub num_threads: Option<usize>,
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+    /// Asked while training runs (see `pool::run_cancellable`); the counting stops between
+    /// chunks and the merging between merges. `None`: never cancelled.
+    pub cancel: Option<Cancel<'a>>,
+}
+
 /// Trains on the UTF-8 file at `path`, split into pretokens by `pattern`, until the
-/// vocabulary holds `vocab_size` tokens (or no pair is left), on `num_threads` threads
-/// (`None`: one per CPU; see `pool::threads`). Draws progress bars on stderr when
-/// `progress` is set.
+/// vocabulary holds `vocab_size` tokens (or no pair is left). Memory the input sizes is
+/// reserved fallibly (`OutOfMemory`, never an abort); a cancelled call ends with
+/// `Interrupted`.
 pub fn train_file(
     path: &Path,
     vocab_size: usize,
     special_tokens: &[String],
     pattern: &Pattern,
-    num_threads: Option<usize>,
-    progress: bool,
+    options: &TrainOptions,
 ) -> Result<Trained> {
     // Arguments are checked before the file is mapped, so bad ones fail at once.
     let specials = checked_specials(vocab_size, special_tokens)?;
-    pool::run(num_threads, || {
+    pool::run_cancellable(options.num_threads, options.cancel, |stop| {
         let corpus = Corpus::open(path)?;
-        train_text_with(corpus.text(), vocab_size, &specials, pattern, progress)
-    })?
+        alloc::check_headroom("the corpus")?;
+        let text = corpus.text();
+        train_text_with(text, vocab_size, &specials, pattern, options.progress, stop)
+    })
 }
 
 /// The validated special tokens, once `vocab_size` is known to hold them and the bytes.
@@ -90,13 +105,12 @@ pub fn train_text(
     vocab_size: usize,
     special_tokens: &[String],
     pattern: &Pattern,
-    num_threads: Option<usize>,
-    progress: bool,
+    options: &TrainOptions,
 ) -> Result<Trained> {
     let specials = checked_specials(vocab_size, special_tokens)?;
-    pool::run(num_threads, || {
-        train_text_with(text, vocab_size, &specials, pattern, progress)
-    })?
+    pool::run_cancellable(options.num_threads, options.cancel, |stop| {
+        train_text_with(text, vocab_size, &specials, pattern, options.progress, stop)
+    })
 }
 
 fn check_vocab_size(vocab_size: usize, n_specials: usize) -> Result<()> {
@@ -123,9 +137,11 @@ fn train_text_with(
     specials: &SpecialTokens,
     pattern: &Pattern,
     progress: bool,
+    stop: &Stop,
 ) -> Result<Trained> {
     let bar = progress::bar(progress, text.len() as u64, "count", progress::Unit::Bytes);
-    let words = count::count_words(text, specials, pattern, &bar)?;
+    let words = count::count_words(text, specials, pattern, &bar, stop)?;
+    alloc::check_headroom("the counted words")?;
     bar.finish();
     if words.len() > u32::MAX as usize {
         return Err(BpeError::InvalidArgument(format!(
@@ -139,11 +155,13 @@ fn train_text_with(
     let n_added = added_specials(specials).count();
     let n_merges = (vocab_size - 256 - n_added).min(words.max_merges());
     let bar = progress::bar(progress, n_merges as u64, "merge", progress::Unit::Items);
-    let mut trained = learn_merges(words, n_merges, &bar);
+    let mut trained = learn_merges(words, n_merges, &bar, stop)?;
     bar.finish();
-    trained
-        .vocab
-        .extend(added_specials(specials).map(|s| s.as_bytes().to_vec()));
+    alloc::try_reserve(&mut trained.vocab, n_added, "vocabulary")?;
+    for special in added_specials(specials) {
+        let bytes = alloc::try_to_vec(special.as_bytes(), "vocabulary")?;
+        trained.vocab.push(bytes);
+    }
     Ok(trained)
 }
 
@@ -155,9 +173,11 @@ pub fn train_words<'a>(
 ) -> Result<Trained> {
     let mut ws = Words::new();
     for (bytes, n) in words {
-        ws.push(bytes, n);
+        ws.push(bytes, n)?;
     }
-    pool::run(None, || learn_merges(ws, n_merges, &ProgressBar::hidden()))
+    pool::run(None, || {
+        learn_merges(ws, n_merges, &ProgressBar::hidden(), &Stop::new())
+    })?
 }
 
 #[cfg(test)]
@@ -168,11 +188,18 @@ mod tests {
         tokens.iter().map(|s| s.to_string()).collect()
     }
 
+    fn threads(num_threads: Option<usize>) -> TrainOptions<'static> {
+        TrainOptions {
+            num_threads,
+            ..TrainOptions::default()
+        }
+    }
+
     #[test]
     fn vocab_is_bytes_then_merges_then_specials() {
         let eot = specials(&["<|endoftext|>", "<pad>"]);
         let text = "ab ab<|endoftext|>ab ab";
-        let trained = train_text(text, 260, &eot, &Pattern::Gpt2, None, false).expect("trains");
+        let trained = train_text(text, 260, &eot, &Pattern::Gpt2, &threads(None)).expect("trains");
         // Pretokens: "ab" x2, " ab" x2; (a, b) x4, then (" ", "ab") x2.
         assert_eq!(trained.merges, [(97, 98), (32, 256)]);
         let pairs = [
@@ -197,8 +224,7 @@ mod tests {
                 262,
                 &specials(&[single, "<|eot|>"]),
                 &Pattern::Gpt2,
-                Some(1),
-                false,
+                &threads(Some(1)),
             )
             .expect("trains");
             let vocab = crate::vocab::Vocab::new(trained.vocab.clone(), &[]).expect("distinct");
@@ -213,7 +239,7 @@ mod tests {
             // 256 bytes, the merges, one added special: up to 262 in all.
             assert_eq!(trained.vocab.len(), 256 + trained.merges.len() + 1);
         }
-        assert!(train_text("ab", 256, &specials(&["a"]), &Pattern::Gpt2, None, false).is_ok());
+        assert!(train_text("ab", 256, &specials(&["a"]), &Pattern::Gpt2, &threads(None)).is_ok());
     }
 
     #[test]
@@ -225,8 +251,7 @@ mod tests {
             300,
             &specials(&["<|endoftext|>"]),
             &Pattern::Gpt2,
-            Some(2),
-            false,
+            &threads(Some(2)),
         )
         .expect("trains");
         assert!(trained.merges.is_empty());
@@ -235,24 +260,30 @@ mod tests {
 
     #[test]
     fn vocab_size_below_bytes_and_specials_is_an_error() {
-        let err = train_text("abc", 256, &specials(&["<s>"]), &Pattern::Gpt2, None, false)
-            .expect_err("too small");
+        let err = train_text(
+            "abc",
+            256,
+            &specials(&["<s>"]),
+            &Pattern::Gpt2,
+            &threads(None),
+        )
+        .expect_err("too small");
         assert!(
             err.to_string()
                 .contains("at least 256 + 1 special tokens = 257"),
             "{err}"
         );
-        assert!(train_text("abc", 256, &[], &Pattern::Gpt2, Some(1), false).is_ok());
+        assert!(train_text("abc", 256, &[], &Pattern::Gpt2, &threads(Some(1))).is_ok());
     }
 
     #[test]
     fn a_huge_vocab_size_is_checked_not_allocated() {
         // Allowed (ids still fit 32 bits): the merges stop when no pair is left, and nothing
         // is allocated for the 2^32 asked for.
-        let trained =
-            train_text("ab ab abc", 1 << 32, &[], &Pattern::Gpt2, Some(1), false).expect("trains");
+        let trained = train_text("ab ab abc", 1 << 32, &[], &Pattern::Gpt2, &threads(Some(1)))
+            .expect("trains");
         assert!(trained.merges.len() <= 5, "{:?}", trained.merges);
-        let err = train_text("ab", (1 << 32) + 5, &[], &Pattern::Gpt2, None, false)
+        let err = train_text("ab", (1 << 32) + 5, &[], &Pattern::Gpt2, &threads(None))
             .expect_err("too large");
         assert!(err.to_string().contains("at most 4294967296"), "{err}");
         let trained = train_words([(&b"abab"[..], 3)], usize::MAX).expect("trains");

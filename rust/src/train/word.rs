@@ -1,5 +1,8 @@
-//! The distinct pretokens being trained on, as token sequences in one flat buffer.
+//! The distinct pretokens being trained on, as token sequences in one flat buffer, which
+//! grows fallibly (`alloc`).
 
+use crate::alloc;
+use crate::error::Result;
 use crate::TokenId;
 
 /// A pair of adjacent tokens packed into one `u64` (left in the high half) for cheap hashing.
@@ -28,13 +31,28 @@ impl Words {
         Self::default()
     }
 
+    /// Room for `words` words of `ids` tokens in all.
+    pub fn with_capacity(words: usize, ids: usize) -> Result<Self> {
+        Ok(Words {
+            ids: alloc::try_with_capacity(ids, WHAT)?,
+            start: alloc::try_with_capacity(words, WHAT)?,
+            len: alloc::try_with_capacity(words, WHAT)?,
+            counts: alloc::try_with_capacity(words, WHAT)?,
+        })
+    }
+
     /// Adds a word of single-byte tokens that occurs `count` times.
-    pub fn push(&mut self, bytes: &[u8], count: u64) {
+    pub fn push(&mut self, bytes: &[u8], count: u64) -> Result<()> {
+        alloc::try_reserve(&mut self.ids, bytes.len(), WHAT)?;
+        alloc::try_reserve(&mut self.start, 1, WHAT)?;
+        alloc::try_reserve(&mut self.len, 1, WHAT)?;
+        alloc::try_reserve(&mut self.counts, 1, WHAT)?;
         self.start.push(self.ids.len());
         self.ids.extend(bytes.iter().map(|&b| TokenId::from(b)));
         // Pretokens are slices of one file, far shorter than 4 GiB.
         self.len.push(bytes.len() as u32);
         self.counts.push(count);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -77,7 +95,7 @@ impl Words {
 
     /// Replaces the non-overlapping occurrences of `(left, right)` in word `w`, scanning left
     /// to right, by `new`, and calls `seen(prev, next)` for each replaced occurrence with the
-    /// tokens beside it. Collapsing `prev left right next` into `prev new next` removes the
+    /// tokens beside it (an error of `seen` ends the call, the word half rewritten). Collapsing `prev left right next` into `prev new next` removes the
     /// pairs `(prev, left)`, `(left, right)`, `(right, next)` and adds `(prev, new)`,
     /// `(new, next)`; `prev` is the already rewritten token (possibly `new` itself), so these
     /// changes add up to exactly the difference between counting the word's adjacent pairs
@@ -88,8 +106,8 @@ impl Words {
         left: TokenId,
         right: TokenId,
         new: TokenId,
-        mut seen: impl FnMut(Option<TokenId>, Option<TokenId>),
-    ) {
+        mut seen: impl FnMut(Option<TokenId>, Option<TokenId>) -> Result<()>,
+    ) -> Result<()> {
         let start = self.start[w];
         let n = self.len[w] as usize;
         let s = &mut self.ids[start..start + n];
@@ -97,7 +115,7 @@ impl Words {
         while i < n {
             if i + 1 < n && s[i] == left && s[i + 1] == right {
                 let prev = j.checked_sub(1).map(|p| s[p]);
-                seen(prev, s.get(i + 2).copied());
+                seen(prev, s.get(i + 2).copied())?;
                 s[j] = new;
                 i += 2;
             } else {
@@ -107,8 +125,11 @@ impl Words {
             j += 1;
         }
         self.len[w] = j as u32;
+        Ok(())
     }
 }
+
+const WHAT: &str = "training words";
 
 /// A prefetch hint; never faults, so any address is fine.
 #[inline(always)]
@@ -138,20 +159,23 @@ mod tests {
     /// Merges and checks the reported deltas against recounting from scratch.
     fn check(bytes: &[u8], left: TokenId, right: TokenId, expect: &[TokenId]) {
         let mut words = Words::new();
-        words.push(bytes, 1);
+        words.push(bytes, 1).expect("room");
         let mut counts = pair_counts(words.tokens(0));
         let mut add = |l, r, d| *counts.entry(pair_key(l, r)).or_insert(0) += d;
-        words.merge(0, left, right, 999, |prev, next| {
-            add(left, right, -1);
-            if let Some(p) = prev {
-                add(p, left, -1);
-                add(p, 999, 1);
-            }
-            if let Some(x) = next {
-                add(right, x, -1);
-                add(999, x, 1);
-            }
-        });
+        words
+            .merge(0, left, right, 999, |prev, next| {
+                add(left, right, -1);
+                if let Some(p) = prev {
+                    add(p, left, -1);
+                    add(p, 999, 1);
+                }
+                if let Some(x) = next {
+                    add(right, x, -1);
+                    add(999, x, 1);
+                }
+                Ok(())
+            })
+            .expect("merges");
         assert_eq!(words.tokens(0), expect);
         counts.retain(|_, c| *c != 0);
         assert_eq!(counts, pair_counts(expect));

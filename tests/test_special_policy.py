@@ -194,7 +194,9 @@ def test_long_texts_are_screened_for_every_disallowed_token(where):
     """Long texts are cleared with one scan for the tokens' shared first characters
     (`specials.screen`); a token anywhere in one, whatever its first characters, is found."""
     vocab = {i: bytes([i]) for i in range(256)}
-    tok = Tokenizer(vocab, [], special_tokens=["<|endoftext|>", "<|pad|>", "[EOS]"])
+    # Five tokens (the screen is used from four on), one not starting like the others.
+    specials = ["<|endoftext|>", "<|pad|>", "<|fim|>", "<|sep|>", "[EOS]"]
+    tok = Tokenizer(vocab, [], special_tokens=specials)
     filler = "plain words and <| brackets |> " * 100  # over the screening threshold
     for token in tok.special_tokens:
         text = filler[:where] + token + filler[where:]

@@ -441,9 +441,7 @@ class Tokenizer:
             core, disallowed = self._default_policy
         else:
             core, disallowed = self._policy(allowed_special, disallowed_special)
-        for probe in (
-            disallowed if len(text) < _specials.SCREEN_CHARS else _specials.screen(disallowed)
-        ):
+        for probe in _specials.probes(text, disallowed):
             if probe in text:
                 _specials.raise_disallowed(text, disallowed)
         return core.encode(text)

@@ -7,14 +7,16 @@ first MB of the web and books corpora, one thread:
 * one document at a time: a Python loop over the documents, one call each;
 * batch: all documents in one call at 1 and at every thread count up to the CPUs;
 * pathological: 1 MB of one long run (spaces, newlines, one word, digits, ...), bpelm only,
-  milliseconds per call.
+  milliseconds per call;
+* with `--cold`: each contender in a fresh process pinned to one CPU, one pass over the
+  text, as a user encoding a corpus once sees it (the project's headline measure).
 
 "best" is the best of a few interleaved rounds on the same text, which flatters per-word
 caches (every word was seen); "fresh" is one call per contender on the next, unseen text, in
 a new str object. All ids are checked equal to bpelm's (best rounds); ratios are against
 gigatoken in the same run. Missing contenders are skipped.
 
-    python benches/bench_patterns.py [--mb 10] [--rounds 3] [--patterns cl100k,o200k]
+    python benches/bench_patterns.py [--mb 10] [--rounds 3] [--patterns cl100k,o200k] [--cold]
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import gzip
 import lzma
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -100,8 +104,15 @@ def whole_text_encoders(c: dict[str, object]) -> dict[str, Callable[[str], objec
 
 
 def per_doc_encoders(c: dict[str, object]) -> dict[str, Callable[[list[str]], list]]:
-    bp = c["bpelm"].encode_ordinary  # type: ignore[attr-defined]
-    encoders: dict[str, Callable[[list[str]], list]] = {"bpelm": lambda ds: [bp(d) for d in ds]}
+    """Each contender's one-document call: arrays where the contender returns them
+    (bpelm's `encode_to_array` with no special-token check, as gigatoken's `encode`),
+    tiktoken's lists."""
+    bp = c["bpelm"]
+
+    def bpelm_docs(ds: list[str]) -> list:
+        return [bp.encode_to_array(d, disallowed_special=()) for d in ds]  # type: ignore[attr-defined]
+
+    encoders: dict[str, Callable[[list[str]], list]] = {"bpelm": bpelm_docs}
     if "gigatoken" in c:
         gt = c["gigatoken"].encode  # type: ignore[attr-defined]
         encoders["gigatoken"] = lambda ds: [gt(d) for d in ds]
@@ -193,12 +204,63 @@ def pathological(bp: object) -> None:
         print(f"    {name:14s} {min(times) * 1e3:7.1f} ms")
 
 
+COLD_CONTENDERS = ("bpelm", "gigatoken", "tiktoken")
+
+
+def cold_worker(pattern: str, corpus: str, contender: str, mode: str, mb: float) -> None:
+    """One pass of `contender` over the corpus (`whole`: one string; `docs`: one call a
+    document), in this fresh process on one CPU; prints the seconds."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    text, _ = head_texts(DATA / CORPORA[corpus], int(mb * 1e6), 0)
+    c = load(pattern, DATA / "tiktoken" / f"{pattern}_base.tiktoken.gz")
+    if contender not in c:
+        print("nan")
+        return
+    if mode == "whole":
+        encode = whole_text_encoders(c)["bpelm (array)" if contender == "bpelm" else contender]
+        arg: object = text
+    else:
+        encode = per_doc_encoders(c)[contender]
+        arg = [d for d in text.split(EOT) if d]
+    start = time.perf_counter()
+    encode(arg)  # type: ignore[arg-type]
+    print(time.perf_counter() - start)
+
+
+def cold_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
+    """The `--cold` rows: best of `rounds` fresh processes per contender and mode."""
+    text, _ = head_texts(DATA / CORPORA[corpus], int(mb * 1e6), 0)
+    n_bytes = len(text.encode("utf-8"))
+    n_doc_bytes = sum(len(d.encode("utf-8")) for d in text.split(EOT) if d)
+    for mode, size in (("whole", n_bytes), ("docs", n_doc_bytes)):
+        best: dict[str, float] = {}
+        for _ in range(rounds):
+            for contender in COLD_CONTENDERS:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--worker", pattern, corpus, contender, mode],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "RAYON_NUM_THREADS": "1", "BPELM_BENCH_MB": str(mb)},
+                ).stdout.split()[-1]
+                if out != "nan":
+                    best[contender] = min(best.get(contender, float("inf")), float(out))
+        title = "whole text" if mode == "whole" else "one document a call"
+        report(f"cold process, {title}, 1 CPU", size, best)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        pattern, corpus, contender, mode = sys.argv[2:6]
+        cold_worker(pattern, corpus, contender, mode, float(os.environ["BPELM_BENCH_MB"]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=10.0, help="MB of each corpus (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
     parser.add_argument("--patterns", default="cl100k,o200k")
     parser.add_argument("--no-batch", action="store_true", help="skip the batch rows")
+    parser.add_argument("--cold", action="store_true", help="only the fresh-process rows")
     args = parser.parse_args()
     cpus = os.cpu_count() or 1
     machine = f"{platform.machine()} {platform.processor()}".strip()
@@ -213,8 +275,13 @@ def main() -> None:
         if not rank_file.exists():
             print(f"{pattern}: {rank_file} missing, skipped")
             continue
-        contenders = load(pattern, rank_file)
         print(f"== {pattern}")
+        if args.cold:
+            for corpus in texts:
+                print(f" {corpus}: {args.mb:g} MB")
+                cold_rows(pattern, corpus, args.mb, args.rounds)
+            continue
+        contenders = load(pattern, rank_file)
         for corpus, (text, unseen) in texts.items():
             n_bytes = len(text.encode("utf-8"))
             docs = [d for d in text.split(EOT) if d]

@@ -29,6 +29,7 @@ SCRIPT = textwrap.dedent(
     vocab, merges = train_bpe(corpus, 300, ["<|endoftext|>"], num_threads=1)
     tok = Tokenizer(vocab, merges, ["<|endoftext|>"])
     ids = list(range(256)) * 8000                      # 2M ids
+    one_word = "a" * (8 << 20)                         # one 8 MB pretoken
     tok.encode("warm up the cache and pools")
 
     def size():
@@ -43,6 +44,8 @@ SCRIPT = textwrap.dedent(
         "encode_to_array": lambda: tok.encode_to_array(text),
         "decode": lambda: tok.decode(ids),
         "encode_file": lambda: encode_file(tok, corpus, os.path.join(tmp, "o.npy"), num_threads=1),
+        # Merging one pretoken needs scratch memory in proportion to it.
+        "encode_one_long_word": lambda: tok.encode_to_array(one_word),
         # The one-thread pool runs already (trained on above); two threads start under the
         # limit, or fall back to fewer.
         "train_bpe": lambda: train_bpe(corpus, 1000, ["<|endoftext|>"], num_threads=1),
@@ -88,6 +91,14 @@ def run(op: str, base: str, headroom: int) -> str:
 )
 def test_memory_limit_gives_memory_error_or_success(op, base, headroom):
     run(op, base, headroom)
+
+
+@pytest.mark.parametrize("headroom", [96 << 20, 128 << 20])
+def test_one_long_pretoken_under_a_memory_limit(headroom):
+    """8 MB of one letter is one pretoken: room for its 32 MB of ids, but merging it takes
+    some 200 MB of scratch, which the encoder checks it can have before it starts (without
+    the check, the merge's own buffers aborted the process)."""
+    assert run("encode_one_long_word", "vm", headroom).startswith("memory")
 
 
 @pytest.mark.parametrize("op", ["train_bpe", "train_bpe_2_threads", "train_bpe_o200k"])

@@ -108,7 +108,14 @@ pub const HEADROOM: usize = 1 << 20;
 /// `OutOfMemory` (for `what`, the step just done) unless `HEADROOM` more bytes can still be
 /// allocated. Only address space is taken, for a moment: the pages are never touched.
 pub fn check_headroom(what: &'static str) -> Result<()> {
-    let probe = try_with_capacity::<u8>(HEADROOM, what)?;
+    check_room(HEADROOM, what)
+}
+
+/// `OutOfMemory` (for `what`) unless `bytes` bytes can be allocated now: for work whose
+/// allocations are infallible but sized by the input (merging one long pretoken), asked
+/// before it starts. Only address space is taken, for a moment: the pages are never touched.
+pub fn check_room(bytes: usize, what: &'static str) -> Result<()> {
+    let probe = try_with_capacity::<u8>(bytes, what)?;
     // Kept opaque, or the compiler may drop an allocation that is never used.
     std::hint::black_box(&probe);
     Ok(())

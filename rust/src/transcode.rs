@@ -52,15 +52,17 @@ impl<'a> Units<'a> {
     /// one after another gives the tokens of the whole. The UTF-8 is made a step at a time
     /// in `buf`, which stays small (unless the text has no safe cut for long), instead of
     /// in one buffer as large as the text: fresh memory costs page faults, and the encoder
-    /// reads each piece while it is still in cache. Returns the index of the first code
-    /// unit with no UTF-8 (see `write_utf8`), after the pieces before it.
+    /// reads each piece while it is still in cache. Fails, after the pieces before it,
+    /// with `NotUnicode` (`text` is the caller's index of this text) at the first code unit
+    /// with no UTF-8 (see `write_utf8`), or `OutOfMemory` when `buf` cannot grow.
     pub fn for_each_safe_piece(
         &self,
+        text: usize,
         specials: &SpecialTokens,
         pattern: &Pattern,
         buf: &mut Vec<u8>,
         mut f: impl FnMut(&str),
-    ) -> Result<(), usize> {
+    ) -> crate::error::Result<()> {
         buf.clear();
         let n = self.len();
         let mut at = 0;
@@ -69,20 +71,22 @@ impl<'a> Units<'a> {
             let step = self.slice(at..end);
             // Room for the most UTF-8 the step can make, rather than a pass to count it.
             let old = buf.len();
-            buf.resize(old + step.max_utf8_per_unit() * step.len(), 0);
+            let room = step.max_utf8_per_unit() * step.len();
+            crate::alloc::try_reserve(buf, room, "a text made UTF-8")?;
+            buf.resize(old + room, 0);
             let written = step
                 .write_utf8_prefix(&mut buf[old..])
-                .map_err(|i| at + i)?;
+                .map_err(|i| crate::error::BpeError::NotUnicode { text, unit: at + i })?;
             buf.truncate(old + written);
             at = end;
             if at == n {
                 break;
             }
             // SAFETY: `buf` holds the UTF-8 of whole characters (written above).
-            let text = unsafe { std::str::from_utf8_unchecked(buf) };
+            let utf8 = unsafe { std::str::from_utf8_unchecked(buf) };
             let lo = old.saturating_sub(specials.max_len() + 4);
-            if let Some(cut) = safe_split_between(text, specials, pattern, lo, text.len()) {
-                f(&text[..cut]);
+            if let Some(cut) = safe_split_between(utf8, specials, pattern, lo, utf8.len()) {
+                f(&utf8[..cut]);
                 buf.drain(..cut);
             }
         }
@@ -445,7 +449,7 @@ mod tests {
         let mut pieces = Vec::new();
         let mut buf = Vec::new();
         Units::Ucs4(&chars)
-            .for_each_safe_piece(&specials, &Pattern::Gpt2, &mut buf, |p| {
+            .for_each_safe_piece(0, &specials, &Pattern::Gpt2, &mut buf, |p| {
                 pieces.push(p.to_string())
             })
             .unwrap();
@@ -463,9 +467,13 @@ mod tests {
         bad.resize(PIECE_UNITS + 10, u16::from(b'z'));
         bad.push(0xD800);
         let mut seen = 0;
-        let got = Units::Ucs2(&bad)
-            .for_each_safe_piece(&specials, &Pattern::Gpt2, &mut buf, |p| seen += p.len());
-        assert_eq!(got, Err(PIECE_UNITS + 10));
+        let got =
+            Units::Ucs2(&bad)
+                .for_each_safe_piece(3, &specials, &Pattern::Gpt2, &mut buf, |p| seen += p.len());
+        assert!(matches!(
+            got,
+            Err(crate::error::BpeError::NotUnicode { text: 3, unit }) if unit == PIECE_UNITS + 10
+        ));
         assert_eq!(seen, 3);
     }
 

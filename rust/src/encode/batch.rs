@@ -152,13 +152,11 @@ impl Encoder {
             Text::Utf8(t) => self.encode_into(t, out)?,
             Text::Units(units) => {
                 let mut failed = None;
-                units
-                    .for_each_safe_piece(&self.specials, &self.pattern, buf, |piece| {
-                        if failed.is_none() {
-                            failed = self.encode_into(piece, out).err();
-                        }
-                    })
-                    .map_err(|unit| BpeError::NotUnicode { text: index, unit })?;
+                units.for_each_safe_piece(index, &self.specials, &self.pattern, buf, |piece| {
+                    if failed.is_none() {
+                        failed = self.encode_into(piece, out).err();
+                    }
+                })?;
                 if let Some(e) = failed {
                     return Err(e);
                 }

@@ -65,6 +65,9 @@ pub(crate) struct WordCache {
     seeded: usize,
     long: FxHashMap<Box<[u8]>, Value>,
     arena: Vec<TokenId>,
+    /// Why the encode using the cache now must fail (no memory to merge a long pretoken):
+    /// set deep in the per-word path, which returns nothing, and taken by `encode_into`.
+    failed: Option<crate::error::BpeError>,
 }
 
 /// The short-word table borrowed for lookups: its slots and mask stay in registers over a
@@ -324,7 +327,18 @@ impl WordCache {
             seeded: 0,
             long: FxHashMap::default(),
             arena: Vec::new(),
+            failed: None,
         }
+    }
+
+    /// Records why the current encode must fail (the first reason is kept).
+    pub(crate) fn fail(&mut self, error: crate::error::BpeError) {
+        self.failed.get_or_insert(error);
+    }
+
+    /// The failure recorded since the last call, if any.
+    pub(crate) fn take_failure(&mut self) -> Option<crate::error::BpeError> {
+        self.failed.take()
     }
 
     /// Empties the cache, then puts in the `(inline key, id)` pairs of `pairs`.

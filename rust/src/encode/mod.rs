@@ -34,6 +34,14 @@ pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 /// of) before it looks them up.
 const LOOKAHEAD: usize = 2;
 
+/// Pretokens from this many bytes on are merged only once their scratch memory is known to
+/// be there (`encode_uncached`): BPE's own buffers for one pretoken are not fallible.
+const PROBED_WORD: usize = 1 << 16;
+
+/// Bytes of scratch that merging a long pretoken takes per byte of it, at most: ids, links
+/// both ways, liveness and the heap's packed keys (`bpe::encode_long`), with room to spare.
+const LONG_WORD_SCRATCH: usize = 48;
+
 /// Tells the per-thread caches of different encoders apart.
 static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 
@@ -218,15 +226,16 @@ impl Encoder {
         cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
-                return self.encode_ordinary(text, cache, out);
-            }
-            for segment in self.specials.segments(text) {
-                match segment {
-                    Segment::Text(piece) => self.encode_ordinary(piece, cache, out)?,
-                    Segment::Special(i) => out.push(self.special_ids[i]),
+                self.encode_ordinary(text, cache, out)?;
+            } else {
+                for segment in self.specials.segments(text) {
+                    match segment {
+                        Segment::Text(piece) => self.encode_ordinary(piece, cache, out)?,
+                        Segment::Special(i) => out.push(self.special_ids[i]),
+                    }
                 }
             }
-            Ok(())
+            cache.take_failure().map_or(Ok(()), Err)
         })
     }
 
@@ -398,9 +407,17 @@ impl Encoder {
         }
     }
 
-    /// Encodes a pretoken missing from the cache, and caches it.
+    /// Encodes a pretoken missing from the cache, and caches it. A pretoken too long to
+    /// merge in the memory there is gives no ids and fails the encode (`WordCache::fail`).
     #[inline(never)]
     fn encode_uncached(&self, word: &[u8], cache: &mut cache::WordCache, out: &mut Vec<TokenId>) {
+        if word.len() >= PROBED_WORD {
+            let scratch = word.len().saturating_mul(LONG_WORD_SCRATCH);
+            if let Err(e) = crate::alloc::check_room(scratch, "merging a long pretoken") {
+                cache.fail(e);
+                return;
+            }
+        }
         let start = out.len();
         // Short tokens are in the cache from the start, so a short miss needs merges.
         let whole = if word.len() > cache::INLINE_KEY {

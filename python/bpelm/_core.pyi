@@ -139,3 +139,7 @@ def merges_from_ranks(ranks: dict[bytes, int], strict: bool = True) -> list[tupl
     """The merges, in rank order, that make the tokens of tiktoken ranks; with `strict`,
     ValueError for a missing single byte or a token that is no merge of two lower ranks,
     else such tokens are left out."""
+
+def parse_ranks(data: bytes, source: str) -> dict[bytes, int]:
+    """`{token: rank}` from the text of a `.tiktoken` file; ValueError names the malformed
+    line of `source`."""

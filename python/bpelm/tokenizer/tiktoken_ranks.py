@@ -51,18 +51,9 @@ def gunzip_if_gzipped(data: bytes, source: object) -> bytes:
 
 
 def parse_ranks(data: bytes, source: object = "<ranks>") -> dict[bytes, int]:
-    """Token bytes -> rank from the text of a `.tiktoken` file; ValueError names a malformed
-    line of `source`."""
-    ranks: dict[bytes, int] = {}
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token, validate=True)] = int(rank)
-        except ValueError as e:  # binascii.Error is a ValueError
-            raise ValueError(f"{source}:{number}: not `BASE64 RANK` ({e})") from None
-    return ranks
+    """Token bytes -> rank from the text of a `.tiktoken` file (parsed by the core);
+    ValueError names a malformed line of `source`."""
+    return _core.parse_ranks(data, str(source))
 
 
 def read_ranks(path: PathLike) -> dict[bytes, int]:

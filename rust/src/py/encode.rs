@@ -287,6 +287,24 @@ impl PyCoreTokenizer {
     }
 }
 
+/// `{token: rank}` from the text of a `.tiktoken` file; ValueError names the malformed line
+/// of `source` (for the message).
+#[pyfunction]
+fn parse_ranks<'py>(py: Python<'py>, data: &[u8], source: &str) -> PyResult<Bound<'py, PyDict>> {
+    let parsed = py
+        .detach(|| crate::vocab::ranks::parse_ranks(data))
+        .map_err(|(line, why)| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{source}:{line}: not `BASE64 RANK` ({why})"
+            ))
+        })?;
+    let ranks = objects::dict(py)?;
+    for (token, rank) in parsed {
+        ranks.set_item(objects::bytes(py, &token)?, objects::int(py, rank)?)?;
+    }
+    Ok(ranks)
+}
+
 /// The merges, in rank order, that make the tokens of tiktoken `ranks` (`{bytes: rank}`);
 /// with `strict`, ValueError for a missing single byte or a token that is no merge of two
 /// lower ranks, else such tokens are left out. Runs without the GIL.
@@ -342,5 +360,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCoreTokenizer>()?;
     m.add_function(wrap_pyfunction!(py_encode_file, m)?)?;
     m.add_function(wrap_pyfunction!(merges_from_ranks, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_ranks, m)?)?;
     Ok(())
 }

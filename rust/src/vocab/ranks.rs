@@ -5,9 +5,46 @@
 //! those in rank order gives the (rank-ordered) merges that `Vocab` takes, with tiktoken's
 //! ids.
 
+use base64::Engine;
 use rustc_hash::FxHashMap;
 
 use crate::error::{BpeError, Result};
+
+/// A token's bytes and its rank.
+pub type Ranked = (Vec<u8>, u32);
+
+/// A malformed line of a rank file: its number (from 1) and what is wrong with it.
+pub type BadLine = (usize, String);
+
+/// The `(token, rank)` lines of a `.tiktoken` file's text (`BASE64 RANK`, blank lines
+/// skipped), in file order.
+pub fn parse_ranks(data: &[u8]) -> std::result::Result<Vec<Ranked>, BadLine> {
+    let mut out = Vec::new();
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        let mut fields = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty());
+        let (token, rank) = match (fields.next(), fields.next(), fields.next()) {
+            (None, _, _) => continue,
+            (Some(token), Some(rank), None) => (token, rank),
+            _ => return Err((i + 1, "not two fields".into())),
+        };
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|e| (i + 1, format!("bad base64: {e}")))?;
+        let rank = std::str::from_utf8(rank)
+            .ok()
+            .and_then(|r| r.parse::<u32>().ok())
+            .ok_or_else(|| {
+                (
+                    i + 1,
+                    format!("bad rank {:?}", String::from_utf8_lossy(rank)),
+                )
+            })?;
+        out.push((token, rank));
+    }
+    Ok(out)
+}
 
 /// The parts tiktoken's byte-pair merge leaves of `token` when only pairs whose
 /// concatenation ranks below `max_rank` merge, as lengths in order.
@@ -97,6 +134,16 @@ mod tests {
             })
             .collect();
         assert_eq!(as_str, [("a", "b"), ("c", "d"), ("ab", "cd"), ("ab", "c")]);
+    }
+
+    #[test]
+    fn rank_lines_parse_and_bad_ones_are_named() {
+        let parsed = parse_ranks(b"IQ== 0\n\nYWI= 1\r\n").unwrap();
+        assert_eq!(parsed, [(b"!".to_vec(), 0), (b"ab".to_vec(), 1)]);
+        assert_eq!(parse_ranks(b"IQ== 0\nnot-base64!! 1\n").unwrap_err().0, 2);
+        assert_eq!(parse_ranks(b"IQ== x\n").unwrap_err().0, 1);
+        assert_eq!(parse_ranks(b"IQ== 0 7\n").unwrap_err().0, 1);
+        assert_eq!(parse_ranks(b"IQ==\n").unwrap_err().0, 1);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! * a letter starts a pretoken unless a letter precedes it, or the character before it is
 //!   one that joins it: whitespace other than `\r`/`\n` (always a pretoken start when a
 //!   letter follows), or an "other" character that starts a pretoken itself (one not
-//!   preceded by another "other" character or by U+0020);
+//!   preceded by another "other" character or by U+0020, or one right after an absorbed
+//!   run), found through its first byte when it has several;
 //! * an "other" character starts one unless another "other" or a U+0020 precedes it; the
 //!   `\r`/`\n` run right after an "other" run belongs to it ("absorbed"), and what follows
 //!   that run starts the next pretoken;
@@ -17,18 +18,19 @@
 //!   text follows the run;
 //! * an apostrophe that starts a pretoken and begins a contraction takes it whole.
 //!
-//! o200k (see `o200k`) differs, on ASCII text, in four of these: an upper-case letter after
-//! a lower-case one starts a word (`[A-Z]*[a-z]+|[A-Z]+`); a contraction is a suffix of the
-//! word before it, not a pretoken of its own; `/` is absorbed after an "other" run as `\r`
-//! and `\n` are; and the newline rule holds at the end of the text too. Its fast path takes
-//! ASCII blocks only (other letters need the case classes).
+//! o200k (see `o200k`) differs in four of these: with cased letters only (upper-, title-
+//! and lower-case), an upper-case letter after a lower-case one starts a word
+//! (`[A-Z]*[a-z]+|[A-Z]+`); a contraction is a suffix of the word before it, not a pretoken
+//! of its own; `/` is absorbed after an "other" run as `\r` and `\n` are; and the newline
+//! rule holds at the end of the text too.
 //!
-//! A block with a non-ASCII character the fast path does not take (for cl100k: one that is
-//! not a letter, whose bytes would need the character-level rules), a block right after
-//! one that ends with such a character, a whitespace run that reaches past the next block,
-//! and a block entered in the middle of a digit or newline run after such a block are cut
-//! by the scalar scanner instead. The unit tests check the two scanners against each other
-//! at every block offset.
+//! A block with a character the fast path does not take (non-ASCII whitespace and numbers,
+//! whose rules count or compare characters, not bytes; for o200k also caseless letters and
+//! marks, which its backtracking letter rules treat apart), a block right after one that
+//! ends with such a character, a whitespace run that reaches past the next block, and a
+//! block entered after a scalar one in the middle of a digit, newline or "other" run (or,
+//! for o200k, at an apostrophe) are cut by the scalar scanner instead. The unit tests check
+//! the two scanners against each other at every block offset.
 
 use super::blocks::{BlockScanner, Rules};
 use super::cl100k::contraction_len_any_case;
@@ -36,8 +38,8 @@ use super::classes::{case_table, letter_table, CaseClass, CharClass, ClassTable}
 use super::gpt2_blocks::{classify_block, Masks};
 use super::{cl100k, o200k};
 
-/// A block's masks: GPT-2's, where `\r` and `\n` are, and (o200k only) where `/`, the
-/// lower-case letters and the non-ASCII characters other than cased letters are.
+/// A block's masks: GPT-2's, where `\r` and `\n` are, where multi-byte characters go on,
+/// and (o200k only) where `/`, the lower-case letters and the caseless letters and marks are.
 #[derive(Clone, Copy, Default)]
 pub struct Block {
     m: Masks,

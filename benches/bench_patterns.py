@@ -22,8 +22,6 @@ gigatoken in the same run. Missing contenders are skipped.
 from __future__ import annotations
 
 import argparse
-import base64
-import gzip
 import lzma
 import os
 import platform
@@ -57,12 +55,10 @@ def load(pattern: str, rank_file: Path) -> dict[str, object]:
     through its public preset (`Tokenizer.cl100k(path=...)`), tiktoken and gigatoken from
     the same rank file."""
     from bpelm import Tokenizer
+    from bpelm.tokenizer import tiktoken_ranks
 
-    raw = gzip.decompress(rank_file.read_bytes())
-    ranks = {
-        base64.b64decode(token): int(rank)
-        for token, rank in (line.split() for line in raw.splitlines() if line)
-    }
+    raw = tiktoken_ranks.read_rank_bytes(rank_file)
+    ranks = tiktoken_ranks.parse_ranks(raw, rank_file)
     eot_id = EOT_IDS[pattern]
     out: dict[str, object] = {"bpelm": getattr(Tokenizer, pattern)(path=rank_file)}
     try:

@@ -92,6 +92,14 @@ class AdamW(torch.optim.Optimizer):
             state["step"] += 1
             yield p, state
 
+    def _buckets(self, group: dict[str, Any]) -> dict[tuple[Any, ...], list[torch.Tensor]]:
+        """The parameters `_advance` gives, grouped by (device, dtype, step): foreach and fused
+        kernels want one device and dtype per list, and the bias correction one step."""
+        buckets: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
+        for p, state in self._advance(group):
+            buckets[(p.device, p.dtype, state["step"])].append(p)
+        return buckets
+
     def _step_loop(self, group: dict[str, Any]) -> None:
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
@@ -107,11 +115,7 @@ class AdamW(torch.optim.Optimizer):
     def _step_foreach(self, group: dict[str, Any]) -> None:
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        # foreach kernels want one device and dtype per list; the bias correction wants one step.
-        buckets: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
-        for p, state in self._advance(group):
-            buckets[(p.device, p.dtype, state["step"])].append(p)
-        for (_, _, t), params in buckets.items():
+        for (_, _, t), params in self._buckets(group).items():
             grads = [p.grad for p in params]
             ms = [self.state[p]["exp_avg"] for p in params]
             vs = [self.state[p]["exp_avg_sq"] for p in params]
@@ -128,10 +132,7 @@ class AdamW(torch.optim.Optimizer):
     def _step_fused(self, group: dict[str, Any]) -> None:
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        buckets: dict[tuple[Any, ...], list[torch.Tensor]] = defaultdict(list)
-        for p, state in self._advance(group):
-            buckets[(p.device, p.dtype, state["step"])].append(p)
-        for (device, _, t), params in buckets.items():
+        for (device, _, t), params in self._buckets(group).items():
             # The kernel reads the step count from a tensor (its bias corrections are computed
             # inside); `state["step"]` stays the plain int the other paths and checkpoints use.
             step = torch.full((), float(t), device=device)

@@ -289,7 +289,7 @@ impl<const O200K: bool> Rules for CasedRules<O200K> {
         if !fast {
             return None;
         }
-        starts_in::<O200K>(bytes, base, bytes.len(), prev, cur, next, &mut self.carry)
+        starts_in::<O200K>(bytes, base, prev, cur, next, &mut self.carry)
     }
 
     fn after_scalar(&mut self) {
@@ -322,12 +322,12 @@ fn clean_entry<const O200K: bool>(prev: &Block, cur: &Block, pending: usize, bas
 fn starts_in<const O200K: bool>(
     bytes: &[u8],
     base: usize,
-    n: usize,
     prev: &Block,
     cur: &Block,
     next: &Block,
     carry: &mut Carry,
 ) -> Option<u64> {
+    let n = bytes.len();
     let before = |x: u64, p: u64| (x << 1) | (p >> 63);
     let before2 = |x: u64, p: u64| (x << 2) | (p >> 62);
     let after = |x: u64, q: u64| (x >> 1) | (q << 63);

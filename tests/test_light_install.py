@@ -44,7 +44,9 @@ def test_the_tokenizer_works_without_torch(tmp_path: Path) -> None:
         assert tok.decode(tok.encode("lowest low")) == "lowest low"
         bpelm.encode_file(tok, {str(text)!r}, {str(tmp_path / "t.npy")!r})
         import bpelm.cli
+        import bpelm.download
         assert "torch" not in sys.modules
+        assert "huggingface_hub" not in sys.modules  # the `hub` extra loads only to download
         print("ok")
         """
     )

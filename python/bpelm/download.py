@@ -1,7 +1,15 @@
 """Downloading the public training corpora: resumable, checksummed, decompressed.
 
-Neither dataset publishes checksums, so the first complete download records the file's
-sha256 in a `<file>.sha256` sidecar and later runs verify against it (trust on first use).
+Every file is checked against the best sha256 there is, in this order:
+
+1. `PINNED_SHA256`, a hash written into this module: checked whatever the source (the
+   hub, a mirror, plain HTTP), so a changed or tampered file is refused;
+2. the sha256 the Hugging Face Hub publishes for a file stored in LFS, read through
+   `huggingface_hub` (the `bpelm[hub]` extra), which also does the transfer (resumable);
+3. neither: trust on first use. The first complete download records the file's sha256 in
+   a `<file>.sha256` sidecar, later runs verify against it, and the log says that no
+   published hash was checked and why.
+
 Small files whose hash is pinned in the code (tiktoken's rank files) come through
 `fetch_bytes`, and are checked by their caller.
 """
@@ -11,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import importlib
 import os
 import shutil
 import socket
@@ -20,7 +29,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import Callable, Protocol
 
 BASE_URL_ENV = "BPELM_DOWNLOAD_BASE"
 CHUNK = 1 << 20
@@ -32,24 +42,49 @@ class DownloadError(OSError):
 
 @dataclass(frozen=True)
 class RemoteFile:
-    name: str  # file name at the base URL and on disk
+    name: str  # file name in the dataset repository and on disk
     gzipped: bool  # decompress to name without .gz after downloading
 
 
-DATASETS: dict[str, tuple[str, list[RemoteFile]]] = {
+@dataclass(frozen=True)
+class Dataset:
+    repo_id: str  # the Hugging Face dataset repository
+    files: tuple[RemoteFile, ...]
+    revision: str = "main"
+
+    @property
+    def url(self) -> str:
+        """The public base URL the files are fetched from without `huggingface_hub`."""
+        return f"https://huggingface.co/datasets/{self.repo_id}/resolve/{self.revision}/"
+
+
+DATASETS: dict[str, Dataset] = {
     # Eldan & Li (2023), the GPT-4 generated version; about 2.1 GB + 22 MB.
-    "tinystories": (
-        "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/",
-        [
+    "tinystories": Dataset(
+        "roneneldan/TinyStories",
+        (
             RemoteFile("TinyStoriesV2-GPT4-train.txt", False),
             RemoteFile("TinyStoriesV2-GPT4-valid.txt", False),
-        ],
+        ),
     ),
     # The OpenWebText sample used by Stanford CS336; about 11 GB + 0.3 GB uncompressed.
-    "owt": (
-        "https://huggingface.co/datasets/stanford-cs336/owt-sample/resolve/main/",
-        [RemoteFile("owt_train.txt.gz", True), RemoteFile("owt_valid.txt.gz", True)],
+    "owt": Dataset(
+        "stanford-cs336/owt-sample",
+        (RemoteFile("owt_train.txt.gz", True), RemoteFile("owt_valid.txt.gz", True)),
     ),
+}
+
+# The sha256 of each file, checked on every path (hub, mirror, plain HTTP) when not empty.
+# Empty: bpelm was built on a machine that cannot reach huggingface.co, so the values the
+# hub publishes could not be read and copied here. To fill them, run on a connected machine
+# with `pip install 'bpelm[hub]'`:
+#     bpelm download tinystories --print-hashes && bpelm download owt --print-hashes
+# which prints these lines with the hub's published values; paste them here.
+PINNED_SHA256: dict[str, str] = {
+    "TinyStoriesV2-GPT4-train.txt": "",
+    "TinyStoriesV2-GPT4-valid.txt": "",
+    "owt_train.txt.gz": "",
+    "owt_valid.txt.gz": "",
 }
 
 
@@ -170,9 +205,18 @@ def fetch_bytes(
         part.unlink(missing_ok=True)
 
 
-def verify_or_record(path: Path, log: Callable[[str], None] = print) -> str:
-    """Check `path` against its .sha256 sidecar, or write the sidecar when there is none."""
-    sidecar = path.with_name(path.name + ".sha256")
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def verify_or_record(
+    path: Path,
+    log: Callable[[str], None] = print,
+    why: str = "no published checksum exists for this file",
+) -> str:
+    """Check `path` against its .sha256 sidecar, or write the sidecar when there is none
+    (trust on first use); `why` says why no published hash could be checked instead."""
+    sidecar = _sidecar(path)
     digest = sha256_file(path)
     if sidecar.exists():
         expected = sidecar.read_text().split()[0]
@@ -181,14 +225,233 @@ def verify_or_record(path: Path, log: Callable[[str], None] = print) -> str:
                 f"{path}: sha256 {digest} does not match {expected} recorded in {sidecar} at "
                 "its first download; delete both files to download again"
             )
-        log(f"{path.name}: sha256 verified against {sidecar.name}")
+        log(
+            f"{path.name}: sha256 verified against {sidecar.name}, recorded at its first "
+            f"download (trust on first use: no published checksum was checked, {why})"
+        )
     else:
         sidecar.write_text(f"{digest}  {path.name}\n")
         log(
-            f"{path.name}: no published checksum exists for this file; recorded sha256 "
-            f"{digest[:16]}... in {sidecar.name} to verify future runs"
+            f"{path.name}: no published checksum was checked ({why}); recorded sha256 "
+            f"{digest[:16]}... in {sidecar.name} to verify future runs (trust on first use)"
         )
     return digest
+
+
+def check_sha256(
+    path: Path, expected: str, origin: str, *, fresh: bool, log: Callable[[str], None] = print
+) -> str:
+    """Refuse `path` unless its sha256 is `expected` (`origin` says whose hash it is). A
+    file just downloaded is removed on a mismatch, so no later run takes it for good; a
+    file that was already there is the user's to delete."""
+    digest = sha256_file(path)
+    if digest != expected:
+        if fresh:
+            path.unlink()
+            action = "the download was removed; run again to retry"
+        else:
+            action = f"delete {path} to download it again"
+        raise DownloadError(
+            f"{path}: sha256 {digest} does not match {expected}, {origin}; {action}"
+        )
+    # The sidecar lets a later run without network still tell a damaged file.
+    _sidecar(path).write_text(f"{digest}  {path.name}\n")
+    log(f"{path.name}: sha256 matches {origin}")
+    return digest
+
+
+class _Source(Protocol):
+    no_hash_reason: str  # why no published hash is checked, when none is
+
+    @property
+    def where(self) -> str: ...  # for messages: where the files come from
+
+    def locate(self, name: str) -> str: ...  # for messages: where `name` comes from
+
+    def published_sha256(self, name: str) -> str | None: ...
+
+    def download(self, name: str, dest: Path) -> None: ...
+
+
+@dataclass
+class _UrlSource:
+    """Plain HTTP(S) or file:// with `fetch` (resumable); publishes no hashes."""
+
+    base: str
+    timeout: float
+    progress: bool
+    no_hash_reason: str
+
+    @property
+    def where(self) -> str:
+        return self.base
+
+    def locate(self, name: str) -> str:
+        return self.base + name
+
+    def published_sha256(self, name: str) -> str | None:
+        return None
+
+    def download(self, name: str, dest: Path) -> None:
+        fetch(self.base + name, dest, timeout=self.timeout, progress=self.progress)
+
+
+@dataclass
+class _HubSource:
+    """The Hugging Face Hub through `huggingface_hub`: its resumable download, and the
+    sha256 it publishes for every file stored in LFS (all of these datasets' files)."""
+
+    hub: ModuleType
+    dataset: Dataset
+    timeout: float
+    no_hash_reason: str = "the hub publishes no sha256 for this file (it is not stored in LFS)"
+
+    @property
+    def where(self) -> str:
+        host = self._endpoint().split("://")[-1].rstrip("/")  # $HF_ENDPOINT may be a mirror
+        return f"{host}/datasets/{self.dataset.repo_id}"
+
+    def locate(self, name: str) -> str:
+        return f"{self.where}/{name} (huggingface_hub)"
+
+    def _endpoint(self) -> str:
+        """The hub's URL ($HF_ENDPOINT or huggingface.co), from `huggingface_hub.constants`,
+        a submodule the package imports lazily."""
+        constants = getattr(self.hub, "constants", None)
+        if constants is None:
+            constants = importlib.import_module(f"{self.hub.__name__}.constants")
+        return getattr(constants, "ENDPOINT", "https://huggingface.co")
+
+    def published_sha256(self, name: str) -> str | None:
+        _resolve(self._endpoint(), self.timeout)  # offline: fail in seconds, not minutes
+        try:
+            infos = self.hub.HfApi().get_paths_info(
+                self.dataset.repo_id, [name], repo_type="dataset", revision=self.dataset.revision
+            )
+        except Exception as e:  # requests or httpx errors, by the hub's version: all say why
+            raise DownloadError(
+                f"{self.where}/{name}: cannot read the hub's file information "
+                f"({type(e).__name__}: {e})"
+            ) from e
+        info = next((i for i in infos if getattr(i, "path", None) == name), None)
+        if info is None:
+            raise DownloadError(f"{self.where}: has no file {name}")
+        return _lfs_sha256(getattr(info, "lfs", None))
+
+    def download(self, name: str, dest: Path) -> None:
+        _resolve(self._endpoint(), self.timeout)
+        try:
+            got = self.hub.hf_hub_download(
+                self.dataset.repo_id,
+                name,
+                repo_type="dataset",
+                revision=self.dataset.revision,
+                local_dir=dest.parent,  # the hub keeps partial downloads under .cache/ there
+                etag_timeout=self.timeout,
+            )
+        except Exception as e:  # requests or httpx errors, by the hub's version: all say why
+            raise DownloadError(
+                f"{self.where}/{name}: download failed ({type(e).__name__}: {e}); run the "
+                "same command again to continue where it stopped"
+            ) from e
+        if Path(got).resolve() != dest.resolve():
+            os.replace(got, dest)
+
+
+def _lfs_sha256(lfs: object) -> str | None:
+    """The sha256 in a file's LFS information: an object with `.sha256` in recent
+    `huggingface_hub` versions, a dict in older ones; None for a file not in LFS."""
+    if lfs is None:
+        return None
+    if isinstance(lfs, dict):
+        return lfs.get("sha256")
+    return getattr(lfs, "sha256", None)
+
+
+def _hub_module() -> ModuleType | None:
+    """`huggingface_hub` when installed (the `bpelm[hub]` extra); imported only here, so
+    `import bpelm` never loads it."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        return None
+    return huggingface_hub
+
+
+def _source(dataset: Dataset, base_url: str | None, timeout: float, progress: bool) -> _Source:
+    """A mirror when one is given; else the hub through `huggingface_hub` when installed;
+    else plain HTTPS to the hub's public URLs."""
+    mirror = base_url or os.environ.get(BASE_URL_ENV)
+    if mirror:
+        if not mirror.endswith("/"):
+            mirror += "/"
+        reason = f"the files come from the mirror {mirror}, which publishes no hashes"
+        return _UrlSource(mirror, timeout, progress, reason)
+    hub = _hub_module()
+    if hub is None:
+        reason = (
+            "huggingface_hub is not installed; `pip install 'bpelm[hub]'` to check the "
+            "sha256 huggingface.co publishes"
+        )
+        return _UrlSource(dataset.url, timeout, progress, reason)
+    return _HubSource(hub, dataset, timeout)
+
+
+def _expected_sha256(name: str, dest: Path, source: _Source) -> tuple[str | None, str]:
+    """(the sha256 `name` must have, whose it is), or (None, why there is none). The pinned
+    hash wins; the hub's must agree with it. An existing file is still checked offline."""
+    pinned = PINNED_SHA256.get(name) or None
+    try:
+        published = source.published_sha256(name)
+        reason = source.no_hash_reason
+    except DownloadError as e:
+        if not dest.exists():
+            raise
+        published, reason = None, f"could not read the published hash: {e}"
+    if pinned and published and pinned != published:
+        raise DownloadError(
+            f"{name}: {source.where} publishes sha256 {published}, but bpelm pins {pinned} "
+            "(PINNED_SHA256 in bpelm/download.py): the file changed after bpelm pinned it; "
+            "refusing it"
+        )
+    if pinned:
+        return pinned, "the sha256 pinned in bpelm (PINNED_SHA256)"
+    if published:
+        return published, f"the sha256 {source.where} publishes"
+    return None, reason + ", and bpelm pins none"
+
+
+def _obtain(remote: RemoteFile, dest: Path, source: _Source, log: Callable[[str], None]) -> None:
+    """Download `remote` to `dest` unless it is there, then check it (or record it)."""
+    expected, origin = _expected_sha256(remote.name, dest, source)
+    fresh = not dest.exists()
+    if fresh:
+        log(f"downloading {source.locate(remote.name)} -> {dest}")
+        source.download(remote.name, dest)
+    else:
+        log(f"{dest}: already downloaded")
+    if expected is None:
+        verify_or_record(dest, log, origin)
+    else:
+        check_sha256(dest, expected, origin, fresh=fresh, log=log)
+
+
+def published_hashes(name: str, *, timeout: float = 5.0) -> dict[str, str | None]:
+    """The sha256 the hub publishes for each file of dataset `name` (None: not in LFS), for
+    filling `PINNED_SHA256`; needs `huggingface_hub` and the network."""
+    hub = _hub_module()
+    if hub is None:
+        raise DownloadError(
+            "reading the hashes the hub publishes needs huggingface_hub: pip install 'bpelm[hub]'"
+        )
+    source = _HubSource(hub, _dataset(name), timeout)
+    return {f.name: source.published_sha256(f.name) for f in source.dataset.files}
+
+
+def _dataset(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise DownloadError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
 
 
 def gunzip(src: Path, dest: Path) -> Path:
@@ -207,27 +470,20 @@ def download_dataset(
     base_url: str | None = None,
     timeout: float = 5.0,
     progress: bool = True,
+    decompress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[Path]:
     """Download (or verify) every file of dataset `name` into `out_dir`; returns the text
-    files. `base_url` (or $BPELM_DOWNLOAD_BASE) replaces the public URL, e.g. a mirror."""
-    if name not in DATASETS:
-        raise DownloadError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
-    default_base, files = DATASETS[name]
-    base = base_url or os.environ.get(BASE_URL_ENV) or default_base
-    if not base.endswith("/"):
-        base += "/"
+    files. `base_url` (or $BPELM_DOWNLOAD_BASE) replaces the public URL, e.g. a mirror.
+    `decompress=False` keeps gzipped files as they are (the tokenizer reads .gz itself)."""
+    dataset = _dataset(name)
+    source = _source(dataset, base_url, timeout, progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     texts = []
-    for remote in files:
+    for remote in dataset.files:
         dest = out_dir / remote.name
-        if dest.exists():
-            log(f"{dest}: already downloaded")
-        else:
-            log(f"downloading {base}{remote.name} -> {dest}")
-            fetch(base + remote.name, dest, timeout=timeout, progress=progress)
-        verify_or_record(dest, log)
-        if remote.gzipped:
+        _obtain(remote, dest, source, log)
+        if remote.gzipped and decompress:
             text = dest.with_suffix("")  # owt_train.txt.gz -> owt_train.txt
             if not text.exists():
                 log(f"decompressing {dest} -> {text}")

@@ -2,7 +2,10 @@
 # Builds the release wheel as it would be published (manylinux2014 through zig, checked by
 # maturin), installs it into a fresh virtualenv holding only the core dependencies (numpy,
 # tqdm) and runs a tokenizer smoke test there, from outside the checkout: a packaging step
-# that breaks (a missing data file, an extension that does not load) fails here.
+# that breaks (a missing data file, an extension that does not load) fails here. A second
+# virtualenv, the same wheel with the training dependencies of the shared environment, runs
+# `bpelm demo` (tokenizer, a few seconds of training, a sample) the way a user of the wheel
+# would: a config or data file the wheel fails to ship fails here.
 # WHEEL_COMPAT=manylinux_2_34 (what this glibc can certify without zig) overrides the target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,3 +73,34 @@ gpt2 = Tokenizer.gpt2()
 assert gpt2.encode("Hello world, this is GPT-2.") == [15496, 995, 11, 428, 318, 402, 11571, 12, 17, 13]
 print(f"wheel smoke test passed (bpelm {bpelm.__version__}, {len(ids)} tokens)")
 PY
+
+echo "== bpelm demo from the wheel"
+# The wheel alone in a fresh virtualenv, and the shared environment's site-packages (torch,
+# matplotlib, safetensors) after it on sys.path through a .pth file: no network, no second
+# torch install. The demo runs in a folder with no ../shared beside it, so it takes the
+# sample text and the config (tiny-cpu) that the wheel ships, not the checkout's.
+"$python" -m venv "$tmp/venv-train"
+"$tmp/venv-train/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps "$wheel"
+train_site=$("$tmp/venv-train/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$base_site" >"$train_site/base-env.pth"
+mkdir "$tmp/demo-cwd"
+cd "$tmp/demo-cwd"
+"$tmp/venv-train/bin/python" -c 'import bpelm, sys; assert bpelm.__file__.startswith(sys.prefix), bpelm.__file__'
+start=$SECONDS
+# 0.1 minutes of training and a 300-token vocabulary: about 10 s on 2 CPUs.
+"$tmp/venv-train/bin/bpelm" demo --work demo --device cpu --vocab-size 300 --minutes 0.1 \
+    >"$tmp/demo.log" 2>&1 || {
+    cat "$tmp/demo.log" >&2
+    exit 1
+}
+grep -q "using the bundled sample" "$tmp/demo.log" || {
+    cat "$tmp/demo.log" >&2
+    echo "the demo did not run on the sample text the wheel ships" >&2
+    exit 1
+}
+[ -s demo/run/loss.png ] && [ -s demo/run/summary.json ] && grep -q "demo finished" "$tmp/demo.log" || {
+    cat "$tmp/demo.log" >&2
+    echo "the demo did not finish its training run (no loss.png or summary.json)" >&2
+    exit 1
+}
+echo "demo from the wheel passed in $((SECONDS - start)) s"

@@ -73,14 +73,13 @@ def prepare_tokens(
     stamp = work / "tokens.json"
     if stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
         return json.loads(stamp.read_text())
-    quiet = lambda _msg: None  # noqa: E731
     t0 = time.perf_counter()
     train_s = train_tokenizer(train_text, vocab_size, [SPECIAL], work / "tok", threads=threads)
     tok = load_tokenizer(work / "tok")
     n_train, bytes_train, enc_s = encode_corpus(
-        tok, train_text, work / "train.npy", threads=threads, log=quiet
+        tok, train_text, work / "train.npy", threads=threads
     )
-    n_valid, _, _ = encode_corpus(tok, valid_text, work / "valid.npy", threads=threads, log=quiet)
+    n_valid, _, _ = encode_corpus(tok, valid_text, work / "valid.npy", threads=threads)
     record = {
         "key": key,
         "train_tokens": n_train,

@@ -12,6 +12,7 @@ pub const SPECIALS: [&str; 2] = ["<|endoftext|>", "<|endoftext|><|endoftext|>"];
 const ONE_THREAD: TrainOptions = TrainOptions {
     num_threads: Some(1),
     progress: false,
+    window_bytes: 0,
     cancel: None,
 };
 

@@ -12,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 const ONE_THREAD: TrainOptions = TrainOptions {
     num_threads: Some(1),
     progress: false,
+    window_bytes: 0,
     cancel: None,
 };
 

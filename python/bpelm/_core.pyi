@@ -54,9 +54,11 @@ def train_bpe(
     num_threads: int | None = None,
     progress: bool = False,
     pattern: str = "gpt2",
+    window_bytes: int = ...,
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Trains until `vocab_size` tokens (at most 2**32: ids are 32-bit) or no pair is left.
-    Ctrl-C stops it (`KeyboardInterrupt`); out of memory is `MemoryError`."""
+    A `.gz`/`.xz`/`.bz2` file is read `window_bytes` of text at a time. Ctrl-C stops it
+    (`KeyboardInterrupt`); out of memory is `MemoryError`."""
 
 def _learn_merges(
     word_counts: list[tuple[bytes, int]], n_merges: int
@@ -131,9 +133,11 @@ def encode_file(
     num_threads: int | None = None,
     progress: bool = False,
     chunk_bytes: int = ...,
+    window_bytes: int = ...,
 ) -> tuple[int, int]:
-    """Encodes a UTF-8 file to a .npy or .bin token array with the tokenizer's own pattern;
-    returns (tokens, bytes)."""
+    """Encodes a UTF-8 file (plain, or `.gz`/`.xz`/`.bz2`, read `window_bytes` of text at a
+    time) to a .npy or .bin token array with the tokenizer's own pattern; returns (tokens,
+    bytes of text)."""
 
 def merges_from_ranks(ranks: dict[bytes, int], strict: bool = True) -> list[tuple[bytes, bytes]]:
     """The merges, in rank order, that make the tokens of tiktoken ranks; with `strict`,

@@ -80,7 +80,7 @@ impl Corpus {
 }
 
 /// The error of opening a directory as a file.
-fn is_a_directory() -> std::io::Error {
+pub(crate) fn is_a_directory() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::IsADirectory,
         "is a directory, not a text file",

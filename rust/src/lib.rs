@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod cancel;
+pub mod compressed;
 pub mod corpus;
 pub mod encode;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod pool;
 pub mod pretokenize;
 pub mod progress;
 pub mod special;
+pub mod stream;
 pub mod tmpfile;
 pub mod train;
 pub mod transcode;

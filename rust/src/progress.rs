@@ -20,6 +20,18 @@ pub fn bar(show: bool, len: u64, what: &str, unit: Unit) -> ProgressBar {
     ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style)
 }
 
+/// A counter of bytes labelled `what`, for work whose total is unknown (a pipe); hidden
+/// when `show` is false.
+pub fn counter(show: bool, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let template = format!("{what}: {{decimal_bytes}} [{{elapsed}}, {{decimal_bytes_per_sec}}]");
+    let style = ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
+}
+
 fn style(what: &str, unit: Unit) -> Result<ProgressStyle, indicatif::style::TemplateError> {
     let counts = match unit {
         Unit::Bytes => {
@@ -40,5 +52,9 @@ mod tests {
         // A template error would silently fall back to indicatif's default look.
         assert!(style("encode", Unit::Bytes).is_ok());
         assert!(style("merge", Unit::Items).is_ok());
+        assert!(ProgressStyle::with_template(
+            "{decimal_bytes} [{elapsed}, {decimal_bytes_per_sec}]"
+        )
+        .is_ok());
     }
 }

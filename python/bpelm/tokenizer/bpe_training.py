@@ -37,7 +37,8 @@ def train_bpe(
     (b' ab', b'<|endoftext|>')
 
     Args:
-        input_path: the text file (UTF-8; a ValueError gives the offset of a bad byte).
+        input_path: the text file (UTF-8; a ValueError gives the offset of a bad byte);
+            `.gz`, `.xz` and `.bz2` files are decompressed as they are read.
         vocab_size: the number of tokens wanted, at least 256 + len(special_tokens).
         special_tokens: strings kept whole and out of training, e.g. ``["<|endoftext|>"]``.
         num_threads: worker threads (default: all cores).

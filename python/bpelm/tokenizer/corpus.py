@@ -5,22 +5,20 @@ a text file with it. The `bpelm tokenizer` commands and the demo are thin shells
 from __future__ import annotations
 
 import bz2
-import contextlib
 import gzip
 import lzma
 import os
-import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Callable
 
 from bpelm.tokenizer.bpe_training import train_bpe
 from bpelm.tokenizer.specials import AllowedSpecial
-from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
+from bpelm.tokenizer.tokenizer import Tokenizer, encode_file_sized
 
-# Compressed inputs, by suffix; each opener returns a binary file object.
+# Compressed inputs, by suffix; each opener returns a binary file object. Training and
+# encoding read them in the core, decompressing as they go; these serve Python readers.
 OPENERS: dict[str, Callable[..., IO[bytes]]] = {
     ".gz": gzip.open,
     ".xz": lzma.open,
@@ -34,25 +32,6 @@ def existing(path: str | os.PathLike[str], what: str) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"{p}: {what} not found")
     return p
-
-
-@contextlib.contextmanager
-def plain_text(path: Path, scratch_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
-    """`path` itself, or for .gz/.xz/.bz2 a decompressed copy in `scratch_dir` that is
-    removed afterwards (streamed, so memory stays flat)."""
-    opener = OPENERS.get(path.suffix)
-    if opener is None:
-        yield path
-        return
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    tmp = scratch_dir / f".{path.stem}.{os.getpid()}.tmp"
-    log(f"decompressing {path} to {tmp} (removed afterwards)")
-    try:
-        with opener(path, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 22)
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
@@ -84,18 +63,17 @@ def train_tokenizer(
     """Train and save a tokenizer into `out_dir` (its split `pattern` recorded in bpelm.json);
     returns the training seconds. `progress`: draw bars (None: when stderr is a terminal)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with plain_text(input_path, out_dir, log) as text:
-        size = text.stat().st_size
-        t0 = time.perf_counter()
-        vocab, merges = train_bpe(
-            text,
-            vocab_size,
-            specials,
-            num_threads=threads,
-            progress=_bars(progress),
-            pattern=pattern,
-        )
-        seconds = time.perf_counter() - t0
+    size = input_path.stat().st_size
+    t0 = time.perf_counter()
+    vocab, merges = train_bpe(
+        input_path,
+        vocab_size,
+        specials,
+        num_threads=threads,
+        progress=_bars(progress),
+        pattern=pattern,
+    )
+    seconds = time.perf_counter() - t0
     tok = Tokenizer(vocab, merges, specials, pattern)
     tok.save(out_dir)
     special_bytes = {s.encode("utf-8") for s in specials}
@@ -103,7 +81,8 @@ def train_tokenizer(
     log(
         f"trained a {len(vocab):,}-token vocabulary ({len(merges):,} merges, split pattern "
         f"{_show_pattern(tok.pattern)}) on "
-        f"{size / 1e6:.1f} MB in {seconds:.2f} s, peak memory {peak_rss_bytes() / 1e6:,.0f} MB "
+        f"{size / 1e6:.1f} MB{' (compressed)' if input_path.suffix in OPENERS else ''} in "
+        f"{seconds:.2f} s, peak memory {peak_rss_bytes() / 1e6:,.0f} MB "
         f"-> {out_dir}/vocab.json, merges.txt, bpelm.json; longest token {len(longest)} bytes: "
         f"{longest.decode('utf-8', errors='backslashreplace')!r}"
     )
@@ -133,7 +112,6 @@ def encode_corpus(
     out_path: Path,
     *,
     threads: int | None = None,
-    log: Callable[[str], None] = print,
     progress: bool | None = None,
     allowed_special: AllowedSpecial = "all",
 ) -> tuple[int, int, float]:
@@ -143,18 +121,14 @@ def encode_corpus(
     if out_path.suffix not in (".npy", ".bin"):
         raise ValueError(f"{out_path}: the output must end in .npy or .bin")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    dtype = token_dtype(tokenizer.vocab_size)
-    with plain_text(input_path, out_path.parent, log) as text:
-        size = text.stat().st_size
-        t0 = time.perf_counter()
-        n = encode_file(
-            tokenizer,
-            text,
-            out_path,
-            dtype=dtype,
-            num_threads=threads,
-            progress=_bars(progress),
-            allowed_special=allowed_special,
-        )
-        seconds = time.perf_counter() - t0
-    return n, size, seconds
+    t0 = time.perf_counter()
+    n, size = encode_file_sized(
+        tokenizer,
+        input_path,
+        out_path,
+        dtype=token_dtype(tokenizer.vocab_size),
+        num_threads=threads,
+        progress=_bars(progress),
+        allowed_special=allowed_special,
+    )
+    return n, size, time.perf_counter() - t0

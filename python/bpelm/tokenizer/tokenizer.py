@@ -733,17 +733,44 @@ def encode_file(
     `np.load`, or raw little-endian `.bin`, whose dtype is recorded in `FILE.bin.json`) with
     bounded memory; returns the token count. The output appears only when complete.
 
+    `input_path` may be compressed (`.gz`, `.xz`, `.bz2`, by its suffix): it is decompressed
+    as it is read, a window at a time, with no decompressed copy on disk or in memory.
+
     Unlike `encode`, and on purpose: a file here is a training corpus, whose special tokens
     (e.g. "<|endoftext|>" between documents) are meant, so by default every special token is
     encoded as its id. `allowed_special` narrows that (`()`: all of them ordinary text);
     nothing is refused.
     """
+    tokens, _ = encode_file_sized(
+        tokenizer,
+        input_path,
+        output_path,
+        dtype=dtype,
+        num_threads=num_threads,
+        progress=progress,
+        allowed_special=allowed_special,
+    )
+    return tokens
+
+
+def encode_file_sized(
+    tokenizer: Tokenizer,
+    input_path: PathLike,
+    output_path: PathLike,
+    *,
+    dtype: str = "uint16",
+    num_threads: int | None = None,
+    progress: bool = False,
+    allowed_special: AllowedSpecial = "all",
+) -> tuple[int, int]:
+    """`encode_file`, returning (tokens, bytes of text): a compressed file's text size is
+    known only once it is read."""
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be a bpelm Tokenizer, not {type(tokenizer).__name__}")
     if dtype not in ("uint16", "uint32"):
         raise ValueError(f'dtype must be "uint16" or "uint32", not {dtype!r}')
     core, _ = tokenizer._policy(allowed_special, ())
-    tokens, _ = _core.encode_file(
+    tokens, size = _core.encode_file(
         core,
         os.fspath(input_path),
         os.fspath(output_path),
@@ -753,4 +780,4 @@ def encode_file(
     )
     if Path(output_path).suffix == ".bin":
         write_bin_sidecar(output_path, dtype, tokens)  # a raw array does not say its width
-    return tokens
+    return tokens, size

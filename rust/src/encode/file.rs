@@ -1,8 +1,9 @@
 //! Encoding a whole file to a token array on disk (`.npy` or raw `.bin`).
 //!
-//! The input is memory-mapped and cut into chunks at places where a cut cannot change the
-//! tokens; chunks are encoded in parallel and appended in order with a bounded number in
-//! flight (`ordered`), so memory stays flat however large the file. The output is written
+//! The input is memory-mapped (or, compressed or without a size, read a window at a time:
+//! `stream`) and cut into chunks at places where a cut cannot change the tokens; chunks are
+//! encoded in parallel and appended in order with a bounded number in flight (`ordered`),
+//! so memory stays flat however large the file. The output is written
 //! to a temporary file beside the target and renamed into place only when complete.
 
 use std::fs::File;
@@ -12,8 +13,9 @@ use std::path::Path;
 use crate::progress;
 
 use super::Encoder;
-use crate::corpus::{chunk_ranges, Corpus};
+use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
+use crate::stream::{Input, WINDOW_BYTES};
 
 /// About how many bytes of text each parallel task encodes, by default.
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -73,6 +75,8 @@ pub struct EncodeFileOptions<'a> {
     pub progress: bool,
     /// About how many bytes of text each parallel task encodes.
     pub chunk_bytes: usize,
+    /// About how many bytes of text a window of a streamed input holds (`stream`).
+    pub window_bytes: usize,
     /// Checked after each chunk is written; `None`: never cancelled.
     pub cancel: Option<Cancel<'a>>,
 }
@@ -84,6 +88,7 @@ impl Default for EncodeFileOptions<'_> {
             num_threads: None,
             progress: false,
             chunk_bytes: CHUNK_BYTES,
+            window_bytes: WINDOW_BYTES,
             cancel: None,
         }
     }
@@ -120,6 +125,7 @@ pub fn encode_file(
         num_threads,
         progress,
         chunk_bytes,
+        window_bytes,
         cancel,
     } = *options;
     if same_file(input, output) {
@@ -147,91 +153,191 @@ pub fn encode_file(
         }
     };
     let pool = crate::pool::get(threads)?;
-    // On this call's threads: the check that the file is UTF-8 is parallel too.
-    let corpus = pool.install(|| Corpus::open(input))?;
-    let text = corpus.text();
-    let ranges = chunk_ranges(
-        text,
-        encoder.special_tokens(),
-        encoder.pattern(),
-        chunk_bytes.max(1),
-    );
-
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    // On this call's threads: the check that a mapped file is UTF-8 is parallel too.
+    let input_file = pool.install(|| Input::open(input))?;
+    let mut out = Output::create(output, npy, dtype)?;
+    let job = Job {
+        encoder,
+        pool: &pool,
+        threads,
+        chunk_bytes: chunk_bytes.max(1),
+        cancel,
     };
-    let prefix = format!(
-        ".{}.",
-        output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-    );
-    super::stale::remove_orphans(dir, &prefix);
-    // Dropped (and so deleted) on any early return, an interruption included; locked so
-    // that a later run can tell it from one a killed run left behind. Created with the
-    // umask's mode, as any new file would be.
-    let tmp = crate::tmpfile::builder()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| BpeError::io(dir, e))?;
-    super::stale::lock(tmp.as_file());
-    let tmp_path = tmp.path().to_path_buf();
-    let io_err = |e| BpeError::io(&tmp_path, e);
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file());
-    if npy {
-        writer.write_all(&[b' '; NPY_HEADER_LEN]).map_err(io_err)?;
+    let bytes = match input_file {
+        Input::Whole(corpus) => {
+            let text = corpus.text();
+            let bar = progress::bar(progress, text.len() as u64, "encode", progress::Unit::Bytes);
+            job.encode(text, &mut out, |done| bar.set_position(done as u64))?;
+            bar.finish_and_clear();
+            text.len() as u64
+        }
+        Input::Streamed(stream) => {
+            let bar = stream.bar(progress, "encode");
+            let bytes = stream.for_each_window(
+                encoder.special_tokens(),
+                encoder.pattern(),
+                window_bytes,
+                |window| {
+                    job.encode(window.text, &mut out, |done| {
+                        bar.set_position(window.progress_at(done))
+                    })
+                },
+            )?;
+            bar.finish_and_clear();
+            bytes
+        }
+    };
+    let tokens = out.finish(output)?;
+    Ok(EncodeFileStats { tokens, bytes })
+}
+
+/// What stays the same across the texts (one, or one per window) of an `encode_file` call.
+struct Job<'a> {
+    encoder: &'a Encoder,
+    pool: &'a rayon::ThreadPool,
+    threads: usize,
+    chunk_bytes: usize,
+    cancel: Option<Cancel<'a>>,
+}
+
+impl Job<'_> {
+    /// Encodes `text` in chunks on the pool and appends the tokens to `out` in order;
+    /// `progress(done)` after each chunk is written, with the bytes of `text` done so far.
+    fn encode(&self, text: &str, out: &mut Output, progress: impl Fn(usize)) -> Result<()> {
+        let Job {
+            encoder,
+            pool,
+            threads,
+            chunk_bytes,
+            cancel,
+        } = *self;
+        let ranges = chunk_ranges(
+            text,
+            encoder.special_tokens(),
+            encoder.pattern(),
+            chunk_bytes,
+        );
+        let dtype = out.dtype;
+        super::ordered::run_ordered(
+            pool,
+            ranges.len(),
+            4 * threads,
+            || {
+                // Room for this worker's share of the text's new words, in one growth
+                // rather than doublings chunk after chunk.
+                encoder.reserve_cache(text.len() / threads);
+                Vec::new()
+            },
+            |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
+                ids.clear();
+                encoder.encode_into(&text[ranges[i].clone()], ids)?;
+                bytes.clear();
+                crate::alloc::try_reserve(bytes, ids.len() * dtype.width(), "encoded chunk")?;
+                extend_le_bytes(bytes, ids, dtype);
+                Ok(())
+            },
+            |i, bytes| {
+                out.write(bytes)?;
+                progress(ranges[i].end);
+                match cancel {
+                    Some(cancelled) if cancelled() => Err(BpeError::Interrupted),
+                    _ => Ok(()),
+                }
+            },
+        )
+    }
+}
+
+/// The token array being written: a temporary file beside the target, renamed into place by
+/// `finish`, and deleted when dropped before (an early return, an interruption).
+struct Output {
+    tmp: tempfile::NamedTempFile,
+    writer: BufWriter<File>,
+    npy: bool,
+    dtype: Dtype,
+    writeback: Writeback,
+    tokens: u64,
+}
+
+impl Output {
+    fn create(output: &Path, npy: bool, dtype: Dtype) -> Result<Self> {
+        let dir = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let prefix = format!(
+            ".{}.",
+            output.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+        );
+        super::stale::remove_orphans(dir, &prefix);
+        // Locked so that a later run can tell it from one a killed run left behind. Created
+        // with the umask's mode, as any new file would be.
+        let tmp = crate::tmpfile::builder()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| BpeError::io(dir, e))?;
+        super::stale::lock(tmp.as_file());
+        let file = tmp
+            .as_file()
+            .try_clone()
+            .map_err(|e| BpeError::io(tmp.path(), e))?;
+        let mut out = Output {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            tmp,
+            npy,
+            dtype,
+            writeback: Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 }),
+            tokens: 0,
+        };
+        if npy {
+            out.writer
+                .write_all(&[b' '; NPY_HEADER_LEN])
+                .map_err(|e| out.io_err(e))?;
+        }
+        Ok(out)
     }
 
-    let bar = progress::bar(progress, text.len() as u64, "encode", progress::Unit::Bytes);
-
-    let width = dtype.width();
-    let mut writeback = Writeback::new(if npy { NPY_HEADER_LEN as u64 } else { 0 });
-    let mut tokens = 0u64;
-    super::ordered::run_ordered(
-        &pool,
-        ranges.len(),
-        4 * threads,
-        || {
-            // Room for this worker's share of the file's new words, in one growth rather
-            // than doublings chunk after chunk.
-            encoder.reserve_cache(text.len() / threads);
-            Vec::new()
-        },
-        |i, ids: &mut Vec<u32>, bytes: &mut Vec<u8>| {
-            ids.clear();
-            encoder.encode_into(&text[ranges[i].clone()], ids)?;
-            bytes.clear();
-            crate::alloc::try_reserve(bytes, ids.len() * dtype.width(), "encoded chunk")?;
-            extend_le_bytes(bytes, ids, dtype);
-            Ok(())
-        },
-        |i, bytes| {
-            writer.write_all(bytes).map_err(io_err)?;
-            tokens += (bytes.len() / width) as u64;
-            bar.inc(ranges[i].len() as u64);
-            writeback.advance(writer.get_ref(), bytes.len() as u64);
-            match cancel {
-                Some(cancelled) if cancelled() => Err(BpeError::Interrupted),
-                _ => Ok(()),
-            }
-        },
-    )?;
-    bar.finish_and_clear();
-
-    let file: &File = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
-    if npy {
-        let header = npy_header(dtype, tokens)?;
-        let mut f = file;
-        f.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        f.write_all(&header).map_err(io_err)?;
+    fn io_err(&self, e: std::io::Error) -> BpeError {
+        BpeError::io(self.tmp.path(), e)
     }
-    file.sync_all().map_err(io_err)?;
-    tmp.persist(output)
-        .map_err(|e| BpeError::io(output, e.error))?;
-    Ok(EncodeFileStats {
-        tokens,
-        bytes: text.len() as u64,
-    })
+
+    /// Appends encoded tokens (`dtype` elements).
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.writer.write_all(bytes).map_err(|e| self.io_err(e))?;
+        self.tokens += (bytes.len() / self.dtype.width()) as u64;
+        self.writeback
+            .advance(self.writer.get_ref(), bytes.len() as u64);
+        Ok(())
+    }
+
+    /// Writes the `.npy` header, makes the file durable and renames it to `output`; returns
+    /// the number of tokens.
+    fn finish(mut self, output: &Path) -> Result<u64> {
+        self.writer.flush().map_err(|e| self.io_err(e))?;
+        if self.npy {
+            let header = npy_header(self.dtype, self.tokens)?;
+            let f = self.writer.get_mut();
+            let written = f
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| f.write_all(&header));
+            written.map_err(|e| self.io_err(e))?;
+        }
+        self.writer
+            .get_ref()
+            .sync_all()
+            .map_err(|e| self.io_err(e))?;
+        let Output {
+            tmp,
+            writer,
+            tokens,
+            ..
+        } = self;
+        drop(writer); // its handle is closed before the rename
+        tmp.persist(output)
+            .map_err(|e| BpeError::io(output, e.error))?;
+        Ok(tokens)
+    }
 }
 
 /// The output writer's buffer: the file holds all that was written but this much at most.

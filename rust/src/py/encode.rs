@@ -21,6 +21,7 @@ use crate::encode::file::CHUNK_BYTES;
 use crate::encode::{encode_file, Dtype, EncodeFileOptions, Encoder, Text};
 use crate::error::BpeError;
 use crate::pretokenize::Pattern;
+use crate::stream::WINDOW_BYTES;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
@@ -329,7 +330,7 @@ fn merges_from_ranks<'py>(
 /// Encodes a UTF-8 file into a `.npy` or `.bin` token array; returns `(tokens, bytes)`.
 #[pyfunction(name = "encode_file")]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (tokenizer, input_path, output_path, dtype="uint16", num_threads=None, progress=false, chunk_bytes=CHUNK_BYTES))]
+#[pyo3(signature = (tokenizer, input_path, output_path, dtype="uint16", num_threads=None, progress=false, chunk_bytes=CHUNK_BYTES, window_bytes=WINDOW_BYTES))]
 fn py_encode_file(
     py: Python<'_>,
     tokenizer: &PyCoreTokenizer,
@@ -339,6 +340,7 @@ fn py_encode_file(
     num_threads: Option<NumThreads>,
     progress: bool,
     chunk_bytes: usize,
+    window_bytes: usize,
 ) -> PyResult<(u64, u64)> {
     let signals = Signals::new();
     let cancel = || signals.cancelled();
@@ -347,6 +349,7 @@ fn py_encode_file(
         num_threads: NumThreads::of(num_threads),
         progress,
         chunk_bytes,
+        window_bytes,
         cancel: Some(&cancel),
     };
     let stats = objects::detach(py, || {

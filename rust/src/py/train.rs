@@ -9,6 +9,7 @@ use super::args::NumThreads;
 use super::objects;
 use super::signals::Signals;
 use crate::pretokenize::Pattern;
+use crate::stream::WINDOW_BYTES;
 use crate::train::{train_file, train_words, TrainOptions, Trained};
 use crate::TokenId;
 
@@ -17,7 +18,8 @@ use crate::TokenId;
 /// `list[tuple[bytes, bytes]]`. Runs without the GIL; Ctrl-C stops it within a chunk or a
 /// merge (`KeyboardInterrupt`).
 #[pyfunction]
-#[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false, pattern = "gpt2"))]
+#[pyo3(signature = (input_path, vocab_size, special_tokens, num_threads = None, progress = false, pattern = "gpt2", window_bytes = WINDOW_BYTES))]
+#[allow(clippy::too_many_arguments)]
 fn train_bpe<'py>(
     py: Python<'py>,
     input_path: PathBuf,
@@ -26,6 +28,7 @@ fn train_bpe<'py>(
     num_threads: Option<NumThreads>,
     progress: bool,
     pattern: &str,
+    window_bytes: usize,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
     let pattern = Pattern::parse(pattern)?;
     let signals = Signals::new();
@@ -33,6 +36,7 @@ fn train_bpe<'py>(
     let options = TrainOptions {
         num_threads: NumThreads::of(num_threads),
         progress,
+        window_bytes,
         cancel: Some(&cancel),
     };
     let trained = objects::detach(py, || {

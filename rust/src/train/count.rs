@@ -1,5 +1,6 @@
 //! Counting pretokens in parallel: the text is cut into safe chunks, each worker counts its
-//! chunks into its own hash maps, and the maps are merged.
+//! chunks into its own hash maps, and the maps are merged. A stream (a compressed file) is
+//! counted a window at a time into totals that own their long keys.
 //!
 //! Most pretokens are short, so they are keyed by value, packed into a `u128` (bytes, zero
 //! padding, length in the last byte): looking one up then compares two integers instead of
@@ -9,6 +10,7 @@
 //! The maps grow fallibly (`alloc::try_entry`): a worker that runs out of memory, or sees
 //! the call cancelled, stops at the end of its chunk and ends the other workers' loops too.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -23,6 +25,7 @@ use crate::corpus::chunk_ranges;
 use crate::error::{BpeError, Result};
 use crate::pretokenize::Pattern;
 use crate::special::{Segment, SpecialTokens};
+use crate::stream::Stream;
 
 /// Chunks are small enough to balance the workers and move the progress bar, large enough
 /// that cutting them costs nothing.
@@ -53,16 +56,26 @@ fn bump<K: Eq + Hash>(map: &mut FxHashMap<K, u64>, key: K, n: u64) -> Result<()>
     Ok(())
 }
 
-/// Pretoken counts of one worker.
-#[derive(Default)]
-struct Counts<'a> {
+/// Pretoken counts: of one worker, keyed by slices of the text being counted (`L = &str`),
+/// or the totals of a stream's windows so far, which outlive each window (`L = Box<str>`).
+struct Counts<L> {
     short: FxHashMap<u128, u64>,
-    long: FxHashMap<&'a str, u64>,
+    long: FxHashMap<L, u64>,
     /// Why a count was lost (the map could not grow); `add` cannot return it.
     failed: Option<BpeError>,
 }
 
-impl<'a> Counts<'a> {
+impl<L> Default for Counts<L> {
+    fn default() -> Self {
+        Counts {
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
+            failed: None,
+        }
+    }
+}
+
+impl<'a> Counts<&'a str> {
     #[inline]
     fn add(&mut self, token: &'a str) {
         let added = if token.len() < SHORT {
@@ -74,19 +87,39 @@ impl<'a> Counts<'a> {
             self.failed.get_or_insert(e);
         }
     }
+}
 
-    fn absorb(&mut self, other: Counts<'a>) -> Result<()> {
+impl<L: Eq + Hash + Borrow<str>> Counts<L> {
+    fn absorb<M: Into<L>>(&mut self, other: Counts<M>) -> Result<()> {
         for (k, n) in other.short {
             bump(&mut self.short, k, n)?;
         }
         for (k, n) in other.long {
-            bump(&mut self.long, k, n)?;
+            bump(&mut self.long, k.into(), n)?;
         }
         Ok(())
     }
 
     fn len(&self) -> usize {
         self.short.len() + self.long.len()
+    }
+
+    fn into_words(self) -> Result<Words> {
+        let ids = self.short.keys().map(|key| unpack(key).1).sum::<usize>()
+            + self
+                .long
+                .keys()
+                .map(|token| token.borrow().len())
+                .sum::<usize>();
+        let mut words = Words::with_capacity(self.len(), ids)?;
+        for (key, n) in &self.short {
+            let (buf, len) = unpack(key);
+            words.push(&buf[..len], *n)?;
+        }
+        for (token, n) in &self.long {
+            words.push(token.borrow().as_bytes(), *n)?;
+        }
+        Ok(words)
     }
 }
 
@@ -100,11 +133,51 @@ pub fn count_words(
     bar: &ProgressBar,
     stop: &Stop,
 ) -> Result<Words> {
+    count_text(text, specials, pattern, &|n| bar.inc(n as u64), stop)?.into_words()
+}
+
+/// Like `count_words`, for a stream read a window of about `window_bytes` at a time; the
+/// bar follows `Stream::bar`'s units.
+pub fn count_stream(
+    stream: Stream,
+    window_bytes: usize,
+    specials: &SpecialTokens,
+    pattern: &Pattern,
+    bar: &ProgressBar,
+    stop: &Stop,
+) -> Result<Words> {
+    let mut total = Counts::<Box<str>>::default();
+    stream.for_each_window(specials, pattern, window_bytes, |window| {
+        let done = AtomicUsize::new(0);
+        let counted = count_text(
+            window.text,
+            specials,
+            pattern,
+            &|n| {
+                let done = done.fetch_add(n, Ordering::Relaxed) + n;
+                bar.set_position(window.progress_at(done));
+            },
+            stop,
+        )?;
+        total.absorb(counted)
+    })?;
+    total.into_words()
+}
+
+/// The counts of `text`, on the threads of the current pool; `counted(bytes)` after each
+/// chunk.
+fn count_text<'a>(
+    text: &'a str,
+    specials: &'a SpecialTokens,
+    pattern: &Pattern,
+    counted: &(dyn Fn(usize) + Sync),
+    stop: &Stop,
+) -> Result<Counts<&'a str>> {
     let ranges = chunk_ranges(text, specials, pattern, CHUNK_BYTES);
     let next = AtomicUsize::new(0);
     let workers = rayon::current_num_threads().min(ranges.len()).max(1);
     // One map per worker (not per chunk), so that merging stays cheap.
-    let all: Result<Vec<Counts>> = (0..workers)
+    let all: Result<Vec<Counts<&str>>> = (0..workers)
         .into_par_iter()
         .map(|_| {
             let mut counts = Counts::default();
@@ -119,7 +192,7 @@ pub fn count_words(
                         }
                     }
                 }
-                bar.inc(chunk.len() as u64);
+                counted(chunk.len());
                 let ended = match (counts.failed.take(), scanned) {
                     (Some(err), _) | (None, Err(err)) => Err(err),
                     (None, Ok(())) => stop.check(),
@@ -140,18 +213,7 @@ pub fn count_words(
     for counts in all {
         total.absorb(counts)?;
     }
-
-    let ids = total.short.keys().map(|key| unpack(key).1).sum::<usize>()
-        + total.long.keys().map(|token| token.len()).sum::<usize>();
-    let mut words = Words::with_capacity(total.len(), ids)?;
-    for (key, n) in &total.short {
-        let (buf, len) = unpack(key);
-        words.push(&buf[..len], *n)?;
-    }
-    for (token, n) in &total.long {
-        words.push(token.as_bytes(), *n)?;
-    }
-    Ok(words)
+    Ok(total)
 }
 
 #[cfg(test)]

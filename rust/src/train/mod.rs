@@ -19,12 +19,12 @@ use indicatif::ProgressBar;
 
 use crate::alloc;
 use crate::cancel::{Cancel, Stop};
-use crate::corpus::Corpus;
 use crate::error::{BpeError, Result};
 use crate::pool;
 use crate::pretokenize::Pattern;
 use crate::progress;
 use crate::special::SpecialTokens;
+use crate::stream::{Input, WINDOW_BYTES};
 use crate::TokenId;
 
 pub use merge::learn_merges;
@@ -55,6 +55,9 @@ pub struct TrainOptions<'a> {
     pub num_threads: Option<usize>,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// About how many bytes of text a window of a streamed input (a compressed file)
+    /// holds; 0: `stream::WINDOW_BYTES`.
+    pub window_bytes: usize,
     /// Asked while training runs (see `pool::run_cancellable`); the counting stops between
     /// chunks and the merging between merges. `None`: never cancelled.
     pub cancel: Option<Cancel<'a>>,
@@ -73,12 +76,27 @@ pub fn train_file(
 ) -> Result<Trained> {
     // Arguments are checked before the file is mapped, so bad ones fail at once.
     let specials = checked_specials(vocab_size, special_tokens)?;
-    pool::run_cancellable(options.num_threads, options.cancel, |stop| {
-        let corpus = Corpus::open(path)?;
-        alloc::check_headroom("the corpus")?;
-        let text = corpus.text();
-        train_text_with(text, vocab_size, &specials, pattern, options.progress, stop)
-    })
+    pool::run_cancellable(
+        options.num_threads,
+        options.cancel,
+        |stop| match Input::open(path)? {
+            Input::Whole(corpus) => {
+                alloc::check_headroom("the corpus")?;
+                let text = corpus.text();
+                train_text_with(text, vocab_size, &specials, pattern, options.progress, stop)
+            }
+            Input::Streamed(stream) => {
+                let bar = stream.bar(options.progress, "count");
+                let window = match options.window_bytes {
+                    0 => WINDOW_BYTES,
+                    n => n,
+                };
+                let words = count::count_stream(stream, window, &specials, pattern, &bar, stop)?;
+                bar.finish();
+                merge_words(words, vocab_size, &specials, options.progress, stop)
+            }
+        },
+    )
 }
 
 /// The validated special tokens, once `vocab_size` is known to hold them and the bytes.
@@ -141,8 +159,19 @@ fn train_text_with(
 ) -> Result<Trained> {
     let bar = progress::bar(progress, text.len() as u64, "count", progress::Unit::Bytes);
     let words = count::count_words(text, specials, pattern, &bar, stop)?;
-    alloc::check_headroom("the counted words")?;
     bar.finish();
+    merge_words(words, vocab_size, specials, progress, stop)
+}
+
+/// The merges learnt from counted `words`, and the vocabulary they make with `specials`.
+fn merge_words(
+    words: Words,
+    vocab_size: usize,
+    specials: &SpecialTokens,
+    progress: bool,
+    stop: &Stop,
+) -> Result<Trained> {
+    alloc::check_headroom("the counted words")?;
     if words.len() > u32::MAX as usize {
         return Err(BpeError::InvalidArgument(format!(
             "{} distinct pretokens are more than this trainer indexes (2^32 - 1)",

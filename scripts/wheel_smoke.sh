@@ -48,7 +48,10 @@ echo "$deps" >"$site/core-deps.pth"
 
 cd "$tmp"  # away from the checkout's python/ folder
 "$tmp/venv/bin/python" - <<'PY'
+import bz2
+import gzip
 import importlib.util
+import lzma
 import pathlib
 
 import bpelm
@@ -58,6 +61,10 @@ assert importlib.util.find_spec("torch") is None, "torch leaked into the core-on
 text = "the quick brown fox jumps over the lazy dog<|endoftext|>" * 200
 pathlib.Path("corpus.txt").write_text(text, encoding="utf-8")
 vocab, merges = train_bpe("corpus.txt", 300, ["<|endoftext|>"])
+# The decompressors are linked into the extension (liblzma is C, built by zig here).
+for suffix, compress in [(".gz", gzip.compress), (".xz", lzma.compress), (".bz2", bz2.compress)]:
+    pathlib.Path("corpus.txt" + suffix).write_bytes(compress(text.encode()))
+    assert train_bpe("corpus.txt" + suffix, 300, ["<|endoftext|>"]) == (vocab, merges), suffix
 tok = Tokenizer(vocab, merges, ["<|endoftext|>"])
 ids = tok.encode(text, allowed_special="all")
 assert tok.decode(ids) == text

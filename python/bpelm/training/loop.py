@@ -44,6 +44,7 @@ from bpelm.training.runtime import (
     autocast_dtype,
     enable_fast_matmul,
     environment_record,
+    keep_freed_memory,
     resolve_device,
     use_compile,
 )
@@ -197,6 +198,8 @@ class Trainer:
         self.device = resolve_device(device_setting)
         self.amp = autocast_dtype(cfg.dtype, self.device)
         enable_fast_matmul(self.device)
+        # On a CPU each step mallocs and frees its tensors: keep that memory (see there).
+        self.malloc_kept = self.device.type == "cpu" and keep_freed_memory()
         self._load_data()
 
         torch.manual_seed(cfg.seed)
@@ -284,7 +287,9 @@ class Trainer:
             f"({embedding / 1e6:.2f}M token embedding, {self.model.num_params() / 1e6:.2f}M "
             f"non-embedding{'; tied to the LM head' if tied else ''}), device {self.device}"
             f"{', ' + str(amp).replace('torch.', '') + ' autocast' if amp else ''}"
-            f"{', compiled' if self.compiled else ''}; {len(self.train_data):,} training tokens; "
+            f"{', compiled' if self.compiled else ''}"
+            f"{', freed memory kept for reuse' if self.malloc_kept else ''}; "
+            f"{len(self.train_data):,} training tokens; "
             f"{self.tokens_per_step:,} tokens/step"
         )
 

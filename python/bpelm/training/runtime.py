@@ -65,6 +65,56 @@ def enable_fast_matmul(device: torch.device) -> None:
         torch.set_float32_matmul_precision("high")
 
 
+# glibc's mallopt parameters (malloc.h) and the values set by `keep_freed_memory`.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MMAP_THRESHOLD_MAX = 32 << 20  # glibc's limit on 64-bit systems
+_TRIM_THRESHOLD = 1 << 30
+_TOP_PAD = 64 << 20
+# A user's own allocator settings win: with any of these set, nothing is changed.
+_USER_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
+def keep_freed_memory() -> bool:
+    """Keep the memory of freed tensors in the process for the next step, where glibc's
+    malloc is the allocator; returns whether it changed anything.
+
+    PyTorch has no caching allocator on the CPU: each step's activations, logits and
+    gradients are malloc'ed and freed again. By default glibc hands large blocks back to the
+    kernel (blocks over its mmap threshold are unmapped; a free top of the heap past its trim
+    threshold is trimmed), and the next step faults the same pages in afresh, zeroed by the
+    kernel. On the tiny-cpu config that was 1.1 M page faults in 250 steps and 12-14% of the
+    wall-clock (benches/RESULTS.md, #14); with blocks up to 32 MB kept on the heap and no
+    trimming below 1 GB it was 0.17 M. The price is that the process keeps its peak
+    working set until it exits, which a training process reaches every step anyway.
+    Not done where a user set glibc's MALLOC_* variables, nor off glibc (macOS, Windows,
+    musl; jemalloc or tcmalloc preloaded keep their own policy and ignore this)."""
+    import os
+
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    if any(os.environ.get(name) for name in _USER_MALLOC_ENV) or "malloc" in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    ):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # mallopt returns 1 on success; the mmap threshold first (it also stops glibc's dynamic
+    # adjustment of both thresholds, which would otherwise undo the trim threshold).
+    return all(
+        mallopt(param, value) == 1
+        for param, value in (
+            (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX),
+            (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD),
+            (_M_TOP_PAD, _TOP_PAD),
+        )
+    )
+
+
 def _git_hash() -> str | None:
     try:
         out = subprocess.run(

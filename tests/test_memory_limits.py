@@ -26,6 +26,11 @@ SCRIPT = textwrap.dedent(
     text = ("\\n".join(words) + "\\n") * 80          # about 3.5 MB
     with open(corpus, "w") as f:
         f.write(text)
+    import gzip, lzma
+    with open(corpus + ".gz", "wb") as f:
+        f.write(gzip.compress(text.encode()))
+    with open(corpus + ".xz", "wb") as f:
+        f.write(lzma.compress(text.encode()))
     vocab, merges = train_bpe(corpus, 300, ["<|endoftext|>"], num_threads=1)
     tok = Tokenizer(vocab, merges, ["<|endoftext|>"])
     ids = list(range(256)) * 8000                      # 2M ids
@@ -44,6 +49,11 @@ SCRIPT = textwrap.dedent(
         "encode_to_array": lambda: tok.encode_to_array(text),
         "decode": lambda: tok.decode(ids),
         "encode_file": lambda: encode_file(tok, corpus, os.path.join(tmp, "o.npy"), num_threads=1),
+        # Compressed: a reading thread, decoders, window buffers.
+        "encode_file_gz": lambda: encode_file(
+            tok, corpus + ".gz", os.path.join(tmp, "o.npy"), num_threads=1
+        ),
+        "train_bpe_xz": lambda: train_bpe(corpus + ".xz", 1000, ["<|endoftext|>"], num_threads=1),
         # Merging one pretoken needs scratch memory in proportion to it.
         "encode_one_long_word": lambda: tok.encode_to_array(one_word),
         # The one-thread pool runs already (trained on above); two threads start under the
@@ -85,7 +95,9 @@ def run(op: str, base: str, headroom: int) -> str:
     return outcome
 
 
-@pytest.mark.parametrize("op", ["encode", "encode_to_array", "decode", "encode_file"])
+@pytest.mark.parametrize(
+    "op", ["encode", "encode_to_array", "decode", "encode_file", "encode_file_gz", "train_bpe_xz"]
+)
 @pytest.mark.parametrize(
     ("base", "headroom"), [("rss", 1 << 20), ("vm", 1 << 20), ("vm", 8 << 20), ("vm", 64 << 20)]
 )

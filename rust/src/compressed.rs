@@ -5,7 +5,7 @@
 //! an error that says so instead of a stream of garbage.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -90,23 +90,75 @@ pub fn open(path: &Path, format: Compression) -> Result<Decompressed> {
             ),
         ));
     }
+    // The decoders allocate their state infallibly (gzip's and bzip2's panic or abort when
+    // it cannot be had, bzip2's block buffers loop on a failed allocation): under a memory
+    // limit, ask for that much first. liblzma reports its own failures (`read_error`).
+    crate::alloc::check_room(decoder_state(format, &head[..got]), "a decompressor")?;
     let consumed = Arc::new(AtomicU64::new(0));
     // The magic bytes go back in front: the decoders check them again.
     let counted = Counted {
         inner: std::io::Cursor::new(head).chain(file),
         consumed: Arc::clone(&consumed),
     };
-    let raw = BufReader::with_capacity(READ_BUFFER, counted);
-    let reader: Box<dyn Read + Send> = match format {
+    let raw = Buffered {
+        inner: counted,
+        buf: crate::alloc::try_filled(READ_BUFFER, 0u8, "a read buffer")?,
+        pos: 0,
+        filled: 0,
+    };
+    let mut decoder: Box<dyn Read + Send> = match format {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(raw)),
     };
+    // The first byte now, while the memory checked for above is still free: decoding the
+    // first block allocates the decoder's buffers (bzip2 reports a failure there as bad
+    // data, not as memory). Later blocks reuse them.
+    let mut first = [0u8; 1];
+    let got = read_up_to(&mut decoder, &mut first).map_err(|e| read_error(path, e))?;
+    let reader = Box::new(std::io::Cursor::new(first[..got].to_vec()).chain(decoder));
     Ok(Decompressed {
         reader,
         consumed,
         compressed_len: meta.len(),
     })
+}
+
+/// About the most memory a decoder of `format` allocates for itself, given the file's first
+/// bytes: bzip2 says its block size (`BZh1` to `BZh9`, in 100 kB) and needs 4 bytes per
+/// block byte plus its tables; gzip's inflate state and window are under 64 kB.
+fn decoder_state(format: Compression, head: &[u8]) -> usize {
+    const SLACK: usize = 256 << 10;
+    match format {
+        Compression::Bzip2 => {
+            let level = head
+                .get(3)
+                .map_or(9, |&b| usize::from(b.wrapping_sub(b'0')).min(9));
+            level * 400_000 + SLACK
+        }
+        Compression::Gzip | Compression::Xz => SLACK,
+    }
+}
+
+/// The error of a failed read of `path`: `OutOfMemory` where the decoder says it could not
+/// allocate (liblzma reports it as an `io::Error` wrapping its own error), else `Io`.
+pub fn read_error(path: &Path, e: std::io::Error) -> BpeError {
+    let lzma_out_of_memory = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<liblzma::stream::Error>())
+        .is_some_and(|err| {
+            matches!(
+                err,
+                liblzma::stream::Error::Mem | liblzma::stream::Error::MemLimit
+            )
+        });
+    if lzma_out_of_memory || e.kind() == std::io::ErrorKind::OutOfMemory {
+        return BpeError::OutOfMemory {
+            what: "memory to decompress the input",
+            bytes: 0,
+        };
+    }
+    BpeError::io(path, e)
 }
 
 /// Fills `buf` from `reader` as far as the data goes; returns how many bytes were read.
@@ -121,6 +173,48 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
         }
     }
     Ok(filled)
+}
+
+/// `std::io::BufReader`, but with its buffer allocated fallibly (`BufReader` aborts the
+/// process when its buffer cannot be had, as under a memory limit).
+struct Buffered<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// `buf[pos..filled]` is read from `inner` and not yet consumed.
+    pos: usize,
+    filled: usize,
+}
+
+impl<R: Read> Read for Buffered<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Buffered<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos == self.filled {
+            self.filled = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.filled);
+    }
 }
 
 /// A reader that counts the bytes read through it.

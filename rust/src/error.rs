@@ -31,7 +31,11 @@ pub enum BpeError {
     #[error("text {text} holds a lone surrogate at character {unit}")]
     NotUnicode { text: usize, unit: usize },
     /// Memory for a buffer the input sized could not be had (`alloc`).
-    #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
+    /// `bytes` is 0 where the size is not known (a decoder's own allocation).
+    #[error(
+        "out of memory: {}{what} could not be allocated",
+        if *bytes > 0 { format!("{bytes} bytes for ") } else { String::new() }
+    )]
     OutOfMemory { what: &'static str, bytes: usize },
     /// A long call was cancelled between chunks (`Cancel`), e.g. by Ctrl-C.
     #[error("interrupted")]

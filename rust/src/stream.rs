@@ -25,6 +25,8 @@ use crate::special::SpecialTokens;
 pub const WINDOW_BYTES: usize = 32 << 20;
 /// Bytes asked of the reader at a time.
 const READ_STEP: usize = 1 << 20;
+/// The reading thread's stack: the decoders keep their state on the heap.
+const READER_STACK: usize = 1 << 20;
 
 /// A text file opened for training or encoding.
 pub enum Input {
@@ -142,33 +144,43 @@ impl Stream {
         let progress = Arc::clone(&read);
         let path = path.as_path();
         std::thread::scope(|scope| {
-            // Moved in, so that the caller's loop ends when this thread does.
-            scope.spawn(move || {
-                let mut windows = Windows {
-                    path,
-                    specials,
-                    pattern,
-                    target: target.max(1),
-                    buf: Vec::new(),
-                    checked: 0,
-                    offset: 0,
-                };
-                loop {
-                    let next = windows.next(&mut reader, &free_rx);
-                    let end = matches!(next, Ok(None) | Err(_));
-                    let sent = match next {
-                        Ok(Some(window)) => {
-                            full_tx.send(Ok((window, progress.load(Ordering::Relaxed))))
-                        }
-                        Ok(None) => break,
-                        Err(e) => full_tx.send(Err(e)),
+            // Moved in, so that the caller's loop ends when this thread does. A thread that
+            // cannot start (a memory limit) is an error, not the panic `scope.spawn` makes.
+            let reading = std::thread::Builder::new()
+                .name("bpelm-read".into())
+                .stack_size(READER_STACK)
+                .spawn_scoped(scope, move || {
+                    let mut windows = Windows {
+                        path,
+                        specials,
+                        pattern,
+                        target: target.max(1),
+                        buf: Vec::new(),
+                        checked: 0,
+                        offset: 0,
                     };
-                    // A failed send: the caller stopped (an error of its own).
-                    if end || sent.is_err() {
-                        break;
+                    loop {
+                        let next = windows.next(&mut reader, &free_rx);
+                        let end = matches!(next, Ok(None) | Err(_));
+                        let sent = match next {
+                            Ok(Some(window)) => {
+                                full_tx.send(Ok((window, progress.load(Ordering::Relaxed))))
+                            }
+                            Ok(None) => break,
+                            Err(e) => full_tx.send(Err(e)),
+                        };
+                        // A failed send: the caller stopped (an error of its own).
+                        if end || sent.is_err() {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            if reading.is_err() {
+                return Err(BpeError::OutOfMemory {
+                    what: "a thread to read the input",
+                    bytes: READER_STACK,
+                });
+            }
             let mut total = 0u64;
             let mut read_before = 0u64;
             let result = (|| {
@@ -275,7 +287,7 @@ impl Windows<'_> {
                 }
                 Err(e) => {
                     self.buf.truncate(start);
-                    return Err(BpeError::io(self.path, e));
+                    return Err(compressed::read_error(self.path, e));
                 }
             }
         }

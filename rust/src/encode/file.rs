@@ -7,7 +7,7 @@
 //! to a temporary file beside the target and renamed into place only when complete.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::progress;
@@ -252,7 +252,7 @@ impl Job<'_> {
 /// `finish`, and deleted when dropped before (an early return, an interruption).
 struct Output {
     tmp: tempfile::NamedTempFile,
-    writer: BufWriter<File>,
+    writer: WriteBuffer,
     npy: bool,
     dtype: Dtype,
     writeback: Writeback,
@@ -283,7 +283,10 @@ impl Output {
             .try_clone()
             .map_err(|e| BpeError::io(tmp.path(), e))?;
         let mut out = Output {
-            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            writer: WriteBuffer {
+                file,
+                buf: crate::alloc::try_with_capacity(WRITE_BUFFER, "the output buffer")?,
+            },
             tmp,
             npy,
             dtype,
@@ -337,6 +340,40 @@ impl Output {
         tmp.persist(output)
             .map_err(|e| BpeError::io(output, e.error))?;
         Ok(tokens)
+    }
+}
+
+/// `std::io::BufWriter`, but with its buffer allocated fallibly (`BufWriter` aborts the
+/// process when its buffer cannot be had, as under a memory limit).
+struct WriteBuffer {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl WriteBuffer {
+    fn get_ref(&self) -> &File {
+        &self.file
+    }
+
+    fn get_mut(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.buf.len() + bytes.len() > self.buf.capacity() {
+            self.flush()?;
+        }
+        if bytes.len() >= self.buf.capacity() {
+            return self.file.write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes); // within the capacity: no allocation
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
     }
 }
 

@@ -1,0 +1,111 @@
+"""Encode speed at every call size (#15): one thread, bpelm's `encode` (a list) and
+`encode_to_array` against gigatoken (and tiktoken), on the same texts in the same process.
+
+For each size from 100 bytes to 10 MB (100 MB with `--max-mb 100`) the web corpus is cut into
+consecutive pieces of that size, as many as make about 8 MB (at most 20,000 calls); each
+contender encodes one such set to warm up, then `--rounds` more, contenders interleaved
+within a round. By default each round's pieces are the next ones in the corpus, unseen by
+every contender (a corpus pipeline); `--seen` repeats the same pieces every round, which
+flatters whatever a library caches about text it has encoded before. The table gives the
+best round in MB/s, the spread of the rounds (slowest / fastest), and bpelm's ratios to
+gigatoken. Ids are checked equal to bpelm's.
+
+    python benches/bench_call_sizes.py [--rounds 5] [--max-mb 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import lzma
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_encode_quick as quick  # noqa: E402  (the contenders, loaded one way)
+
+TEXT_BUDGET = 8_000_000
+MAX_CALLS = 20_000
+
+
+def pieces(raw: bytes, size: int, round_: int) -> list[str]:
+    """Consecutive pieces of `raw` of about `size` UTF-8 bytes each (cut between characters),
+    as many as make about TEXT_BUDGET bytes and at most MAX_CALLS: the `round_`-th such set."""
+    calls = max(1, min(MAX_CALLS, TEXT_BUDGET // size))
+    out, at = [], round_ * calls * size
+    for _ in range(calls):
+        if at + size > len(raw):
+            break
+        out.append(raw[at : at + size].decode("utf-8", errors="ignore"))
+        at += size
+    return out
+
+
+def one_round(fn, texts: list[str]) -> float:
+    t0 = time.perf_counter()
+    for t in texts:
+        fn(t)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--max-mb", type=float, default=10.0)
+    ap.add_argument("--seen", action="store_true", help="the same pieces every round")
+    args = ap.parse_args()
+    data = quick.DATA
+    corpus = data / quick.CORPORA["web"]
+    if not corpus.exists():
+        print(f"{corpus} not found: nothing to measure")
+        return
+    max_bytes = int(args.max_mb * 1e6)
+    sets = 1 if args.seen else args.rounds + 1
+    with lzma.open(corpus, "rb") as f:
+        raw = f.read(max(max_bytes, TEXT_BUDGET) * sets + 16)
+    encoders = quick.load_encoders(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
+    names = [n for n in ("bpelm.encode(list)", "bpelm", "gigatoken", "tiktoken") if n in encoders]
+    label = {"bpelm": "bpelm.encode_to_array", "bpelm.encode(list)": "bpelm.encode (list)"}
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, one thread, web text, GPT-2 vocabulary; "
+        f"best of {args.rounds} rounds after one to warm up, on "
+        f"{'the same text every round' if args.seen else 'unseen text every round'}; "
+        "spread = slowest / fastest round"
+    )
+    print(
+        "| call size | calls | "
+        + " | ".join(label.get(n, n) for n in names)
+        + " | list / giga | array / giga |"
+    )
+    print("|---:|---:|" + "---:|" * (len(names) + 2))
+    sizes = [
+        s
+        for s in (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+        if s <= max_bytes
+    ]
+    for size in sizes:
+        rounds = [pieces(raw, size, 0 if args.seen else r) for r in range(args.rounds + 1)]
+        texts = rounds[0]
+        want = [np.asarray(encoders["bpelm"](t), dtype=np.uint32) for t in texts[:50]]
+        for name in names:  # warm-up, and the ids checked
+            got = [np.asarray(encoders[name](t), dtype=np.uint32) for t in texts[:50]]
+            assert all(np.array_equal(a, b) for a, b in zip(got, want)), name
+            one_round(encoders[name], texts)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for texts in rounds[1:]:
+            for name in names:
+                times[name].append(one_round(encoders[name], texts))
+        n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        best = {n: n_bytes / 1e6 / min(ts) for n, ts in times.items()}
+        cells = [f"{best[n]:.0f} ({max(times[n]) / min(times[n]):.2f}x)" for n in names]
+        giga = best.get("gigatoken")
+        ratios = [f"{best[n] / giga:.2f}" if giga else "-" for n in ("bpelm.encode(list)", "bpelm")]
+        print(f"| {size:,} B | {len(texts):,} | " + " | ".join(cells + ratios) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

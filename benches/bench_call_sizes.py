@@ -8,7 +8,8 @@ within a round. By default each round's pieces are the next ones in the corpus, 
 every contender (a corpus pipeline); `--seen` repeats the same pieces every round, which
 flatters whatever a library caches about text it has encoded before. The table gives the
 best round in MB/s, the spread of the rounds (slowest / fastest), and bpelm's ratios to
-gigatoken. Ids are checked equal to bpelm's.
+gigatoken: lists against gigatoken's arrays made lists (`.tolist()`; gigatoken's `encode`
+returns a numpy array), arrays against its arrays. Ids are checked equal to bpelm's.
 
     python benches/bench_call_sizes.py [--rounds 5] [--max-mb 10]
 """
@@ -64,11 +65,17 @@ def main() -> None:
         print(f"{corpus} not found: nothing to measure")
         return
     max_bytes = int(args.max_mb * 1e6)
-    sets = 1 if args.seen else args.rounds + 1
+    # Unseen: a library's list and array contenders take turns on the sets (lists on even
+    # ones, arrays on odd ones), so that no library meets a text twice.
+    sets = 1 if args.seen else 2 * (args.rounds + 1)
     with lzma.open(corpus, "rb") as f:
         raw = f.read(max(max_bytes, TEXT_BUDGET) * sets + 16)
     encoders = quick.load_encoders(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
-    names = [n for n in ("bpelm.encode(list)", "bpelm", "gigatoken", "tiktoken") if n in encoders]
+    if "gigatoken" in encoders:  # it returns numpy arrays; a list from it costs .tolist()
+        giga = encoders["gigatoken"]
+        encoders["gigatoken.tolist()"] = lambda t: giga(t).tolist()
+    order = ("bpelm.encode(list)", "gigatoken.tolist()", "bpelm", "gigatoken", "tiktoken")
+    names = [n for n in order if n in encoders]
     label = {"bpelm": "bpelm.encode_to_array", "bpelm.encode(list)": "bpelm.encode (list)"}
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, one thread, web text, GPT-2 vocabulary; "
@@ -79,7 +86,7 @@ def main() -> None:
     print(
         "| call size | calls | "
         + " | ".join(label.get(n, n) for n in names)
-        + " | list / giga | array / giga |"
+        + " | list / giga list | array / giga array |"
     )
     print("|---:|---:|" + "---:|" * (len(names) + 2))
     sizes = [
@@ -87,23 +94,31 @@ def main() -> None:
         for s in (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
         if s <= max_bytes
     ]
+    arrays = {"bpelm", "gigatoken"}
+
+    def texts_for(size: int, round_: int, name: str) -> list[str]:
+        return pieces(raw, size, 0 if args.seen else 2 * round_ + (name in arrays))
+
     for size in sizes:
-        rounds = [pieces(raw, size, 0 if args.seen else r) for r in range(args.rounds + 1)]
-        texts = rounds[0]
-        want = [np.asarray(encoders["bpelm"](t), dtype=np.uint32) for t in texts[:50]]
+        want = {
+            kind: [np.asarray(encoders["bpelm"](t), dtype=np.uint32) for t in texts[:50]]
+            for kind, texts in ((k, texts_for(size, 0, k)) for k in ("bpelm", "tiktoken"))
+        }
         for name in names:  # warm-up, and the ids checked
+            texts = texts_for(size, 0, name)
             got = [np.asarray(encoders[name](t), dtype=np.uint32) for t in texts[:50]]
-            assert all(np.array_equal(a, b) for a, b in zip(got, want)), name
+            kind = "bpelm" if name in arrays else "tiktoken"
+            assert all(np.array_equal(a, b) for a, b in zip(got, want[kind])), name
             one_round(encoders[name], texts)
         times: dict[str, list[float]] = {n: [] for n in names}
-        for texts in rounds[1:]:
+        for r in range(1, args.rounds + 1):
             for name in names:
-                times[name].append(one_round(encoders[name], texts))
+                times[name].append(one_round(encoders[name], texts_for(size, r, name)))
         n_bytes = sum(len(t.encode("utf-8")) for t in texts)
         best = {n: n_bytes / 1e6 / min(ts) for n, ts in times.items()}
         cells = [f"{best[n]:.0f} ({max(times[n]) / min(times[n]):.2f}x)" for n in names]
-        giga = best.get("gigatoken")
-        ratios = [f"{best[n] / giga:.2f}" if giga else "-" for n in ("bpelm.encode(list)", "bpelm")]
+        pairs = (("bpelm.encode(list)", "gigatoken.tolist()"), ("bpelm", "gigatoken"))
+        ratios = [f"{best[a] / best[b]:.2f}" if b in best else "-" for a, b in pairs]
         print(f"| {size:,} B | {len(texts):,} | " + " | ".join(cells + ratios) + " |", flush=True)
 
 

@@ -9,6 +9,7 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bpelm import Tokenizer, train_bpe
 
@@ -125,3 +126,18 @@ def test_one_rule_for_num_threads_everywhere(tok: Tokenizer, tmp_path: Path, bad
         with pytest.raises(error) as raised:
             call()
         assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("words", [0, 1, 50, 4000, 4100, 20_000])
+def test_encode_to_array_is_a_writable_uint32_copy_of_encode(tok: Tokenizer, words: int) -> None:
+    """A few ids come through a bytearray copy, many through the core's own buffer (the
+    switch is at 4096 ids): the same array either way."""
+    text = " ".join(f"w{i % 97}" for i in range(words))
+    want = tok.encode(text)
+    got = tok.encode_to_array(text)
+    assert got.dtype == np.uint32 and got.ndim == 1
+    assert got.tolist() == want
+    assert got.flags.writeable
+    if len(want):
+        got[0] = 7  # writable, and the copy is the caller's own
+        assert tok.encode_to_array(text).tolist() == want

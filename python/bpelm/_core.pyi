@@ -99,8 +99,9 @@ class CoreTokenizer:
         ValueError."""
     def encode(self, text: str) -> list[int]:
         """Every special token of this core is matched (no check: see bpelm.Tokenizer)."""
-    def encode_to_ids(self, text: str) -> IdArray:
-        """uint32 ids; `np.asarray` wraps them without a copy."""
+    def encode_to_ids(self, text: str) -> IdArray | bytearray:
+        """uint32 ids: an `IdArray` (`np.asarray` wraps it without a copy), or for up to
+        4096 ids a `bytearray` copy of them (`np.frombuffer`)."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], num_threads: int | None = None

@@ -35,6 +35,7 @@ GPT2_DIR = Path(__file__).parent / "data" / "gpt2"
 # `encode` can recognise them by identity.
 _NONE: tuple[str, ...] = ()
 _ALL = "all"
+_UINT32 = np.dtype(np.uint32)
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
 
@@ -457,16 +458,22 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: AllowedSpecial = (),
-        disallowed_special: DisallowedSpecial = "all",
+        allowed_special: AllowedSpecial = _NONE,
+        disallowed_special: DisallowedSpecial = _ALL,
     ) -> np.ndarray:
         """The token ids of `text` as a uint32 array (no Python ints created); special
         tokens as in `encode`."""
         if not isinstance(text, str):
             raise TypeError(f"encode_to_array takes a str, not {type(text).__name__}")
-        core, disallowed = self._policy(allowed_special, disallowed_special)
-        _specials.raise_disallowed(text, disallowed)
-        return np.asarray(core.encode_to_ids(text))
+        # The defaults first, by identity, as in `encode`: the hot path for short texts.
+        if allowed_special is _NONE and disallowed_special is _ALL:
+            core, disallowed = self._default_policy
+        else:
+            core, disallowed = self._policy(allowed_special, disallowed_special)
+        for probe in _specials.probes(text, disallowed):
+            if probe in text:
+                _specials.raise_disallowed(text, disallowed)
+        return array_of_ids(core.encode_to_ids(text))
 
     def encode_batch(
         self,
@@ -717,6 +724,14 @@ class Tokenizer:
 
     def __deepcopy__(self, memo: dict) -> Tokenizer:
         return self._wrap(self._core)
+
+
+def array_of_ids(ids: bytearray | object) -> np.ndarray:
+    """The uint32 array of what the core's `encode_to_ids` returns: a `bytearray` copy of a
+    few ids, or an `IdArray` that numpy wraps without a copy."""
+    if type(ids) is bytearray:
+        return np.frombuffer(ids, _UINT32)  # positional: a keyword doubles the call's cost
+    return np.asarray(ids)
 
 
 def encode_file(

@@ -57,10 +57,16 @@ impl PyCoreTokenizer {
         num_threads: Option<usize>,
     ) -> PyResult<(Vec<TokenId>, Vec<u64>)> {
         let storages = texts.iter().map(storage_of).collect::<PyResult<Vec<_>>>()?;
-        let result = objects::detach(py, || {
+        let encode = || {
             let texts: Vec<Text<'_>> = storages.iter().map(Storage::text).collect();
             self.inner.encode_texts_flat(&texts, num_threads)
-        })?;
+        };
+        let size: usize = storages.iter().map(|s| s.text().size()).sum();
+        let result = if size <= SHORT_CALL_BYTES {
+            objects::attached(encode)?
+        } else {
+            objects::detach(py, encode)?
+        };
         result.map_err(|e| match e {
             BpeError::NotUnicode { text, .. } => surrogate_error(&texts[text]),
             e => e.into(),
@@ -83,6 +89,12 @@ impl PyCoreTokenizer {
         objects::list(py, ids.len(), ids.iter().map(|&id| item(id)))
     }
 }
+
+/// Texts of up to this many bytes (all of a call's together) are encoded holding the GIL:
+/// about a microsecond of work (see `objects::attached`).
+const SHORT_CALL_BYTES: usize = 1024;
+/// Up to this many ids, `encode_to_ids` copies them into a `bytearray`.
+const SMALL_ARRAY_IDS: usize = 4096;
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     obj.cast::<PyBytes>()
@@ -183,9 +195,20 @@ impl PyCoreTokenizer {
         self.id_list(py, &ids)
     }
 
-    /// The tokens of `text` as an `IdArray` (uint32, for `np.asarray`, no copy).
-    fn encode_to_ids(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<IdArray> {
-        Ok(IdArray::from_ids(self.encode_one(py, text)?))
+    /// The tokens of `text` as uint32 for numpy: an `IdArray` (for `np.asarray`, no copy),
+    /// or for a few ids a `bytearray` copy of them (for `np.frombuffer`, which wraps it in a
+    /// third of the time `np.asarray` takes to read an array interface).
+    fn encode_to_ids<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = self.encode_one(py, text)?;
+        if ids.len() <= SMALL_ARRAY_IDS {
+            let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_ne_bytes()).collect();
+            return objects::bytearray(py, &bytes);
+        }
+        Ok(Bound::new(py, IdArray::from_ids(ids))?.into_any())
     }
 
     /// Encodes each text on `num_threads` threads (None: one per CPU), keeping the order.

@@ -101,12 +101,35 @@ pub(crate) fn dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// than letting it reach Python as `PanicException` (a `BaseException`).
 pub(crate) fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
     py.detach(|| catch_unwind(AssertUnwindSafe(f)))
-        .map_err(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            PyRuntimeError::new_err(format!("internal error in bpelm's core: {message}"))
-        })
+        .map_err(internal_error)
+}
+
+/// Like `detach`, but keeping the GIL: for calls of a microsecond or so, which releasing
+/// and taking back the GIL would make a fifth slower, and which hold up other threads no
+/// longer than an ordinary Python call does.
+pub(crate) fn attached<T>(f: impl FnOnce() -> T) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(internal_error)
+}
+
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    PyRuntimeError::new_err(format!("internal error in bpelm's core: {message}"))
+}
+
+/// A `bytearray` holding a copy of `data` (made without pyo3's zero-filling first).
+pub(crate) fn bytearray<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let n = ffi::Py_ssize_t::try_from(data.len())
+        .map_err(|_| PyMemoryError::new_err("bytearray too long for Python"))?;
+    // SAFETY: the GIL is held; `data` is valid for `n` bytes, which CPython copies; a NULL
+    // result is the error CPython set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyByteArray_FromStringAndSize(data.as_ptr().cast(), n),
+        )
+    }
 }

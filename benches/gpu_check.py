@@ -58,7 +58,14 @@ STEPS = ("train_step", "loss_race", "generation", "tokenizer")
 LIMITS = {
     "full": {"train_step": 130, "loss_race": 215, "generation": 60, "tokenizer": 75},
     "smoke": {"train_step": 90, "loss_race": 90, "generation": 90, "tokenizer": 90},
+    # Full size on a CPU, the baseline for the GPU figures: the same steps, each with the
+    # time a CPU needs (two 90 s contestants and their scoring; decoding without a cache).
+    "cpu": {"train_step": 130, "loss_race": 300, "generation": 240, "tokenizer": 75},
 }
+# On a CPU at full size: validation windows scored after the race (640 take minutes), and
+# the decode test's new tokens and batches (a batch of 64 without a cache takes hours).
+CPU_RACE_WINDOWS = 64
+CPU_DECODE = ("64", ["1", "8"])
 # Every step's record holds these (the test checks them).
 REPORT_FIELDS = {
     "train_step": ("status", "rows"),
@@ -180,7 +187,7 @@ def machine(device: str) -> dict[str, Any]:
 
 def run_step(name: str, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     """One step in its own process under its time limit: its record, or why there is none."""
-    limit = LIMITS["smoke" if args.smoke else "full"][name]
+    limit = LIMITS[profile(args)][name]
     out = scratch / f"{name}.json"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--scratch", str(scratch)]
@@ -266,6 +273,13 @@ def step_train_step(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     return {"status": "ok", "batch": batch, "steps": steps, "rows": rows}
 
 
+def profile(args: argparse.Namespace) -> str:
+    """Which sizes and limits a run uses: "smoke", "cpu" (full size on a CPU) or "full"."""
+    if args.smoke:
+        return "smoke"
+    return "full" if _cuda(args.device) else "cpu"
+
+
 def step_loss_race(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     cuda = _cuda(args.device)
     data = Path(args.data)
@@ -286,7 +300,8 @@ def step_loss_race(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         sets = [*shape, "vocab_size=512", "batch_size=4", "eval_every=10", "eval_batches=2"]
     else:
         cmd += ["--config", str(REPO / "configs" / "tinystories-17m.toml"), "--budget-s", "90"]
-        cmd += ["--vocab-size", "10000", "--windows", "640"]
+        windows = "640" if cuda else str(CPU_RACE_WINDOWS)
+        cmd += ["--vocab-size", "10000", "--windows", windows]
         batch = args.batch or (128 if cuda else 8)
         sets = [f"batch_size={batch}", "eval_every=50", "eval_batches=4", "log_every=10"]
         sets += ["checkpoint_every=100000", "max_steps=2000"]  # the token budget: 2000 steps
@@ -315,9 +330,11 @@ def step_loss_race(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 def step_generation(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     cuda = _cuda(args.device)
     out = scratch / "generation.json"
-    tokens = "16" if args.smoke else "256"
+    tokens, batches = {"smoke": ("16", ["1", "64"]), "cpu": CPU_DECODE}.get(
+        profile(args), ("256", ["1", "64"])
+    )
     cmd = _bench("bench_train_step.py", "--device", args.device, "--modes")
-    cmd += ["--decode-tokens", tokens, "--decode-batches", "1", "64", "--plain-decode"]
+    cmd += ["--decode-tokens", tokens, "--decode-batches", *batches, "--plain-decode"]
     cmd += ["--out", str(out)]
     cmd += [] if cuda else ["--skip-compile"]
     cmd += ["--model-json", json.dumps(TOY_MODEL)] if args.smoke else []
@@ -333,7 +350,8 @@ def step_generation(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         )
     if not cuda:
         rows += [
-            {"kind": "kv-cache compiled", "batch": b, "status": "skipped: no CUDA"} for b in (1, 64)
+            {"kind": "kv-cache compiled", "batch": int(b), "status": "skipped: no CUDA"}
+            for b in batches
         ]
     return {"status": "ok", "new_tokens": int(tokens), "rows": rows}
 

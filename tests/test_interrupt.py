@@ -15,7 +15,12 @@ import pytest
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-CHILD = textwrap.dedent(
+# A child started where SIGINT is ignored (a job in the background of a non-interactive
+# shell, as CI may run it) inherits that, and Python then installs no KeyboardInterrupt
+# handler: Ctrl-C is what these tests send, so each child restores Python's own handler.
+RESTORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+CHILD = RESTORE_SIGINT + textwrap.dedent(
     """
     import os, sys, time
     from bpelm import Tokenizer, _core, train_bpe
@@ -101,7 +106,7 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run(tmp_path):
     assert temporaries(tmp_path) == []
 
 
-TRAIN_CHILD = textwrap.dedent(
+TRAIN_CHILD = RESTORE_SIGINT + textwrap.dedent(
     """
     import os, sys, time
     from bpelm import train_bpe

@@ -6,6 +6,7 @@ metadata file, streaming); the work itself runs in Rust with the GIL released.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -388,17 +389,15 @@ class Tokenizer:
             core = cores[allowed] = self._core.with_specials(list(allowed))
         return core
 
-    @property
+    @functools.cached_property
     def _default_policy(self) -> tuple[_core.CoreTokenizer, tuple[str, ...]]:
         """tiktoken's defaults: every special token is disallowed. A text that passes that
         check holds no special token, so the full core gives it the same ids as the ordinary
-        one, and it is the faster of the two per call (0.60 against 0.76 us on a sentence)."""
-        policy = self.__dict__.get("_default")
-        if policy is None:
-            _, disallowed = self._policy(_NONE, _ALL)
-            assert set(disallowed) == set(self._core.special_tokens)
-            policy = self.__dict__["_default"] = (self._core, disallowed)
-        return policy
+        one, and it is the faster of the two per call (0.60 against 0.76 us on a sentence).
+        Cached in the instance: a property's call was a tenth of a short `encode`."""
+        _, disallowed = self._policy(_NONE, _ALL)
+        assert set(disallowed) == set(self._core.special_tokens)
+        return (self._core, disallowed)
 
     def _policy(
         self, allowed_special: AllowedSpecial, disallowed_special: DisallowedSpecial

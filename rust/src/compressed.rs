@@ -91,9 +91,11 @@ pub fn open(path: &Path, format: Compression) -> Result<Decompressed> {
         ));
     }
     // The decoders allocate their state infallibly (gzip's and bzip2's panic or abort when
-    // it cannot be had, bzip2's block buffers loop on a failed allocation): under a memory
-    // limit, ask for that much first. liblzma reports its own failures (`read_error`).
-    crate::alloc::check_room(decoder_state(format, &head[..got]), "a decompressor")?;
+    // it cannot be had, and bzip2's block buffer failing is reported as bad data): under a
+    // memory limit, ask first for that much and the read buffer, which come before the
+    // first block is decoded below. liblzma reports its own failures (`read_error`).
+    let room = READ_BUFFER + decoder_state(format, &head[..got]);
+    crate::alloc::check_room(room, "a decompressor")?;
     let consumed = Arc::new(AtomicU64::new(0));
     // The magic bytes go back in front: the decoders check them again.
     let counted = Counted {

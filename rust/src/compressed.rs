@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::corpus::read_retrying;
 use crate::error::{BpeError, Result};
 
 /// A compression format the core reads.
@@ -167,11 +168,9 @@ pub fn read_error(path: &Path, e: std::io::Error) -> BpeError {
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        match read_retrying(reader, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
         }
     }
     Ok(filled)
@@ -203,12 +202,7 @@ impl<R: Read> Read for Buffered<R> {
 impl<R: Read> BufRead for Buffered<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.pos == self.filled {
-            self.filled = loop {
-                match self.inner.read(&mut self.buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other?,
-                }
-            };
+            self.filled = read_retrying(&mut self.inner, &mut self.buf)?;
             self.pos = 0;
         }
         Ok(&self.buf[self.pos..self.filled])
@@ -219,10 +213,10 @@ impl<R: Read> BufRead for Buffered<R> {
     }
 }
 
-/// A reader that counts the bytes read through it.
-struct Counted<R> {
-    inner: R,
-    consumed: Arc<AtomicU64>,
+/// A reader that counts the bytes read through it (for a progress bar, read elsewhere).
+pub(crate) struct Counted<R> {
+    pub(crate) inner: R,
+    pub(crate) consumed: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counted<R> {

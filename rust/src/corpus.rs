@@ -91,24 +91,47 @@ pub(crate) fn is_a_directory() -> std::io::Error {
 fn read_to_end(mut file: File, path: &Path) -> Result<Vec<u8>> {
     const STEP: usize = 1 << 20;
     let mut out = Vec::new();
+    while read_more(&mut file, &mut out, STEP, "input text", |e| {
+        BpeError::io(path, e)
+    })? > 0
+    {}
+    Ok(out)
+}
+
+/// One `read` of `reader` into `buf`, tried again while a signal interrupts it.
+pub(crate) fn read_retrying<R: Read + ?Sized>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     loop {
-        crate::alloc::try_reserve(&mut out, STEP, "input text")?;
-        let start = out.len();
-        out.resize(start + STEP, 0);
-        let n = loop {
-            match file.read(&mut out[start..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        match n {
-            Ok(n) => {
-                out.truncate(start + n);
-                if n == 0 {
-                    return Ok(out);
-                }
-            }
-            Err(e) => return Err(BpeError::io(path, e)),
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Appends up to `step` bytes read from `reader` to `buf`, which grows fallibly
+/// (`OutOfMemory` for `what`); returns how many (0 at the end). A failed read is the error
+/// `io_error` makes of it, and leaves `buf` as it was.
+pub(crate) fn read_more<R: Read + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    step: usize,
+    what: &'static str,
+    io_error: impl FnOnce(std::io::Error) -> BpeError,
+) -> Result<usize> {
+    let start = buf.len();
+    crate::alloc::try_reserve(buf, step, what)?;
+    buf.resize(start + step, 0);
+    match read_retrying(reader, &mut buf[start..]) {
+        Ok(n) => {
+            buf.truncate(start + n);
+            Ok(n)
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(io_error(e))
         }
     }
 }

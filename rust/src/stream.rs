@@ -13,8 +13,8 @@ use std::sync::{mpsc, Arc};
 
 use indicatif::ProgressBar;
 
-use crate::compressed::{self, Compression};
-use crate::corpus::{safe_split_between, Corpus};
+use crate::compressed::{self, Compression, Counted};
+use crate::corpus::{read_more, safe_split_between, Corpus};
 use crate::error::{BpeError, Result};
 use crate::pretokenize::Pattern;
 use crate::progress;
@@ -62,9 +62,9 @@ impl Input {
         let read = Arc::new(AtomicU64::new(0));
         Ok(Input::Streamed(Stream {
             path: path.to_path_buf(),
-            reader: Box::new(CountedFile {
-                file,
-                read: Arc::clone(&read),
+            reader: Box::new(Counted {
+                inner: file,
+                consumed: Arc::clone(&read),
             }),
             read,
             total: None,
@@ -269,26 +269,11 @@ impl Windows<'_> {
     /// Reads until `buf` holds `want` bytes or the stream ends; returns whether it ended.
     fn fill(&mut self, reader: &mut dyn Read, want: usize) -> Result<bool> {
         while self.buf.len() < want {
-            let start = self.buf.len();
-            crate::alloc::try_reserve(&mut self.buf, READ_STEP, "input window")?;
-            self.buf.resize(start + READ_STEP, 0);
-            let n = loop {
-                match reader.read(&mut self.buf[start..]) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            match n {
-                Ok(n) => {
-                    self.buf.truncate(start + n);
-                    if n == 0 {
-                        return Ok(true);
-                    }
-                }
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(compressed::read_error(self.path, e));
-                }
+            let read = read_more(reader, &mut self.buf, READ_STEP, "input window", |e| {
+                compressed::read_error(self.path, e)
+            })?;
+            if read == 0 {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -313,34 +298,25 @@ impl Windows<'_> {
     }
 }
 
-/// A file that counts the bytes read from it.
-struct CountedFile {
-    file: File,
-    read: Arc<AtomicU64>,
-}
-
-impl Read for CountedFile {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::corpus::is_safe_cut;
 
-    fn windows_of(bytes: &[u8], specials: &SpecialTokens, target: usize) -> Result<Vec<String>> {
-        let stream = Stream {
+    /// `bytes` as the stream of a file named `test.txt` without a size.
+    fn stream_of(bytes: Vec<u8>) -> Stream {
+        Stream {
             path: PathBuf::from("test.txt"),
-            reader: Box::new(std::io::Cursor::new(bytes.to_vec())),
+            reader: Box::new(std::io::Cursor::new(bytes)),
             read: Arc::new(AtomicU64::new(0)),
             total: None,
             compressed: false,
-        };
+        }
+    }
+
+    fn windows_of(bytes: &[u8], specials: &SpecialTokens, target: usize) -> Result<Vec<String>> {
+        let stream = stream_of(bytes.to_vec());
         let mut out = Vec::new();
         let total = stream.for_each_window(specials, &Pattern::Gpt2, target, |w| {
             out.push(w.text.to_string());
@@ -406,13 +382,7 @@ mod tests {
     fn an_error_of_the_caller_stops_the_reading() {
         let specials = SpecialTokens::default();
         let text = "a line\n".repeat(1 << 20);
-        let stream = Stream {
-            path: PathBuf::from("t"),
-            reader: Box::new(std::io::Cursor::new(text.into_bytes())),
-            read: Arc::new(AtomicU64::new(0)),
-            total: None,
-            compressed: false,
-        };
+        let stream = stream_of(text.into_bytes());
         let mut calls = 0;
         let err = stream.for_each_window(&specials, &Pattern::Gpt2, 4096, |_| {
             calls += 1;

@@ -14,7 +14,7 @@ import platform
 import time
 from pathlib import Path
 
-from bpelm.tokenizer.corpus import OPENERS, encode_corpus, load_tokenizer, train_tokenizer
+from bpelm.tokenizer.corpus import encode_corpus, load_tokenizer, plain_copy, train_tokenizer
 
 PILE_BYTES = 825e9  # The Pile (Gao et al., 2020): 825 GiB of text, counted here as 825e9 bytes
 REPO_ROOT = Path(__file__).resolve().parents[3]  # python/bpelm/cli/demo.py -> a checkout
@@ -74,19 +74,6 @@ def _shared_data(name: str) -> Path | None:
     return None
 
 
-def _materialize(src: Path, dest: Path) -> Path:
-    """A plain-text copy of `src` at `dest`, decompressing .gz/.xz/.bz2 (rewritten every run:
-    a few seconds, and never stale)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-
-    opener = OPENERS.get(src.suffix, open)
-    with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-        while chunk := fin.read(1 << 22):
-            fout.write(chunk)
-    tmp.replace(dest)
-    return dest
-
-
 def _split_sample(src: Path, train: Path, val: Path, val_fraction: float = 0.1) -> None:
     """Hold out the end of a single corpus for validation: its last documents, or for a text
     with few <|endoftext|> separators, its last lines."""
@@ -114,17 +101,17 @@ def prepare_corpus(args: argparse.Namespace, work: Path) -> tuple[Path, Path, st
         if not src.exists():
             raise FileNotFoundError(f"{src}: --data file not found")
         if args.val_data:
-            _materialize(src, train_txt)
-            _materialize(Path(args.val_data), val_txt)
+            plain_copy(src, train_txt)
+            plain_copy(Path(args.val_data), val_txt)
         else:
-            _split_sample(_materialize(src, work / "given.txt"), train_txt, val_txt)
+            _split_sample(plain_copy(src, work / "given.txt"), train_txt, val_txt)
         return train_txt, val_txt, str(src)
     books = _shared_data("books_train.txt.xz")
     books_val = _shared_data("books_valid.txt.xz")
     if books is not None and books_val is not None:
         print(f"corpus: {books} (public-domain books), validation {books_val.name}")
-        _materialize(books, train_txt)
-        _materialize(books_val, val_txt)
+        plain_copy(books, train_txt)
+        plain_copy(books_val, val_txt)
         return train_txt, val_txt, f"{books.name} (public-domain books)"
     print(f"corpus: ../shared/data is absent; using the bundled sample {SAMPLE}")
     _split_sample(SAMPLE, train_txt, val_txt)

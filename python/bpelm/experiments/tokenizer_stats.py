@@ -5,13 +5,12 @@ through a second tokenizer side by side."""
 from __future__ import annotations
 
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bpelm.tokenizer.corpus import OPENERS, existing, token_dtype
+from bpelm.tokenizer.corpus import OPENERS, existing, plain_copy, token_dtype
 from bpelm.tokenizer.tokenizer import Tokenizer, encode_file
 
 PILE_BYTES = 825e9  # The Pile, as the assignment sizes it
@@ -95,11 +94,7 @@ def throughput(tok: Tokenizer, path: Path, threads: int | None = None) -> Throug
     memory, `threads` workers) and time it. A compressed file is decompressed to a scratch
     copy first, so that the time is the tokenizer's, not the decompressor's."""
     with tempfile.TemporaryDirectory(prefix="bpelm-stats-") as tmp:
-        text = path
-        if path.suffix in OPENERS:
-            text = Path(tmp) / "text.txt"
-            with OPENERS[path.suffix](path, "rb") as src, open(text, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 22)
+        text = plain_copy(path, Path(tmp) / "text.txt") if path.suffix in OPENERS else path
         size = text.stat().st_size
         dtype = token_dtype(tok.vocab_size)
         t0 = time.perf_counter()

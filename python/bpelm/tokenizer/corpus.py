@@ -8,6 +8,7 @@ import bz2
 import gzip
 import lzma
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,19 @@ OPENERS: dict[str, Callable[..., IO[bytes]]] = {
     ".xz": lzma.open,
     ".bz2": bz2.open,
 }
+
+
+def plain_copy(src: Path, dest: Path) -> Path:
+    """A plain-text copy of `src` at `dest`, decompressing .gz/.xz/.bz2, written through a
+    temporary file (rewritten every call: never stale). For readers that need plain bytes,
+    or timings of the tokenizer alone; training and encoding read compressed files as
+    they are."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    opener = OPENERS.get(src.suffix, open)
+    with opener(src, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 22)
+    tmp.replace(dest)
+    return dest
 
 
 def existing(path: str | os.PathLike[str], what: str) -> Path:

@@ -585,24 +585,46 @@ mod timing {
         e.encode(text).unwrap()
     }
 
+    /// The encoder the timings use: GPT-2's files, or with `BPELM_BENCH_PATTERN=cl100k` or
+    /// `o200k` that vocabulary's tiktoken ranks (`../shared/data/tiktoken`) and pattern.
+    fn bench_encoder() -> Encoder {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let eot = "<|endoftext|>".to_string();
+        let name = std::env::var("BPELM_BENCH_PATTERN").unwrap_or_else(|_| "gpt2".into());
+        let pattern = Pattern::parse(&name).unwrap();
+        if matches!(pattern, Pattern::Gpt2) {
+            let dir = data.join("gpt2");
+            return Encoder::from_files(
+                &dir.join("vocab.json"),
+                &dir.join("merges.txt"),
+                &[eot],
+                pattern,
+            )
+            .unwrap();
+        }
+        let file = std::fs::File::open(data.join(format!("tiktoken/{name}_base.tiktoken.gz")));
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file.unwrap()), &mut raw)
+            .unwrap();
+        let ranked = crate::vocab::ranks::parse_ranks(&raw).unwrap();
+        let merges = crate::vocab::ranks::merges_from_ranks(&ranked, true).unwrap();
+        let entries = ranked.into_iter().map(|(token, rank)| (rank, token));
+        let vocab = Vocab::from_id_map(entries, &merges).unwrap();
+        Encoder::new(vocab, &[eot], pattern).unwrap()
+    }
+
     /// Cold (first pass, fresh caches) and warm (second pass) single-thread encode rates of a
-    /// file with GPT-2's vocab, beside the pretokenizer alone. A measurement, not a test:
+    /// file (see `bench_encoder` for the vocabulary), beside the pretokenizer alone. A
+    /// measurement, not a test:
     /// `BPELM_BENCH_TEXT=file cargo test --release encode_throughput -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn encode_throughput() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gpt2");
         let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
         let raw = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&raw).into_owned();
-        let eot = "<|endoftext|>".to_string();
-        let e = Encoder::from_files(
-            &dir.join("vocab.json"),
-            &dir.join("merges.txt"),
-            &[eot],
-            Pattern::Gpt2,
-        )
-        .unwrap();
+        let e = bench_encoder();
+        let pattern = e.pattern().clone();
         let mb = text.len() as f64 / 1e6;
         // BPELM_BENCH_PASSES=0: the cold pass only.
         let passes = std::env::var("BPELM_BENCH_PASSES")
@@ -628,7 +650,7 @@ mod timing {
         for _ in 0..passes {
             let t = std::time::Instant::now();
             let mut n = 0usize;
-            Pattern::Gpt2
+            pattern
                 .for_each_pretoken(&text, |p| n += p.len())
                 .unwrap();
             pretok = pretok.min(t.elapsed().as_secs_f64());
@@ -636,25 +658,36 @@ mod timing {
         }
         // The words a cold pass must merge: distinct pretokens that are not one token.
         let mut distinct = rustc_hash::FxHashSet::default();
-        Pattern::Gpt2
+        pattern
             .for_each_pretoken(&text, |p| {
                 if e.vocab().id(p.as_bytes()).is_none() {
                     distinct.insert(p.as_bytes());
                 }
             })
             .unwrap();
-        let words: Vec<&[u8]> = distinct.into_iter().collect();
+        // Copied side by side, as a cold pass meets them in the text it has in cache.
+        let packed: Vec<u8> = distinct.iter().flat_map(|w| w.iter().copied()).collect();
+        let mut words: Vec<&[u8]> = Vec::with_capacity(distinct.len());
+        let mut at = 0;
+        for w in &distinct {
+            words.push(&packed[at..at + w.len()]);
+            at += w.len();
+        }
         let t = std::time::Instant::now();
         let mut out = Vec::new();
         for w in &words {
             bpe::encode_word(e.vocab(), w, &mut out);
         }
         let merge = t.elapsed().as_secs_f64();
+        let merges = packed.len() - out.len();
         println!(
-            "{} distinct pretokens need merges: {:.0} ns each, {:.1} ms in all",
+            "{} distinct pretokens need merges: {:.0} ns each, {:.1} ms in all, {:.1} merges \
+             each, {:.0} ns a merge",
             words.len(),
             merge * 1e9 / words.len() as f64,
-            merge * 1e3
+            merge * 1e3,
+            merges as f64 / words.len() as f64,
+            merge * 1e9 / merges as f64
         );
         println!(
             "{mb:.1} MB, {} ids: cold {:.0} MB/s, warm {:.0} MB/s, pretokenize alone {:.0} MB/s",

@@ -78,6 +78,20 @@ impl Encoder {
         Ok((ids, offsets))
     }
 
+    /// The tokens of one text, given as UTF-8 or as code units, on this thread: what
+    /// `encode_texts_flat` gives for `[text]` on one thread, without the offsets and the
+    /// buffers a batch needs (a short call's cost is mostly such setting up).
+    pub fn encode_text(&self, text: &Text<'_>) -> Result<Vec<TokenId>> {
+        let size = text.size();
+        self.reserve_cache(size);
+        // Room for what `encode_into` reserves for UTF-8 of this size, so that it does not
+        // reallocate for a text of mostly one-byte characters.
+        let mut ids = memory::id_buffer(super::ids_bound(size))?;
+        let mut buf = Vec::new();
+        self.encode_text_into(0, text, &mut buf, &mut ids)?;
+        Ok(ids)
+    }
+
     /// Encodes `texts` on this thread, whose cache is already warm (rather than a pool's),
     /// straight into the output (no parts to join); `counts[i]` gets text `i`'s id count.
     fn encode_serial(

@@ -26,6 +26,8 @@ const MAX_ENTRIES: usize = 1 << 19;
 fn new_words(bytes: usize) -> usize {
     (0.365 * (bytes as f64).powf(0.75)) as usize
 }
+/// Texts shorter than this make no room for their new words up front (`reserve_for_text`).
+const SMALL_TEXT: usize = 1 << 16;
 /// Words up to this many bytes are keyed by one `u128` (bytes, then the length in the last
 /// byte), which hashes and compares without touching memory elsewhere.
 pub(crate) const INLINE_KEY: usize = 15;
@@ -416,7 +418,11 @@ impl WordCache {
     /// growing the table rehashes every entry into fresh memory, so one large growth
     /// before a long text costs much less than the doublings it replaces.
     pub(crate) fn reserve_for_text(&mut self, bytes: usize) {
-        self.reserve(new_words(bytes));
+        // A short text's few new words fit the room doubling leaves, and working out how
+        // many there are (a `powf`) was a tenth of encoding a sentence.
+        if bytes >= SMALL_TEXT {
+            self.reserve(new_words(bytes));
+        }
     }
 
     /// Makes room for `additional` words beyond the seed (up to the cache's bound) in one

@@ -73,7 +73,7 @@ impl Text<'_> {
 /// The most ids `bytes` bytes of text can encode to (one per byte), with room for the
 /// encoder's writes past the end: it stores a few ids at once (`cache::InlineIds`) and
 /// reserves for a block of pretokens (`pretokenize::MAX_ENDS`) before writing them.
-fn ids_bound(bytes: usize) -> usize {
+pub(crate) fn ids_bound(bytes: usize) -> usize {
     bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
 }
 
@@ -650,9 +650,7 @@ mod timing {
         for _ in 0..passes {
             let t = std::time::Instant::now();
             let mut n = 0usize;
-            pattern
-                .for_each_pretoken(&text, |p| n += p.len())
-                .unwrap();
+            pattern.for_each_pretoken(&text, |p| n += p.len()).unwrap();
             pretok = pretok.min(t.elapsed().as_secs_f64());
             assert_eq!(n, text.len());
         }

@@ -42,10 +42,20 @@ impl PyCoreTokenizer {
         }
     }
 
-    /// The tokens of one `str`, encoded without the GIL.
+    /// The tokens of one `str`, encoded without the GIL (short ones holding it, see
+    /// `SHORT_CALL_BYTES`), on this thread.
     fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
-        let texts = [text.clone()];
-        Ok(self.encode_flat(py, &texts, Some(1))?.0)
+        let storage = storage_of(text)?;
+        let encode = || self.inner.encode_text(&storage.text());
+        let result = if storage.text().size() <= SHORT_CALL_BYTES {
+            objects::attached(encode)?
+        } else {
+            objects::detach(py, encode)?
+        };
+        result.map_err(|e| match e {
+            BpeError::NotUnicode { .. } => surrogate_error(text),
+            e => e.into(),
+        })
     }
 
     /// `Encoder::encode_texts_flat` of `texts`, without the GIL: each given as CPython
@@ -205,8 +215,15 @@ impl PyCoreTokenizer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let ids = self.encode_one(py, text)?;
         if ids.len() <= SMALL_ARRAY_IDS {
-            let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_ne_bytes()).collect();
-            return objects::bytearray(py, &bytes);
+            // SAFETY: the ids' memory read as the bytes it holds (any bytes are valid `u8`s,
+            // and `u8` needs no alignment).
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    ids.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(&ids[..]),
+                )
+            };
+            return objects::bytearray(py, bytes);
         }
         Ok(Bound::new(py, IdArray::from_ids(ids))?.into_any())
     }

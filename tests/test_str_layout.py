@@ -19,7 +19,6 @@ SCRIPT = textwrap.dedent(
     import hashlib, json, sys, tempfile
     import bpelm._core as core
     import numpy as np
-    from bpelm.tokenizer.tokenizer import array_of_ids
 
     class Str(str):
         pass
@@ -44,7 +43,7 @@ SCRIPT = textwrap.dedent(
         "reads": core.reads_str_storage(),
         "one": [tok.encode(t) for t in texts],
         "subclass": [tok.encode(Str(t)) for t in texts],
-        "array": [array_of_ids(tok.encode_to_ids(t)).tolist() for t in texts],
+        "array": [tok.encode_to_array(t).tolist() for t in texts],
         "batch1": tok.encode_batch(texts, 1),
         "batch2": tok.encode_batch(texts, 2),
     }

@@ -2,6 +2,8 @@
 
 from os import PathLike
 
+import numpy as np
+
 __version__: str
 
 _Path = str | PathLike[str]
@@ -99,9 +101,9 @@ class CoreTokenizer:
         ValueError."""
     def encode(self, text: str) -> list[int]:
         """Every special token of this core is matched (no check: see bpelm.Tokenizer)."""
-    def encode_to_ids(self, text: str) -> IdArray | bytearray:
-        """uint32 ids: an `IdArray` (`np.asarray` wraps it without a copy), or for up to
-        4096 ids a `bytearray` copy of them (`np.frombuffer`)."""
+    def encode_to_array(self, text: str) -> np.ndarray:
+        """uint32 ids: for up to 4096 a copy (`np.frombuffer` of a `bytearray`), else the
+        ids where the core wrote them (`np.asarray` of an `IdArray`)."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], num_threads: int | None = None

@@ -20,6 +20,7 @@ from bpelm import _core
 from bpelm._files import write_atomic
 from bpelm.tokenizer import hf_json, presets, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
+from bpelm.tokenizer.specials import SCREEN_CHARS as _SCREEN_CHARS
 from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial, check_special_tokens
 from bpelm.tokenizer.token_files import write_bin_sidecar
 
@@ -36,7 +37,6 @@ GPT2_DIR = Path(__file__).parent / "data" / "gpt2"
 # `encode` can recognise them by identity.
 _NONE: tuple[str, ...] = ()
 _ALL = "all"
-_UINT32 = np.dtype(np.uint32)
 # encode_iterable encodes and drops its buffer once it holds this many characters.
 _FLUSH_CHARS = 1 << 20
 
@@ -441,7 +441,9 @@ class Tokenizer:
             core, disallowed = self._default_policy
         else:
             core, disallowed = self._policy(allowed_special, disallowed_special)
-        for probe in _specials.probes(text, disallowed):
+        # A short text is searched for the tokens themselves (`probes`, without its call).
+        probes = disallowed if len(text) < _SCREEN_CHARS else _specials.probes(text, disallowed)
+        for probe in probes:
             if probe in text:
                 _specials.raise_disallowed(text, disallowed)
         return core.encode(text)
@@ -469,10 +471,12 @@ class Tokenizer:
             core, disallowed = self._default_policy
         else:
             core, disallowed = self._policy(allowed_special, disallowed_special)
-        for probe in _specials.probes(text, disallowed):
+        # A short text is searched for the tokens themselves (`probes`, without its call).
+        probes = disallowed if len(text) < _SCREEN_CHARS else _specials.probes(text, disallowed)
+        for probe in probes:
             if probe in text:
                 _specials.raise_disallowed(text, disallowed)
-        return array_of_ids(core.encode_to_ids(text))
+        return core.encode_to_array(text)
 
     def encode_batch(
         self,
@@ -723,14 +727,6 @@ class Tokenizer:
 
     def __deepcopy__(self, memo: dict) -> Tokenizer:
         return self._wrap(self._core)
-
-
-def array_of_ids(ids: bytearray | object) -> np.ndarray:
-    """The uint32 array of what the core's `encode_to_ids` returns: a `bytearray` copy of a
-    few ids, or an `IdArray` that numpy wraps without a copy."""
-    if type(ids) is bytearray:
-        return np.frombuffer(ids, _UINT32)  # positional: a keyword doubles the call's cost
-    return np.asarray(ids)
 
 
 def encode_file(

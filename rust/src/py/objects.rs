@@ -11,6 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::TokenId;
@@ -118,6 +119,27 @@ fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown".into());
     PyRuntimeError::new_err(format!("internal error in bpelm's core: {message}"))
+}
+
+/// What the bindings call of numpy, looked up on first use.
+pub(crate) struct Numpy {
+    pub(crate) frombuffer: Py<PyAny>,
+    pub(crate) asarray: Py<PyAny>,
+    /// `numpy.dtype("uint32")`.
+    pub(crate) uint32: Py<PyAny>,
+}
+
+/// numpy's functions (see `Numpy`), imported on the first call.
+pub(crate) fn numpy(py: Python<'_>) -> PyResult<&Numpy> {
+    static NUMPY: PyOnceLock<Numpy> = PyOnceLock::new();
+    NUMPY.get_or_try_init(py, || {
+        let np = py.import("numpy")?;
+        Ok(Numpy {
+            frombuffer: np.getattr("frombuffer")?.unbind(),
+            asarray: np.getattr("asarray")?.unbind(),
+            uint32: np.getattr("dtype")?.call1(("uint32",))?.unbind(),
+        })
+    })
 }
 
 /// A `bytearray` holding a copy of `data` (made without pyo3's zero-filling first).

@@ -8,8 +8,11 @@
 //!
 //! Narrow vocabularies (all byte and merge ids and ranks below `0xFFFF`, GPT-2's among
 //! them) key a pair by the two ids in a `u32` and give it the value `rank << 16 | merged`,
-//! so one lookup yields both. Others key by a `u64` and give the rank, the merged id coming
-//! from a table by rank. Either way a value orders like the rank and `NO_VALUE` (above all)
+//! so one lookup yields both. Others give the rank, the merged id coming from a table by
+//! rank: keyed, with the rank, in one `u64` slot while ids and ranks stay below `MID_LIMIT`
+//! (cl100k's and o200k's do), else by a `u64` in a slot of 16 bytes. The slots are what a
+//! cold pass over text misses the processor's caches on, a merge after another, so their
+//! size is the table's speed: o200k's 200,000 merges take 2 MiB of 8-byte slots. Either way a value orders like the rank and `NO_VALUE` (above all)
 //! means no merge. `BytePairs` holds the values of all pairs of single bytes.
 
 use crate::TokenId;
@@ -31,6 +34,7 @@ pub(crate) struct PairTable {
 #[derive(Debug, Clone)]
 enum Layout {
     Narrow(Displaced<NarrowKey>),
+    Mid(Displaced<MidKey>),
     Wide(Displaced<WideKey>),
 }
 
@@ -46,16 +50,18 @@ pub(crate) trait MergeValues {
     fn merged(&self, value: u32) -> TokenId;
 }
 
-/// `PairTable`'s two forms, to choose between once per word.
+/// `PairTable`'s three forms, to choose between once per word.
 pub(crate) enum Values<'a> {
     Narrow(NarrowValues<'a>),
-    Wide(WideValues<'a>),
+    Mid(WideValues<'a, MidKey>),
+    Wide(WideValues<'a, WideKey>),
 }
 
 pub(crate) struct NarrowValues<'a>(&'a Displaced<NarrowKey>);
 
-pub(crate) struct WideValues<'a> {
-    table: &'a Displaced<WideKey>,
+/// The forms whose value is the rank.
+pub(crate) struct WideValues<'a, K: PairKey> {
+    table: &'a Displaced<K>,
     merged: &'a [TokenId],
 }
 
@@ -75,7 +81,7 @@ impl MergeValues for NarrowValues<'_> {
     }
 }
 
-impl MergeValues for WideValues<'_> {
+impl<K: PairKey> MergeValues for WideValues<'_, K> {
     const DEAD: TokenId = TokenId::MAX;
 
     #[inline(always)]
@@ -96,12 +102,17 @@ impl PairTable {
         let narrow = merges.len() < NARROW_LIMIT as usize
             && byte_ids.iter().all(|&b| b < NARROW_LIMIT)
             && merges.iter().flatten().all(|&id| id < NARROW_LIMIT);
+        let mid = merges.len() < MID_LIMIT as usize
+            && byte_ids.iter().all(|&b| b < MID_LIMIT)
+            && merges.iter().flatten().all(|&id| id < MID_LIMIT);
         let layout = if narrow {
             let values = merges
                 .iter()
                 .zip(0u32..)
                 .map(|(&[_, _, m], rank)| (rank << 16) | m);
             Layout::Narrow(Displaced::new(merges, values))
+        } else if mid {
+            Layout::Mid(Displaced::new(merges, 0u32..))
         } else {
             Layout::Wide(Displaced::new(merges, 0u32..))
         };
@@ -109,11 +120,15 @@ impl PairTable {
         PairTable { layout, merged }
     }
 
-    /// The two forms, for code built for each.
+    /// The three forms, for code built for each.
     #[inline(always)]
     pub(crate) fn values(&self) -> Values<'_> {
         match &self.layout {
             Layout::Narrow(table) => Values::Narrow(NarrowValues(table)),
+            Layout::Mid(table) => Values::Mid(WideValues {
+                table,
+                merged: &self.merged,
+            }),
             Layout::Wide(table) => Values::Wide(WideValues {
                 table,
                 merged: &self.merged,
@@ -126,6 +141,7 @@ impl PairTable {
     fn value(&self, left: TokenId, right: TokenId) -> u32 {
         match &self.layout {
             Layout::Narrow(table) => table.value(left, right),
+            Layout::Mid(table) => table.value(left, right),
             Layout::Wide(table) => table.value(left, right),
         }
     }
@@ -202,7 +218,7 @@ impl BytePairs {
 }
 
 /// How a form keys a pair and packs a key with its value in a slot.
-trait PairKey: Copy + Eq {
+pub(crate) trait PairKey: Copy + Eq {
     type Slot: Copy;
     /// The slot of no key; its value is `NO_VALUE`.
     const EMPTY: Self::Slot;
@@ -252,9 +268,56 @@ impl PairKey for NarrowKey {
     }
 }
 
+/// Mid vocabularies have byte and merge ids and ranks below this (21 bits). Ids from it up
+/// do not fit a mid key; clamped to it, they match nothing.
+const MID_LIMIT: TokenId = (1 << MID_BITS) - 1;
+const MID_BITS: u32 = 21;
+
+/// `left << 21 | right`, in a slot `key << 21 | rank` (63 bits). A rank field of all ones
+/// (`MID_LIMIT`, which no rank reaches) is no merge: `EMPTY` holds it, whatever key a
+/// lookup brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MidKey(u64);
+
+impl PairKey for MidKey {
+    type Slot = u64;
+    const EMPTY: u64 = u64::MAX;
+
+    #[inline(always)]
+    fn of(left: TokenId, right: TokenId) -> Self {
+        let (l, r) = (
+            u64::from(left.min(MID_LIMIT)),
+            u64::from(right.min(MID_LIMIT)),
+        );
+        MidKey((l << MID_BITS) | r)
+    }
+
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self.0
+    }
+
+    fn slot(self, value: u32) -> u64 {
+        debug_assert!(value < MID_LIMIT);
+        (self.0 << MID_BITS) | u64::from(value)
+    }
+
+    #[inline(always)]
+    fn slot_key(slot: u64) -> Self {
+        MidKey((slot >> MID_BITS) & ((1 << (2 * MID_BITS)) - 1))
+    }
+
+    #[inline(always)]
+    fn slot_value(slot: u64) -> u32 {
+        let rank = slot as u32 & MID_LIMIT;
+        // All ones (`EMPTY`'s) becomes `NO_VALUE`, without a branch.
+        rank | u32::from(rank == MID_LIMIT).wrapping_neg()
+    }
+}
+
 /// `left << 32 | right`. Ids stop below `u32::MAX`, so no merge has the key of `EMPTY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct WideKey(u64);
+pub(crate) struct WideKey(u64);
 
 impl PairKey for WideKey {
     type Slot = (u64, u32);
@@ -305,7 +368,7 @@ const MULTIPLIERS: [u64; 4] = [
 /// the group's displacement, chosen when the table is built, sends each of the group's keys
 /// to a slot of its own, and every other key to some slot, whose key then differs.
 #[derive(Debug, Clone)]
-struct Displaced<K: PairKey> {
+pub(crate) struct Displaced<K: PairKey> {
     /// By group: `d` in `slot = top bits of (low hash + d * (high hash | 1))`.
     displacements: Vec<u16>,
     /// A power of two of them.
@@ -506,11 +569,18 @@ mod tests {
             assert!(is_narrow(&table));
             check(&table, &merges, max_id);
         }
-        // Ids from 0xFFFF up need wide keys.
-        for (n, max_id) in [(3, 1 << 30), (1000, 300_000), (20_000, 200_000)] {
+        // Ids from 0xFFFF up need mid keys, from 2^21 - 1 up wide ones.
+        for (n, max_id, mid) in [
+            (3, 1 << 30, false),
+            (1000, 3_000_000, false),
+            (1000, 300_000, true),
+            (20_000, 200_000, true),
+            (1000, MID_LIMIT, true),
+        ] {
             let merges = random_merges(n, max_id, 99 + n as u64);
             let table = PairTable::new(&merges, &BYTES);
             assert!(!is_narrow(&table));
+            assert_eq!(matches!(table.layout, Layout::Mid(_)), mid, "{n} {max_id}");
             check(&table, &merges, max_id);
         }
     }
@@ -524,6 +594,21 @@ mod tests {
         assert_eq!(table.rank(0xFFFE, 0xFFFE), 0);
         assert_eq!(table.rank(0xFFFF, 0xFFFE), NO_RANK);
         assert_eq!(table.rank(0x1_FFFE, 0xFFFE), NO_RANK);
+        // The widest mid ids, and ids one past them, which clamp to the same key.
+        let m = MID_LIMIT - 1;
+        let mid = vec![[m, m, 3], [0, m, 4], [m, 0, 5]];
+        let table = PairTable::new(&mid, &BYTES);
+        assert!(matches!(table.layout, Layout::Mid(_)));
+        check(&table, &mid, 8);
+        assert_eq!(table.rank(m, m), 0);
+        for (a, b) in [
+            (m + 1, m),
+            (m, m + 1),
+            (MID_LIMIT, MID_LIMIT),
+            (u32::MAX, u32::MAX),
+        ] {
+            assert_eq!(table.rank(a, b), NO_RANK, "{a} {b}");
+        }
         let widest = vec![[u32::MAX - 1, u32::MAX - 1, 3], [0, 0xFFFF, 4], [5, 0, 6]];
         let table = PairTable::new(&widest, &BYTES);
         assert!(!is_narrow(&table));
@@ -549,20 +634,26 @@ mod tests {
             }
             values
         }
-        for merges in [
-            random_merges(500, 300, 5),
-            vec![[1 << 20, 2, 3], [4, 5, 1 << 21]],
+        for (merges, form) in [
+            (random_merges(500, 300, 5), "narrow"),
+            (vec![[1 << 20, 2, 3], [4, 5, MID_LIMIT - 1]], "mid"),
+            (vec![[1 << 20, 2, 3], [4, 5, MID_LIMIT]], "wide"),
         ] {
             let table = PairTable::new(&merges, &BYTES);
             let values = match table.values() {
                 Values::Narrow(v) => {
-                    assert!(is_narrow(&table));
+                    assert_eq!(form, "narrow");
                     assert_eq!(v.value(NarrowValues::DEAD, merges[0][1]), NO_VALUE);
                     values_of(&v, &merges)
                 }
+                Values::Mid(v) => {
+                    assert_eq!(form, "mid");
+                    assert_eq!(v.value(WideValues::<MidKey>::DEAD, merges[0][1]), NO_VALUE);
+                    values_of(&v, &merges)
+                }
                 Values::Wide(v) => {
-                    assert!(!is_narrow(&table));
-                    assert_eq!(v.value(WideValues::DEAD, merges[0][1]), NO_VALUE);
+                    assert_eq!(form, "wide");
+                    assert_eq!(v.value(WideValues::<WideKey>::DEAD, merges[0][1]), NO_VALUE);
                     values_of(&v, &merges)
                 }
             };

@@ -38,6 +38,7 @@ pub(crate) fn encode_word(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
         // The short-word loop is built for each form of the merge table, chosen here once.
         2..=SHORT_WORD => match vocab.pairs().values() {
             Values::Narrow(values) => encode_short_word(vocab, &values, word, out),
+            Values::Mid(values) => encode_short_word(vocab, &values, word, out),
             Values::Wide(values) => encode_short_word(vocab, &values, word, out),
         },
         _ => encode_long(vocab, word, out),
@@ -608,8 +609,11 @@ mod tests {
         let mut rng = Rng(21);
         for (alphabet, n_merges, remake) in [(&b"ab"[..], 12, false), (b"abc \n", 80, true)] {
             let narrow = random_trained_vocab(&mut rng, alphabet, n_merges, remake);
-            let wide = with_fillers(&narrow, 70_000);
+            // Merged ids past 0xFFFF, then past what a mid key holds.
+            let mid = with_fillers(&narrow, 70_000);
+            let wide = with_fillers(&narrow, 1 << 21);
             assert!(matches!(narrow.pairs().values(), Values::Narrow(_)));
+            assert!(matches!(mid.pairs().values(), Values::Mid(_)));
             assert!(matches!(wide.pairs().values(), Values::Wide(_)));
             let bytes_of = |v: &Vocab, ids: &[TokenId]| -> Vec<Vec<u8>> {
                 ids.iter()
@@ -619,11 +623,10 @@ mod tests {
             for _ in 0..300 {
                 let len = 2 + rng.below(60);
                 let w = random_word(&mut rng, alphabet, len);
-                let ids = encode_all_ways(&wide, &w);
-                assert_eq!(
-                    bytes_of(&wide, &ids),
-                    bytes_of(&narrow, &encode_all_ways(&narrow, &w))
-                );
+                let want = bytes_of(&narrow, &encode_all_ways(&narrow, &w));
+                for v in [&mid, &wide] {
+                    assert_eq!(bytes_of(v, &encode_all_ways(v, &w)), want);
+                }
             }
         }
     }

@@ -122,7 +122,7 @@ impl Encoder {
         // not matched as a special token (ordinary mode, or a special not allowed), and then
         // a pretoken spelling one (a special such as "EOS") must get its BPE tokens, as in
         // tiktoken, not the special's id. BPE still finds a special that merges make.
-        let short_tokens: Vec<(u128, TokenId)> = vocab
+        let mut short_tokens: Vec<(u128, TokenId)> = vocab
             .tokens()
             .iter()
             .filter(|t| !t.is_empty() && t.len() <= cache::INLINE_KEY)
@@ -131,6 +131,11 @@ impl Encoder {
             .collect::<rustc_hash::FxHashMap<_, _>>()
             .into_iter()
             .collect();
+        // Put in by id: lower ids are the earlier merges, the more frequent tokens, and a
+        // word put in early sits in the first slot of its walk, where a lookup finds it
+        // without a second probe (the loop's exit mispredicted). In hash order, o200k's
+        // warm pass was 280 against 340 MB/s, cl100k's 351 against 389.
+        short_tokens.sort_unstable_by_key(|&(_, id)| id);
         let seed = cache::Seed::new(&short_tokens);
         // Built here so the first encode pays nothing for them.
         vocab.merge_tables();

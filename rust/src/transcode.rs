@@ -217,16 +217,7 @@ impl Writer<'_> {
     /// Copies the ASCII prefix of `units`, eight at a time; returns its length.
     #[inline]
     fn ascii_run_u16(&mut self, units: &[u16]) -> usize {
-        let mut n = 0;
-        while let Some(chunk) = units.get(n..n + 8) {
-            let Some(bytes) = simd::ascii8_u16(chunk) else {
-                break;
-            };
-            self.out[self.at..self.at + 8].copy_from_slice(&bytes);
-            self.at += 8;
-            n += 8;
-        }
-        self.ascii_tail(units, n, u32::from)
+        self.ascii_run(units, simd::ascii8_u16)
     }
 
     /// Copies the ASCII prefix of `units`, eight at a time; returns its length. A text
@@ -234,28 +225,34 @@ impl Writer<'_> {
     /// one character at a time, its UTF-8 came at a quarter of UCS-2's speed.
     #[inline]
     fn ascii_run_u32(&mut self, units: &[u32]) -> usize {
+        self.ascii_run(units, simd::ascii8_u32)
+    }
+
+    /// Copies the ASCII prefix of `units`, eight at a time by `ascii8`, then one at a time;
+    /// returns its length.
+    #[inline(always)]
+    fn ascii_run<T: Copy + Into<u32>>(
+        &mut self,
+        units: &[T],
+        ascii8: impl Fn(&[T]) -> Option<[u8; 8]>,
+    ) -> usize {
         let mut n = 0;
         while let Some(chunk) = units.get(n..n + 8) {
-            let Some(bytes) = simd::ascii8_u32(chunk) else {
+            let Some(bytes) = ascii8(chunk) else {
                 break;
             };
             self.out[self.at..self.at + 8].copy_from_slice(&bytes);
             self.at += 8;
             n += 8;
         }
-        self.ascii_tail(units, n, |u| u)
+        self.ascii_tail(units, n)
     }
 
     /// Copies the ASCII units of `units` from `n` one at a time; returns where they end.
     #[inline]
-    fn ascii_tail<T: Copy>(
-        &mut self,
-        units: &[T],
-        mut n: usize,
-        value: impl Fn(T) -> u32,
-    ) -> usize {
+    fn ascii_tail<T: Copy + Into<u32>>(&mut self, units: &[T], mut n: usize) -> usize {
         while let Some(&u) = units.get(n) {
-            let c = value(u);
+            let c: u32 = u.into();
             if c >= 0x80 {
                 break;
             }
@@ -438,15 +435,23 @@ mod simd {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let mut bytes = [0u8; 8];
-            for (b, &u) in bytes.iter_mut().zip(chunk) {
-                if u >= 0x80 {
-                    return None;
-                }
-                *b = u as u8;
-            }
-            Some(bytes)
+            ascii8_scalar(chunk)
         }
+    }
+
+    /// The eight units of `chunk` as bytes, if all are ASCII: one at a time.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn ascii8_scalar<T: Copy + Into<u32>>(chunk: &[T]) -> Option<[u8; 8]> {
+        let mut bytes = [0u8; 8];
+        for (b, &u) in bytes.iter_mut().zip(chunk) {
+            let u: u32 = u.into();
+            if u >= 0x80 {
+                return None;
+            }
+            *b = u as u8;
+        }
+        Some(bytes)
     }
 
     /// The eight units of `chunk` as bytes, if all are ASCII.
@@ -470,14 +475,7 @@ mod simd {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let mut bytes = [0u8; 8];
-            for (b, &u) in bytes.iter_mut().zip(chunk) {
-                if u >= 0x80 {
-                    return None;
-                }
-                *b = u as u8;
-            }
-            Some(bytes)
+            ascii8_scalar(chunk)
         }
     }
 }

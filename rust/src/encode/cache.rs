@@ -75,9 +75,11 @@ pub(crate) struct WordCache {
 /// The short-word table borrowed for lookups: its slots and mask stay in registers over a
 /// run of lookups, where the cache's own fields would be loaded again for each one.
 pub(crate) struct Probe<'c> {
-    slots: &'c [Slot],
+    /// The table's `mask + 1` slots, borrowed mutably (`find` may swap two).
+    slots: *mut Slot,
     mask: usize,
     arena: &'c [TokenId],
+    table: std::marker::PhantomData<&'c mut [Slot]>,
 }
 
 /// A cached word's ids as `Probe::inline_ids` gives them: up to `INLINE_IDS` ids, then
@@ -88,9 +90,9 @@ pub(crate) type InlineIds = [TokenId; INLINE_IDS + 1];
 impl Probe<'_> {
     #[inline(always)]
     fn slot(&self, i: usize) -> &Slot {
-        debug_assert!(i <= self.mask && self.slots.len() == self.mask + 1);
+        debug_assert!(i <= self.mask);
         // SAFETY: `i <= mask` and the table has `mask + 1` slots (a power of two).
-        unsafe { self.slots.get_unchecked(i) }
+        unsafe { &*self.slots.add(i) }
     }
 
     /// Asks the processor to start fetching the first slot of the key whose hash is `h`.
@@ -110,26 +112,45 @@ impl Probe<'_> {
     }
 
     /// The value of the short word with inline key `key` (hash `h`), if it is cached.
+    ///
+    /// A word found past the first slot of its walk changes places with the word before
+    /// it, so that the text's frequent words come to their first slots, where a lookup
+    /// needs no second probe. (Both stay reachable: the word moved back is still past its
+    /// own first slot, the one moved on is still in one unbroken run from its first slot.)
     #[inline(always)]
-    fn find(&self, key: u128, h: u32) -> Option<&Value> {
+    fn find(&mut self, key: u128, h: u32) -> Option<Value> {
         let (lo, hi) = split_key(key);
         let mut i = h as usize & self.mask;
+        let first = self.slot(i);
+        if first.lo == lo && first.hi == hi {
+            return Some(first.value);
+        }
+        if first.hi == 0 {
+            return None;
+        }
         loop {
-            let slot = self.slot(i);
+            let before = i;
+            i = (i + 1) & self.mask;
+            let slot = *self.slot(i);
             if slot.lo == lo && slot.hi == hi {
-                return Some(&slot.value);
+                // SAFETY: both indices are at most `mask`, and the probe borrows the table
+                // mutably.
+                unsafe {
+                    *self.slots.add(i) = *self.slots.add(before);
+                    *self.slots.add(before) = slot;
+                }
+                return Some(slot.value);
             }
             if slot.hi == 0 {
                 return None;
             }
-            i = (i + 1) & self.mask;
         }
     }
 
     /// The cached ids of the short word with inline key `key` (hash `h`), if it is cached
     /// and has at most `INLINE_IDS` of them.
     #[inline(always)]
-    pub(crate) fn inline_ids(&self, key: u128, h: u32) -> Option<InlineIds> {
+    pub(crate) fn inline_ids(&mut self, key: u128, h: u32) -> Option<InlineIds> {
         let v = self.find(key, h)?;
         (v.count != 0).then_some([v.ids[0], v.ids[1], v.ids[2], v.count])
     }
@@ -137,10 +158,10 @@ impl Probe<'_> {
     /// Appends the cached tokens of the short word with inline key `key` to `out`; false
     /// when it is not cached.
     #[inline]
-    pub(crate) fn extend_short(&self, key: u128, out: &mut Vec<TokenId>) -> bool {
+    pub(crate) fn extend_short(&mut self, key: u128, out: &mut Vec<TokenId>) -> bool {
         match self.find(key, key_hash(key)) {
             Some(v) => {
-                push_value(v, self.arena, out);
+                push_value(&v, self.arena, out);
                 true
             }
             None => false,
@@ -460,11 +481,12 @@ impl WordCache {
 
     /// Lookups of short words, for a run of them during which the cache does not change.
     #[inline(always)]
-    pub(crate) fn probe(&self) -> Probe<'_> {
+    pub(crate) fn probe(&mut self) -> Probe<'_> {
         Probe {
-            slots: &self.table,
+            slots: self.table.as_mut_ptr(),
             mask: self.table.len() - 1,
             arena: &self.arena,
+            table: std::marker::PhantomData,
         }
     }
 
@@ -559,6 +581,65 @@ mod tests {
                 assert_eq!(key_at(text, start, n), want, "{start} {n}");
             }
         }
+    }
+
+    /// Where the word with inline key `key` sits in the table, counted from the first
+    /// slot of its walk.
+    fn distance(cache: &WordCache, key: u128) -> usize {
+        let mask = cache.table.len() - 1;
+        let (lo, hi) = split_key(key);
+        let home = key_hash(key) as usize & mask;
+        (0..=mask)
+            .find(|d| {
+                let s = &cache.table[(home + d) & mask];
+                s.lo == lo && s.hi == hi
+            })
+            .unwrap()
+    }
+
+    /// A word found past its first slot moves back one slot a lookup, to its first slot
+    /// in the end, and every word stays found with its ids, however the lookups go.
+    #[test]
+    fn lookups_move_words_toward_their_first_slot_and_lose_none() {
+        let pairs: Vec<(u128, TokenId)> = (0..400u32)
+            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
+            .collect();
+        let mut cache = WordCache::new();
+        cache.fill(&pairs);
+        assert_eq!(cache.table.len(), MIN_SLOTS);
+        let found_all = |cache: &mut WordCache| {
+            pairs.iter().all(|&(key, id)| {
+                let ids = cache.probe().inline_ids(key, key_hash(key));
+                ids == Some([id, 0, 0, 1])
+            })
+        };
+        let (far, _) = *pairs
+            .iter()
+            .max_by_key(|(key, _)| distance(&cache, *key))
+            .unwrap();
+        let start = distance(&cache, far);
+        assert!(start >= 2, "{start}");
+        for step in 1..=start {
+            assert!(cache.probe().inline_ids(far, key_hash(far)).is_some());
+            assert_eq!(distance(&cache, far), start - step);
+            assert!(found_all(&mut cache));
+        }
+        // Lookups in any order, many times over: nothing is lost, absent words stay absent.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (key, id) = pairs[(state % pairs.len() as u64) as usize];
+            assert_eq!(
+                cache.probe().inline_ids(key, key_hash(key)),
+                Some([id, 0, 0, 1])
+            );
+        }
+        assert!(found_all(&mut cache));
+        assert_eq!(cache.len, pairs.len());
+        let absent = inline_key(b"absent");
+        assert_eq!(cache.probe().inline_ids(absent, key_hash(absent)), None);
     }
 
     #[test]

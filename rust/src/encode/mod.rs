@@ -365,7 +365,7 @@ impl Encoder {
             out.reserve(WRITE * (keys.len() - i));
             let dst = out.as_mut_ptr();
             let mut len = out.len();
-            let probe = cache.probe();
+            let mut probe = cache.probe();
             while let (Some(&key), Some(&h)) = (keys.get(i), hashes.get(i)) {
                 if !cache::is_short_key(key) {
                     break;

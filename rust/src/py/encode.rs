@@ -103,7 +103,7 @@ impl PyCoreTokenizer {
 /// Texts of up to this many bytes (all of a call's together) are encoded holding the GIL:
 /// about a microsecond of work (see `objects::attached`).
 const SHORT_CALL_BYTES: usize = 1024;
-/// Up to this many ids, `encode_to_ids` copies them into a `bytearray`.
+/// Up to this many ids, `encode_to_array` copies them into a `bytearray`.
 const SMALL_ARRAY_IDS: usize = 4096;
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {

@@ -12,8 +12,9 @@
 //! rank: keyed, with the rank, in one `u64` slot while ids and ranks stay below `MID_LIMIT`
 //! (cl100k's and o200k's do), else by a `u64` in a slot of 16 bytes. The slots are what a
 //! cold pass over text misses the processor's caches on, a merge after another, so their
-//! size is the table's speed: o200k's 200,000 merges take 2 MiB of 8-byte slots. Either way a value orders like the rank and `NO_VALUE` (above all)
-//! means no merge. `BytePairs` holds the values of all pairs of single bytes.
+//! size is the table's speed: o200k's 200,000 merges take 2 MiB of 8-byte slots. Either
+//! way a value orders like the rank and `NO_VALUE` (above all) means no merge.
+//! `BytePairs` holds the values of all pairs of single bytes.
 
 use crate::TokenId;
 

@@ -479,7 +479,8 @@ impl WordCache {
         }
     }
 
-    /// Lookups of short words, for a run of them during which the cache does not change.
+    /// Lookups of short words, for a run of them during which no word is added (a lookup
+    /// may move a word within its walk, see `Probe::find`).
     #[inline(always)]
     pub(crate) fn probe(&mut self) -> Probe<'_> {
         Probe {

@@ -13,9 +13,9 @@ import base64
 import importlib.metadata
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from bpelm import _core

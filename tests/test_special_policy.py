@@ -94,6 +94,41 @@ def test_bad_policy_arguments(ours):
         ours.encode("x", allowed_special=EOT)  # a str, not a set of them
     with pytest.raises(TypeError):
         ours.encode("x", disallowed_special=EOT)
+    for method in (ours.encode, ours.encode_to_array, ours.encode_ordinary):
+        with pytest.raises(TypeError, match=f"^{method.__name__} takes a str, not bytes$"):
+            method(b"x")
+
+
+def test_a_policy_follows_arguments_that_change_between_calls(ours):
+    """Policies are kept by the arguments' identity only for immutable ones: a list
+    changed between two calls is read again."""
+    allowed = [EOT]
+    text = f"a{EOT}b"
+    assert ours.encode(text, allowed_special=allowed) == ours.encode(text, allowed_special="all")
+    allowed.clear()
+    with pytest.raises(ValueError, match="disallowed special token"):
+        ours.encode(text, allowed_special=allowed)
+    disallowed = [EOT]
+    with pytest.raises(ValueError, match="disallowed special token"):
+        ours.encode_to_array(text, disallowed_special=disallowed)
+    disallowed.clear()
+    assert ours.encode_to_array(text, disallowed_special=disallowed).tolist() == (
+        ours.encode_ordinary(text)
+    )
+
+
+def test_equal_arguments_made_anew_each_call_give_one_policy(ours):
+    """Many distinct but equal argument objects (more than the front keeps by identity),
+    and ones equal to those it keeps: the same ids each time."""
+    text = f"x{EOT}y{PAD}"
+    want = ours.encode(text, allowed_special="all")
+    for i in range(12):
+        every = "".join(["a", "ll"])  # equal to "all", not the same object
+        assert ours.encode(text, allowed_special=every) == want
+        assert ours.encode(text, allowed_special=(EOT, PAD)[: 2 + i % 1]) == want
+        assert ours.encode(text, allowed_special=frozenset([EOT, PAD, f"<|{i}|>"])) == want
+        ordinary = ours.encode(text, disallowed_special=tuple(str(j) for j in range(i)))
+        assert ordinary == ours.encode_ordinary(text)
 
 
 def test_encode_iterable_finds_a_token_cut_across_a_flush(ours, monkeypatch):

@@ -4,6 +4,7 @@ tokens, batches, equality, pickling for worker processes, copies, one-call save/
 from __future__ import annotations
 
 import copy
+import gc
 import multiprocessing
 import pickle
 import time
@@ -130,8 +131,8 @@ def test_one_rule_for_num_threads_everywhere(tok: Tokenizer, tmp_path: Path, bad
 
 @pytest.mark.parametrize("words", [0, 1, 50, 4000, 4100, 20_000])
 def test_encode_to_array_is_a_writable_uint32_copy_of_encode(tok: Tokenizer, words: int) -> None:
-    """A few ids come through a bytearray copy, many through the core's own buffer (the
-    switch is at 4096 ids): the same array either way."""
+    """A few ids are copied into a fresh array, many handed over in the core's own buffer
+    (the switch is at 4096 ids): the same array either way."""
     text = " ".join(f"w{i % 97}" for i in range(words))
     want = tok.encode(text)
     got = tok.encode_to_array(text)
@@ -141,3 +142,19 @@ def test_encode_to_array_is_a_writable_uint32_copy_of_encode(tok: Tokenizer, wor
     if len(want):
         got[0] = 7  # writable, and the copy is the caller's own
         assert tok.encode_to_array(text).tolist() == want
+
+
+def test_arrays_own_the_ids_they_were_handed() -> None:
+    """An array made from the core's vector keeps it: it outlives the tokenizer, and a
+    batch's offsets are numpy's index type."""
+    tok = Tokenizer.gpt2()
+    text = " ".join(f"w{i % 97}" for i in range(20_000))
+    want = tok.encode(text)
+    one = tok.encode_to_array(text)
+    ids, offsets = tok.encode_batch_flat([text, "a b", ""], num_threads=2)
+    del tok
+    gc.collect()
+    assert one.tolist() == want
+    assert ids.dtype == np.uint32 and offsets.dtype == np.int64
+    assert offsets.tolist() == [0, len(want), len(want) + 2, len(want) + 2]
+    assert ids[: len(want)].tolist() == want

@@ -1,6 +1,8 @@
 """Type stubs for the Rust extension `bpelm._core` (see rust/src/py/)."""
 
+from collections.abc import Collection
 from os import PathLike
+from typing import Literal
 
 import numpy as np
 
@@ -70,13 +72,31 @@ def _learn_merges(
 
 def reads_str_storage() -> bool:
     """Whether str storage is read directly (else CPython's UTF-8 copy is used): only on 64-bit
-    CPython 3.9-3.14 with the GIL, and never with BPELM_NO_STR_LAYOUT=1 in the environment."""
+    CPython 3.10-3.14 with the GIL, and never with BPELM_NO_STR_LAYOUT=1 in the environment."""
 
-class IdArray:
-    """A Rust vector of uint32 ids (or uint64 offsets) that `np.asarray` shares."""
+class EncodeFront:
+    """The base class of `bpelm.Tokenizer`: its per-call encode methods, in Rust
+    (rust/src/py/front.rs). The subclass provides `_core`, `_default_policy` and `_policy`;
+    `allowed_special` / `disallowed_special` are tiktoken's (None: the default)."""
 
-    __array_interface__: dict[str, object]
-    def __len__(self) -> int: ...
+    def __new__(cls, *args: object, **kwargs: object) -> EncodeFront: ...
+    @property
+    def _policies(self) -> dict: ...
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | Collection[str] | None = None,
+        disallowed_special: Literal["all"] | Collection[str] | None = None,
+    ) -> list[int]: ...
+    def encode_to_array(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | Collection[str] | None = None,
+        disallowed_special: Literal["all"] | Collection[str] | None = None,
+    ) -> np.ndarray: ...
+    def encode_ordinary(self, text: str) -> list[int]: ...
 
 class CoreTokenizer:
     """Ids may leave gaps (tiktoken's special tokens do): `vocab_size` is the highest id + 1,
@@ -102,13 +122,12 @@ class CoreTokenizer:
     def encode(self, text: str) -> list[int]:
         """Every special token of this core is matched (no check: see bpelm.Tokenizer)."""
     def encode_to_array(self, text: str) -> np.ndarray:
-        """uint32 ids: for up to 4096 a copy (`np.frombuffer` of a `bytearray`), else the
-        ids where the core wrote them (`np.asarray` of an `IdArray`)."""
+        """uint32 ids: for up to 4096 a copy, else an array owning the core's vector."""
     def encode_batch(self, texts: list[str], num_threads: int | None = None) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], num_threads: int | None = None
-    ) -> tuple[IdArray, IdArray]:
-        """uint32 ids of all texts concatenated, and uint64 offsets (n + 1)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """uint32 ids of all texts concatenated, and int64 offsets (n + 1)."""
     def encode_prefix(self, text: str) -> tuple[list[int], int]:
         """Tokens of the longest prefix no later text can change, and its length in chars."""
     def decode_bytes(self, ids: list[int]) -> bytes: ...

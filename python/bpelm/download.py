@@ -27,10 +27,11 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Protocol
+from typing import Protocol
 
 BASE_URL_ENV = "BPELM_DOWNLOAD_BASE"
 CHUNK = 1 << 20
@@ -141,7 +142,7 @@ def _open(url: str, start: int, timeout: float):
         if e.code == 416:  # range past the end: the .part file is already complete
             return None
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
+    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
         raise _offline_error(url, getattr(e, "reason", e)) from None
 
 
@@ -174,7 +175,7 @@ def fetch(url: str, dest: Path, *, timeout: float = 5.0, progress: bool = True) 
                 while chunk := response.read(CHUNK):
                     f.write(chunk)
                     bar.update(len(chunk))
-            except (OSError, socket.timeout, http.client.HTTPException) as e:
+            except (TimeoutError, OSError, http.client.HTTPException) as e:
                 raise DownloadError(
                     f"{url}: connection lost after {f.tell():,} bytes ({e}); run the same "
                     "command again to continue where it stopped"

@@ -3,8 +3,8 @@ from the sample the package ships (stories) and, when given, a prefix of a web c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bpelm.experiments.tokenizer_stats import read_prefix
 from bpelm.tokenizer.bpe_training import train_bpe

@@ -23,9 +23,10 @@ import itertools
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bpelm.experiments.compare import (
     OVERRIDES_FILE,

@@ -11,8 +11,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from bpelm.tokenizer.bpe_training import train_bpe
 from bpelm.tokenizer.specials import AllowedSpecial

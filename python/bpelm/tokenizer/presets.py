@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 from bpelm._files import write_atomic
 from bpelm.tokenizer.tiktoken_ranks import gunzip_if_gzipped, read_rank_bytes

@@ -14,11 +14,11 @@ import functools
 import itertools
 import operator
 from collections.abc import Collection, Sequence
-from typing import Literal, Union
+from typing import Literal
 
 # The two parameters' types, as tiktoken spells them.
-AllowedSpecial = Union[Literal["all"], Collection[str]]
-DisallowedSpecial = Union[Literal["all"], Collection[str]]
+AllowedSpecial = Literal["all"] | Collection[str]
+DisallowedSpecial = Literal["all"] | Collection[str]
 
 
 def resolve(

@@ -20,7 +20,6 @@ from bpelm import _core
 from bpelm._files import write_atomic
 from bpelm.tokenizer import hf_json, presets, tiktoken_ranks
 from bpelm.tokenizer import specials as _specials
-from bpelm.tokenizer.specials import SCREEN_CHARS as _SCREEN_CHARS
 from bpelm.tokenizer.specials import AllowedSpecial, DisallowedSpecial, check_special_tokens
 from bpelm.tokenizer.token_files import write_bin_sidecar
 
@@ -101,7 +100,7 @@ def _check_written_by(meta: Path, version: object) -> None:
         )
 
 
-class Tokenizer:
+class Tokenizer(_core.EncodeFront):
     """A byte-level BPE tokenizer: `vocab` maps ids to token bytes (0..n-1, or with unused
     ids between, as tiktoken's special tokens leave), `merges` lists (left, right) byte
     pairs in rank order; special tokens missing from `vocab` get the next ids.
@@ -134,13 +133,11 @@ class Tokenizer:
         self._core = _core.CoreTokenizer(
             vocab, merges, check_special_tokens(special_tokens), _check_pattern(pattern)
         )
-        self._policies: dict = {}
 
     @classmethod
     def _wrap(cls, core: _core.CoreTokenizer) -> Tokenizer:
         tok = cls.__new__(cls)
         tok._core = core
-        tok._policies = {}
         return tok
 
     @classmethod
@@ -394,7 +391,7 @@ class Tokenizer:
         """tiktoken's defaults: every special token is disallowed. A text that passes that
         check holds no special token, so the full core gives it the same ids as the ordinary
         one, and it is the faster of the two per call (0.60 against 0.76 us on a sentence).
-        Cached in the instance: a property's call was a tenth of a short `encode`."""
+        `EncodeFront` asks for it once and keeps it."""
         _, disallowed = self._policy(_NONE, _ALL)
         assert set(disallowed) == set(self._core.special_tokens)
         return (self._core, disallowed)
@@ -421,62 +418,8 @@ class Tokenizer:
             self._policies[key] = policy
         return policy
 
-    def encode(
-        self,
-        text: str,
-        *,
-        allowed_special: AllowedSpecial = _NONE,
-        disallowed_special: DisallowedSpecial = _ALL,
-    ) -> list[int]:
-        """The token ids of `text`.
-
-        As in tiktoken: text spelling a special token raises `ValueError` (naming it and
-        its offset) unless `allowed_special` holds it (`"all"`: every one), when it becomes
-        its id, or `disallowed_special` leaves it out, when it is ordinary text.
-        """
-        if not isinstance(text, str):
-            raise TypeError(f"encode takes a str, not {type(text).__name__}")
-        # The defaults first, by identity: this is the hot path for short texts.
-        if allowed_special is _NONE and disallowed_special is _ALL:
-            core, disallowed = self._default_policy
-        else:
-            core, disallowed = self._policy(allowed_special, disallowed_special)
-        # A short text is searched for the tokens themselves (`probes`, without its call).
-        probes = disallowed if len(text) < _SCREEN_CHARS else _specials.probes(text, disallowed)
-        for probe in probes:
-            if probe in text:
-                _specials.raise_disallowed(text, disallowed)
-        return core.encode(text)
-
-    def encode_ordinary(self, text: str) -> list[int]:
-        """The token ids of `text` with special tokens encoded as ordinary text (tiktoken's
-        name; `encode(text, disallowed_special=())`)."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode_ordinary takes a str, not {type(text).__name__}")
-        return self._policy((), ())[0].encode(text)
-
-    def encode_to_array(
-        self,
-        text: str,
-        *,
-        allowed_special: AllowedSpecial = _NONE,
-        disallowed_special: DisallowedSpecial = _ALL,
-    ) -> np.ndarray:
-        """The token ids of `text` as a uint32 array (no Python ints created); special
-        tokens as in `encode`."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode_to_array takes a str, not {type(text).__name__}")
-        # The defaults first, by identity, as in `encode`: the hot path for short texts.
-        if allowed_special is _NONE and disallowed_special is _ALL:
-            core, disallowed = self._default_policy
-        else:
-            core, disallowed = self._policy(allowed_special, disallowed_special)
-        # A short text is searched for the tokens themselves (`probes`, without its call).
-        probes = disallowed if len(text) < _SCREEN_CHARS else _specials.probes(text, disallowed)
-        for probe in probes:
-            if probe in text:
-                _specials.raise_disallowed(text, disallowed)
-        return core.encode_to_array(text)
+    # `encode`, `encode_ordinary` and `encode_to_array` are `_core.EncodeFront`'s: a call
+    # goes from Python straight into Rust (see rust/src/py/front.rs).
 
     def encode_batch(
         self,
@@ -510,8 +453,7 @@ class Tokenizer:
         """
         texts = self._check_batch(texts, "encode_batch_flat")
         core = self._checked_batch_core(texts, allowed_special, disallowed_special)
-        ids, offsets = core.encode_batch_flat(texts, num_threads)
-        return np.asarray(ids), np.asarray(offsets).astype(np.int64)
+        return core.encode_batch_flat(texts, num_threads)
 
     def _checked_batch_core(
         self,

@@ -4,7 +4,7 @@ training, and the deterministic pass over consecutive windows that `bpelm eval` 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

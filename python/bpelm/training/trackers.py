@@ -3,8 +3,9 @@ when a config asks for them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bpelm._extras import install_hint
 from bpelm.training.config import TrainConfig

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use numpy::PyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -13,7 +14,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::args::{Ids, NumThreads};
-use super::array::IdArray;
 use super::objects;
 use super::signals::Signals;
 use super::text::{storage_of, surrogate_error, Storage};
@@ -27,7 +27,7 @@ use crate::TokenId;
 
 /// The Rust tokenizer behind `bpelm.Tokenizer`.
 #[pyclass(frozen, name = "CoreTokenizer", module = "bpelm._core")]
-pub struct PyCoreTokenizer {
+pub(crate) struct PyCoreTokenizer {
     inner: Encoder,
     /// A Python int per token id, made on first use: a list of ids then costs a reference
     /// count per element instead of a new int object.
@@ -100,10 +100,22 @@ impl PyCoreTokenizer {
     }
 }
 
+/// `encode_batch_flat`'s `(ids, offsets)`.
+type FlatArrays<'py> = (Bound<'py, PyArray1<TokenId>>, Bound<'py, PyArray1<i64>>);
+
+/// `ids` with the memory far beyond them given back: the encoder over-reserves, and a
+/// large allocation shrinks in place.
+fn shrunk(mut ids: Vec<TokenId>) -> Vec<TokenId> {
+    if ids.capacity() > ids.len() + ids.len() / 4 + 1024 {
+        ids.shrink_to_fit();
+    }
+    ids
+}
+
 /// Texts of up to this many bytes (all of a call's together) are encoded holding the GIL:
 /// about a microsecond of work (see `objects::attached`).
 const SHORT_CALL_BYTES: usize = 1024;
-/// Up to this many ids, `encode_to_array` copies them into a `bytearray`.
+/// Up to this many ids, `encode_to_array` copies them into a fresh array.
 const SMALL_ARRAY_IDS: usize = 4096;
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
@@ -196,7 +208,7 @@ impl PyCoreTokenizer {
     }
 
     /// The tokens of `text` as a list of ints.
-    fn encode<'py>(
+    pub(crate) fn encode<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyString>,
@@ -205,35 +217,19 @@ impl PyCoreTokenizer {
         self.id_list(py, &ids)
     }
 
-    /// The tokens of `text` as a numpy uint32 array. A few ids are copied into a
-    /// `bytearray` that `np.frombuffer` wraps (a third of the time `np.asarray` takes to
-    /// read an array interface); more are wrapped where they lie, an `IdArray` given to
-    /// `np.asarray`. numpy is called from here rather than from the Python wrapper, whose
-    /// own call was a tenth of a short text's.
-    fn encode_to_array<'py>(
+    /// The tokens of `text` as a numpy uint32 array, made through numpy's C API: a few ids
+    /// are copied into a fresh array (an allocation costs less than the bookkeeping of a
+    /// shared one), more are handed over where they lie, the array owning the vector.
+    pub(crate) fn encode_to_array<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyString>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Bound<'py, PyArray1<TokenId>>> {
         let ids = self.encode_one(py, text)?;
-        let numpy = objects::numpy(py)?;
         if ids.len() <= SMALL_ARRAY_IDS {
-            // SAFETY: the ids' memory read as the bytes it holds (any bytes are valid `u8`s,
-            // and `u8` needs no alignment).
-            let bytes = unsafe {
-                std::slice::from_raw_parts(
-                    ids.as_ptr().cast::<u8>(),
-                    std::mem::size_of_val(&ids[..]),
-                )
-            };
-            let buffer = objects::bytearray(py, bytes)?;
-            return numpy
-                .frombuffer
-                .bind(py)
-                .call1((buffer, numpy.uint32.bind(py)));
+            return Ok(PyArray1::from_slice(py, &ids));
         }
-        let array = Bound::new(py, IdArray::from_ids(ids))?;
-        numpy.asarray.bind(py).call1((array,))
+        Ok(PyArray1::from_vec(py, shrunk(ids)))
     }
 
     /// Encodes each text on `num_threads` threads (None: one per CPU), keeping the order.
@@ -255,17 +251,22 @@ impl PyCoreTokenizer {
     }
 
     /// Encodes each text on `num_threads` threads (None: one per CPU) into one array:
-    /// `(ids, offsets)`, `IdArray`s of the uint32 ids of all texts concatenated and of the
-    /// uint64 offsets (one more than the texts).
+    /// `(ids, offsets)`, numpy arrays of the uint32 ids of all texts concatenated and of the
+    /// int64 offsets (one more than the texts), both owning the core's vectors.
     #[pyo3(signature = (texts, num_threads=None))]
-    fn encode_batch_flat(
+    fn encode_batch_flat<'py>(
         &self,
-        py: Python<'_>,
-        texts: Vec<Bound<'_, PyString>>,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<NumThreads>,
-    ) -> PyResult<(IdArray, IdArray)> {
+    ) -> PyResult<FlatArrays<'py>> {
         let (ids, offsets) = self.encode_flat(py, &texts, NumThreads::of(num_threads))?;
-        Ok((IdArray::from_ids(ids), IdArray::from_u64(offsets)))
+        // numpy indexes with signed ints; an offset counts ids, far below 2^63.
+        let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
+        Ok((
+            PyArray1::from_vec(py, shrunk(ids)),
+            PyArray1::from_vec(py, offsets),
+        ))
     }
 
     /// Encodes the longest prefix of `text` that no text appended later can change.

@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use crate::error::BpeError;
 
 mod args;
-mod array;
 mod encode;
+mod front;
 mod objects;
 mod pretok;
 mod signals;
@@ -51,7 +51,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pretok::register(m)?;
     train::register(m)?;
     encode::register(m)?;
-    m.add_class::<array::IdArray>()?;
+    m.add_class::<front::EncodeFront>()?;
     m.add_function(wrap_pyfunction!(str_layout::reads_str_storage, m)?)?;
     Ok(())
 }

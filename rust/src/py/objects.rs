@@ -11,7 +11,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::TokenId;
@@ -119,39 +118,4 @@ fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown".into());
     PyRuntimeError::new_err(format!("internal error in bpelm's core: {message}"))
-}
-
-/// What the bindings call of numpy, looked up on first use.
-pub(crate) struct Numpy {
-    pub(crate) frombuffer: Py<PyAny>,
-    pub(crate) asarray: Py<PyAny>,
-    /// `numpy.dtype("uint32")`.
-    pub(crate) uint32: Py<PyAny>,
-}
-
-/// numpy's functions (see `Numpy`), imported on the first call.
-pub(crate) fn numpy(py: Python<'_>) -> PyResult<&Numpy> {
-    static NUMPY: PyOnceLock<Numpy> = PyOnceLock::new();
-    NUMPY.get_or_try_init(py, || {
-        let np = py.import("numpy")?;
-        Ok(Numpy {
-            frombuffer: np.getattr("frombuffer")?.unbind(),
-            asarray: np.getattr("asarray")?.unbind(),
-            uint32: np.getattr("dtype")?.call1(("uint32",))?.unbind(),
-        })
-    })
-}
-
-/// A `bytearray` holding a copy of `data` (made without pyo3's zero-filling first).
-pub(crate) fn bytearray<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let n = ffi::Py_ssize_t::try_from(data.len())
-        .map_err(|_| PyMemoryError::new_err("bytearray too long for Python"))?;
-    // SAFETY: the GIL is held; `data` is valid for `n` bytes, which CPython copies; a NULL
-    // result is the error CPython set.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyByteArray_FromStringAndSize(data.as_ptr().cast(), n),
-        )
-    }
 }

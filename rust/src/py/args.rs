@@ -55,11 +55,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for NumThreads {
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         let type_error = || {
-            let name = obj
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".into());
+            let name = super::objects::type_name(&obj);
             PyTypeError::new_err(format!("num_threads must be an int or None, not {name}"))
         };
         if obj.is_instance_of::<PyBool>() {

@@ -121,14 +121,12 @@ const SMALL_ARRAY_IDS: usize = 4096;
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     obj.cast::<PyBytes>()
         .map(|b| b.as_bytes().to_vec())
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be bytes, not {}", type_name(obj))))
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be bytes, not {}",
+                objects::type_name(obj)
+            ))
+        })
 }
 
 #[pymethods]

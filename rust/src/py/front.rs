@@ -89,11 +89,7 @@ fn text_arg<'a, 'py>(
     method: &str,
 ) -> PyResult<&'a Bound<'py, PyString>> {
     text.cast::<PyString>().map_err(|_| {
-        let name = text
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".into());
+        let name = super::objects::type_name(text);
         PyTypeError::new_err(format!("{method} takes a str, not {name}"))
     })
 }

@@ -15,6 +15,14 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::TokenId;
 
+/// The name of `obj`'s type, for error messages ("?" where it has none).
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// A list of `items` (exactly `len` of them), made with `PyList_New`.
 pub(crate) fn list<'py>(
     py: Python<'py>,

@@ -77,6 +77,26 @@ pub(crate) fn ids_bound(bytes: usize) -> usize {
     bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
 }
 
+/// Short words missing from the cache, waiting to be merged together
+/// (`Encoder::encode_new_words`): their inline keys and where in the output their ids go.
+#[derive(Default)]
+struct NewWords {
+    keys: [u128; bpe::BATCH_WORDS],
+    at: [usize; bpe::BATCH_WORDS],
+    len: usize,
+    /// The merged words' ids, one after the other.
+    ids: Vec<TokenId>,
+}
+
+impl NewWords {
+    #[inline]
+    fn push(&mut self, key: u128, at: usize) {
+        self.keys[self.len] = key;
+        self.at[self.len] = at;
+        self.len += 1;
+    }
+}
+
 /// A vocabulary with its special tokens, ready to encode and decode.
 #[derive(Debug)]
 pub struct Encoder {
@@ -317,11 +337,19 @@ impl Encoder {
         let mut keys = [[0u128; pretokenize::MAX_ENDS]; LOOKAHEAD];
         let mut hashes = [[0u32; pretokenize::MAX_ENDS]; LOOKAHEAD];
         let mut counts = [0usize; LOOKAHEAD];
+        let mut new_words = NewWords::default();
         let mut start = 0;
         let mut k = 0;
         while let Some(count) = scanner.next_ends(&mut ends) {
             let (keys, hashes, n) = (&mut keys[k], &mut hashes[k], &mut counts[k]);
-            self.encode_keys(bytes, &keys[..*n], &hashes[..*n], cache, out);
+            self.encode_keys(
+                bytes,
+                &keys[..*n],
+                &hashes[..*n],
+                &mut new_words,
+                cache,
+                out,
+            );
             let probe = cache.probe();
             for ((key, h), &end) in keys.iter_mut().zip(hashes.iter_mut()).zip(&ends[..count]) {
                 let n = end - start;
@@ -340,8 +368,12 @@ impl Encoder {
         }
         for _ in 0..LOOKAHEAD {
             let n = counts[k];
-            self.encode_keys(bytes, &keys[k][..n], &hashes[k][..n], cache, out);
+            let (keys, hashes) = (&keys[k][..n], &hashes[k][..n]);
+            self.encode_keys(bytes, keys, hashes, &mut new_words, cache, out);
             k = (k + 1) % LOOKAHEAD;
+        }
+        if new_words.len > 0 {
+            self.encode_new_words(&mut new_words, cache, out);
         }
     }
 
@@ -356,6 +388,7 @@ impl Encoder {
         bytes: &[u8],
         keys: &[u128],
         hashes: &[u32],
+        new_words: &mut NewWords,
         cache: &mut cache::WordCache,
         out: &mut Vec<TokenId>,
     ) {
@@ -383,10 +416,77 @@ impl Encoder {
             // SAFETY: the first `len` ids are written (see above).
             unsafe { out.set_len(len) };
             if let Some(&key) = keys.get(i) {
-                self.encode_pretoken(bytes, key, cache, out);
+                // A short word that needs merges waits in `new_words`, to be merged with
+                // the next few (see `encode_new_words`).
+                if cache::is_short_key(key) && key >> 120 >= 2 {
+                    if !cache.probe().extend_short(key, out) {
+                        new_words.push(key, out.len());
+                        if new_words.len == bpe::BATCH_WORDS {
+                            self.encode_new_words(new_words, cache, out);
+                        }
+                    }
+                } else {
+                    self.encode_pretoken(bytes, key, cache, out);
+                }
                 i += 1;
             }
         }
+    }
+
+    /// Merges the words waiting in `new_words`, their merges interleaved
+    /// (`bpe::encode_short_batch`: a cold pass is mostly merges, each waiting on memory,
+    /// and merged side by side their waits overlap), caches them, and puts their ids into
+    /// `out` where each was met, moving the ids written since.
+    #[inline(never)]
+    fn encode_new_words(
+        &self,
+        new_words: &mut NewWords,
+        cache: &mut cache::WordCache,
+        out: &mut Vec<TokenId>,
+    ) {
+        let waiting = &new_words.keys[..new_words.len];
+        // Each distinct word once, and which of them each waiting one is.
+        let mut distinct = [(0u128, [0u8; 16], 0usize); bpe::BATCH_WORDS];
+        let mut n = 0;
+        let mut which = [0usize; bpe::BATCH_WORDS];
+        for (&key, w) in waiting.iter().zip(&mut which) {
+            *w = match distinct[..n].iter().position(|d| d.0 == key) {
+                Some(j) => j,
+                None => {
+                    let (bytes, len) = cache::key_bytes(key);
+                    distinct[n] = (key, bytes, len);
+                    n += 1;
+                    n - 1
+                }
+            };
+        }
+        let words: [&[u8]; bpe::BATCH_WORDS] =
+            std::array::from_fn(|j| &distinct[j].1[..distinct[j].2]);
+        let ids = &mut new_words.ids;
+        ids.clear();
+        let mut lens = [0usize; bpe::BATCH_WORDS];
+        bpe::encode_short_batch(&self.vocab, &words[..n], ids, &mut lens);
+        let mut starts = [0usize; bpe::BATCH_WORDS];
+        for j in 1..n {
+            starts[j] = starts[j - 1] + lens[j - 1];
+        }
+        for j in 0..n {
+            cache.insert(words[j], &ids[starts[j]..starts[j] + lens[j]], &self.seed);
+        }
+        // Room for every waiting word's ids, then, from the last one back, the ids written
+        // after it moved up and its own put in.
+        let extra: usize = which[..waiting.len()].iter().map(|&j| lens[j]).sum();
+        let mut end = out.len();
+        out.resize(end + extra, 0);
+        let mut shift = extra;
+        for (&at, &j) in new_words.at[..waiting.len()].iter().zip(&which).rev() {
+            out.copy_within(at..end, at + shift);
+            shift -= lens[j];
+            out[at + shift..at + shift + lens[j]]
+                .copy_from_slice(&ids[starts[j]..starts[j] + lens[j]]);
+            end = at;
+        }
+        new_words.len = 0;
     }
 
     /// Encodes the pretoken of `bytes` that `key` stands for (see `encode_ordinary`).
@@ -482,6 +582,61 @@ mod tests {
         tokens.push(b"hello".to_vec());
         let vocab = Vocab::new(tokens, &merges).unwrap();
         Encoder::new(vocab, &["<|eot|>".to_string()], Pattern::Gpt2).unwrap()
+    }
+
+    /// Words missing from the cache wait to be merged together (`encode_new_words`), and
+    /// their ids go where each was met: the same ids as merging each pretoken on its own,
+    /// in a first pass and a second, on text of new words (some met twice before they
+    /// are merged, some of more than three ids), long ones, and special tokens between.
+    #[test]
+    fn new_words_merged_together_land_where_they_were_met() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python/bpelm/tokenizer/data/gpt2");
+        let vocab = Vocab::read_gpt2(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap();
+        let e = Encoder::new(vocab, &["<|endoftext|>".to_string()], Pattern::Gpt2).unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut below = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        let mut text = String::new();
+        let mut recent: Vec<String> = Vec::new();
+        for i in 0..20_000 {
+            let word: String = if !recent.is_empty() && below(4) == 0 {
+                recent[below(recent.len() as u64)].clone()
+            } else {
+                let longest = if below(10) == 0 { 40 } else { 12 };
+                let len = 1 + below(longest);
+                (0..len)
+                    .map(|_| b"qxzjkvwaeio"[below(11)] as char)
+                    .collect()
+            };
+            recent.push(word.clone());
+            if recent.len() > 6 {
+                recent.remove(0);
+            }
+            text.push_str(&word);
+            text.push_str([" ", ", ", "\n", " "][below(4)]);
+            if i % 997 == 0 {
+                text.push_str("<|endoftext|>");
+            }
+        }
+        let mut want = Vec::new();
+        for segment in e.specials.segments(&text) {
+            match segment {
+                Segment::Text(piece) => e
+                    .pattern
+                    .for_each_pretoken(piece, |p| {
+                        bpe::encode_word(&e.vocab, p.as_bytes(), &mut want)
+                    })
+                    .unwrap(),
+                Segment::Special(i) => want.push(e.special_ids[i]),
+            }
+        }
+        assert_eq!(e.encode(&text).unwrap(), want);
+        assert_eq!(e.encode(&text).unwrap(), want);
     }
 
     #[test]

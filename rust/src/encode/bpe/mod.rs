@@ -19,7 +19,7 @@ use crate::TokenId;
 
 mod short;
 
-use short::encode_short_word;
+use short::{encode_short_word, encode_short_words};
 
 /// Words longer than this (in bytes) take the heap path, which measured faster from about
 /// 32 bytes on (GPT-2's vocabulary, words of web text).
@@ -42,6 +42,25 @@ pub(crate) fn encode_word(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
             Values::Wide(values) => encode_short_word(vocab, &values, word, out),
         },
         _ => encode_long(vocab, word, out),
+    }
+}
+
+/// How many words `encode_short_batch` merges together at most.
+pub(crate) const BATCH_WORDS: usize = 8;
+
+/// Appends the tokens of each of `words` (at most `BATCH_WORDS`, of 2 to 15 bytes each)
+/// to `out`, one after the other, and how many each has to `lens`: the same as
+/// `encode_word` on each in turn, the merges of the words interleaved.
+pub(crate) fn encode_short_batch(
+    vocab: &Vocab,
+    words: &[&[u8]],
+    out: &mut Vec<TokenId>,
+    lens: &mut [usize; BATCH_WORDS],
+) {
+    match vocab.pairs().values() {
+        Values::Narrow(values) => encode_short_words(vocab, &values, words, out, lens),
+        Values::Mid(values) => encode_short_words(vocab, &values, words, out, lens),
+        Values::Wide(values) => encode_short_words(vocab, &values, words, out, lens),
     }
 }
 
@@ -627,6 +646,41 @@ mod tests {
                 for v in [&mid, &wide] {
                     assert_eq!(bytes_of(v, &encode_all_ways(v, &w)), want);
                 }
+            }
+        }
+    }
+
+    /// Words merged side by side (`encode_short_batch`, the merges interleaved) get the ids
+    /// each gets alone, in every form of merge table, whatever the batch's size.
+    #[test]
+    fn words_merged_together_agree_with_words_merged_alone() {
+        let mut rng = Rng(5);
+        let narrow = random_trained_vocab(&mut rng, b"abc \n", 80, true);
+        for v in [
+            &narrow,
+            &with_fillers(&narrow, 70_000),
+            &with_fillers(&narrow, 1 << 21),
+        ] {
+            for _ in 0..300 {
+                let n = 1 + rng.below(BATCH_WORDS);
+                let words: Vec<Vec<u8>> = (0..n)
+                    .map(|_| {
+                        let len = 2 + rng.below(14);
+                        random_word(&mut rng, b"abc \n", len)
+                    })
+                    .collect();
+                let refs: Vec<&[u8]> = words.iter().map(|w| &w[..]).collect();
+                let mut got = Vec::new();
+                let mut lens = [0; BATCH_WORDS];
+                encode_short_batch(v, &refs, &mut got, &mut lens);
+                let mut want = Vec::new();
+                let mut want_lens = [0; BATCH_WORDS];
+                for (w, len) in words.iter().zip(&mut want_lens) {
+                    let start = want.len();
+                    encode_word(v, w, &mut want);
+                    *len = want.len() - start;
+                }
+                assert_eq!((got, lens), (want, want_lens));
             }
         }
     }

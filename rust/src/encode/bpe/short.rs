@@ -60,64 +60,137 @@ fn encode_short<const S: usize, const L: usize, V: MergeValues>(
     word: &[u8],
     out: &mut Vec<TokenId>,
 ) {
-    const { assert!(S.is_power_of_two() && S <= 256 && L < S) };
-    let n = word.len();
-    debug_assert!(n >= 2 && n < S && n <= L + 1);
-    let byte_pairs = &vocab.merge_tables().byte_pairs;
-    let last = n - 1;
-    let mut bytes = [0u8; S];
-    for (i, b) in bytes.iter_mut().enumerate().take(L + 1) {
-        *b = word[i.min(last)];
-    }
-    let mut parts = [V::DEAD; S];
-    for (i, (p, &b)) in parts.iter_mut().zip(&bytes).enumerate().take(L + 1) {
-        *p = std::hint::select_unpredictable(i < n, vocab.byte_id(b), V::DEAD);
-    }
-    // Live slots, linked: slot n (empty) follows the last part, slot S - 1 (empty) precedes
-    // the first. Indices are masked to S - 1, which they never exceed, to spare bounds checks.
-    let mut next = [0u8; S];
-    let mut prev = [0u8; S];
-    for i in 0..S {
-        next[i] = (i + 1).min(S - 1) as u8;
-        prev[i] = i.wrapping_sub(1).min(S - 1) as u8;
-    }
-    // The first pass sees only single bytes: a dense table, not the merge table.
-    let mut order = [order_key(NO_VALUE, 0, 0, 0); S];
-    for (i, o) in order.iter_mut().enumerate().take(L) {
-        let value = byte_pairs.value(bytes[i], bytes[i + 1]);
-        let value = if i < last { value } else { NO_VALUE };
-        *o = order_key(value, i, i + 1, i + 2);
-    }
+    let mut word = ShortWord::<S, L, V>::new(vocab, word);
+    while word.merge(values) {}
+    word.append_to(out);
+}
+
+/// Appends the BPE of each of `words` (at most `K`, of 2 to 15 bytes each) to `out`, one
+/// after the other, and how many ids each has to `lens`; their merges interleaved: each
+/// merge waits on memory (a merged id, then the slots of the two pairs it forms), and the
+/// merges of different words do not wait on each other, so the processor overlaps them.
+#[inline(always)]
+pub(super) fn encode_short_words<const K: usize, V: MergeValues>(
+    vocab: &Vocab,
+    values: &V,
+    words: &[&[u8]],
+    out: &mut Vec<TokenId>,
+    lens: &mut [usize; K],
+) {
+    debug_assert!(words.len() <= K);
+    // Slots past the words hold a stand-in of two bytes, never merged.
+    let mut states: [ShortWord<16, 14, V>; K] =
+        std::array::from_fn(|i| ShortWord::new(vocab, words.get(i).copied().unwrap_or(b"  ")));
+    let mut active: [bool; K] = std::array::from_fn(|i| i < words.len());
     loop {
-        let key = lowest::<L, S>(&order);
+        let mut any = false;
+        for (state, live) in states.iter_mut().zip(active.iter_mut()) {
+            if *live {
+                *live = state.merge(values);
+                any |= *live;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    for (state, len) in states.iter().zip(lens.iter_mut()).take(words.len()) {
+        let start = out.len();
+        state.append_to(out);
+        *len = out.len() - start;
+    }
+}
+
+/// One word being merged in `S` slots of which the first `L` may start a pair.
+struct ShortWord<const S: usize, const L: usize, V: MergeValues> {
+    parts: [TokenId; S],
+    next: [u8; S],
+    prev: [u8; S],
+    order: [u64; S],
+    values: std::marker::PhantomData<V>,
+}
+
+impl<const S: usize, const L: usize, V: MergeValues> ShortWord<S, L, V> {
+    /// `word` (2 to `S - 1` bytes and at most `L + 1`) as single bytes, with the values of
+    /// their pairs.
+    #[inline(always)]
+    fn new(vocab: &Vocab, word: &[u8]) -> Self {
+        const { assert!(S.is_power_of_two() && S <= 256 && L < S) };
+        let n = word.len();
+        debug_assert!(n >= 2 && n < S && n <= L + 1);
+        let byte_pairs = &vocab.merge_tables().byte_pairs;
+        let last = n - 1;
+        let mut bytes = [0u8; S];
+        for (i, b) in bytes.iter_mut().enumerate().take(L + 1) {
+            *b = word[i.min(last)];
+        }
+        let mut parts = [V::DEAD; S];
+        for (i, (p, &b)) in parts.iter_mut().zip(&bytes).enumerate().take(L + 1) {
+            *p = std::hint::select_unpredictable(i < n, vocab.byte_id(b), V::DEAD);
+        }
+        // Live slots, linked: slot n (empty) follows the last part, slot S - 1 (empty)
+        // precedes the first. Indices are masked to S - 1, which they never exceed, to
+        // spare bounds checks.
+        let mut next = [0u8; S];
+        let mut prev = [0u8; S];
+        for i in 0..S {
+            next[i] = (i + 1).min(S - 1) as u8;
+            prev[i] = i.wrapping_sub(1).min(S - 1) as u8;
+        }
+        // The first pass sees only single bytes: a dense table, not the merge table.
+        let mut order = [order_key(NO_VALUE, 0, 0, 0); S];
+        for (i, o) in order.iter_mut().enumerate().take(L) {
+            let value = byte_pairs.value(bytes[i], bytes[i + 1]);
+            let value = if i < last { value } else { NO_VALUE };
+            *o = order_key(value, i, i + 1, i + 2);
+        }
+        ShortWord {
+            parts,
+            next,
+            prev,
+            order,
+            values: std::marker::PhantomData,
+        }
+    }
+
+    /// Makes the word's next merge; false when no pair of it merges.
+    #[inline(always)]
+    fn merge(&mut self, values: &V) -> bool {
+        let key = lowest::<L, S>(&self.order);
         let value = (key >> 24) as u32;
         if value == NO_VALUE {
-            break;
+            return false;
         }
         let slot = |shift: u32| (key >> shift) as usize & (S - 1);
         let (at, right, after) = (slot(0), slot(8), slot(16));
         let merged = values.merged(value);
-        let before = usize::from(prev[at]) & (S - 1);
-        let beyond = usize::from(next[after]) & (S - 1);
-        parts[at] = merged;
-        parts[right] = V::DEAD;
-        order[right] = order_key(NO_VALUE, right, 0, 0);
-        next[at] = after as u8;
-        prev[after] = at as u8;
-        order[at] = order_key(values.value(merged, parts[after]), at, after, beyond);
-        order[before] = order_key(values.value(parts[before], merged), before, at, after);
+        let before = usize::from(self.prev[at]) & (S - 1);
+        let beyond = usize::from(self.next[after]) & (S - 1);
+        self.parts[at] = merged;
+        self.parts[right] = V::DEAD;
+        self.order[right] = order_key(NO_VALUE, right, 0, 0);
+        self.next[at] = after as u8;
+        self.prev[after] = at as u8;
+        let (left, after_part) = (self.parts[before], self.parts[after]);
+        self.order[at] = order_key(values.value(merged, after_part), at, after, beyond);
+        self.order[before] = order_key(values.value(left, merged), before, at, after);
+        true
     }
-    // The live parts, gathered to the front; all `L + 1` are appended (a copy of fixed
-    // size, done inline) and the tail cut off.
-    let mut live = [0; S];
-    let mut k = 0;
-    for &p in parts.iter().take(L + 1) {
-        live[k & (S - 1)] = p;
-        k += usize::from(p != V::DEAD);
+
+    /// Appends the word's parts to `out`: all `L + 1` are gathered to the front and
+    /// appended (a copy of fixed size, done inline), and the tail cut off.
+    #[inline(always)]
+    fn append_to(&self, out: &mut Vec<TokenId>) {
+        let mut live = [0; S];
+        let mut k = 0;
+        for &p in self.parts.iter().take(L + 1) {
+            live[k & (S - 1)] = p;
+            k += usize::from(p != V::DEAD);
+        }
+        let start = out.len();
+        out.extend_from_slice(&live[..=L]);
+        out.truncate(start + k);
     }
-    let start = out.len();
-    out.extend_from_slice(&live[..=L]);
-    out.truncate(start + k);
 }
 
 /// The order key of the pair at `slot`, whose right part is at `right` and the part after

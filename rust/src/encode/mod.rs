@@ -381,7 +381,9 @@ impl Encoder {
     ///
     /// Runs of short words cached with few ids, nearly all pretokens, are written through
     /// a raw pointer with the table and the output's length in registers; any other
-    /// pretoken ends the run and takes `encode_pretoken`.
+    /// pretoken ends the run: a short one missing from the cache waits in `new_words`
+    /// (merged with others by `encode_new_words`, which `encode_pretokens` also calls at
+    /// the end), the rest take `encode_pretoken`.
     #[inline(always)]
     fn encode_keys(
         &self,

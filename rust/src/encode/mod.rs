@@ -15,6 +15,7 @@ pub(crate) mod memory;
 mod ordered;
 mod stale;
 
+use std::mem::MaybeUninit;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,6 +76,15 @@ impl Text<'_> {
 /// reserves for a block of pretokens (`pretokenize::MAX_ENDS`) before writing them.
 pub(crate) fn ids_bound(bytes: usize) -> usize {
     bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
+}
+
+/// `items` read as the values they hold.
+///
+/// # Safety
+/// Every one of `items` must have been set.
+unsafe fn set<T>(items: &[MaybeUninit<T>]) -> &[T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for the values.
+    unsafe { &*(items as *const [MaybeUninit<T>] as *const [T]) }
 }
 
 /// Short words missing from the cache, waiting to be merged together
@@ -333,34 +343,32 @@ impl Encoder {
         let bytes = text.as_bytes();
         let mut ends = [0usize; pretokenize::MAX_ENDS];
         // The previous block's pretokens, as `cache::key_at` keys (or `long_word` for
-        // pretokens too long for one), and the keys' hashes.
-        let mut keys = [[0u128; pretokenize::MAX_ENDS]; LOOKAHEAD];
-        let mut hashes = [[0u32; pretokenize::MAX_ENDS]; LOOKAHEAD];
+        // pretokens too long for one), and the keys' hashes. Left unset until a block is
+        // cut (2.5 KB: setting them to zero was a twentieth of encoding a sentence).
+        let mut keys = [[MaybeUninit::<u128>::uninit(); pretokenize::MAX_ENDS]; LOOKAHEAD];
+        let mut hashes = [[MaybeUninit::<u32>::uninit(); pretokenize::MAX_ENDS]; LOOKAHEAD];
         let mut counts = [0usize; LOOKAHEAD];
         let mut new_words = NewWords::default();
         let mut start = 0;
         let mut k = 0;
         while let Some(count) = scanner.next_ends(&mut ends) {
             let (keys, hashes, n) = (&mut keys[k], &mut hashes[k], &mut counts[k]);
-            self.encode_keys(
-                bytes,
-                &keys[..*n],
-                &hashes[..*n],
-                &mut new_words,
-                cache,
-                out,
-            );
+            // SAFETY: the first `n` of the block's keys and hashes were set when it was cut.
+            let (set_keys, set_hashes) = unsafe { (set(&keys[..*n]), set(&hashes[..*n])) };
+            self.encode_keys(bytes, set_keys, set_hashes, &mut new_words, cache, out);
             let probe = cache.probe();
             for ((key, h), &end) in keys.iter_mut().zip(hashes.iter_mut()).zip(&ends[..count]) {
                 let n = end - start;
-                *key = if n <= cache::INLINE_KEY {
-                    let key = cache::key_at(bytes, start, n);
-                    *h = cache::key_hash(key);
-                    probe.prefetch(*h);
-                    key
+                if n <= cache::INLINE_KEY {
+                    let short = cache::key_at(bytes, start, n);
+                    let hash = cache::key_hash(short);
+                    probe.prefetch(hash);
+                    key.write(short);
+                    h.write(hash);
                 } else {
-                    long_word(start, n)
-                };
+                    key.write(long_word(start, n));
+                    h.write(0);
+                }
                 start = end;
             }
             *n = count;
@@ -368,7 +376,8 @@ impl Encoder {
         }
         for _ in 0..LOOKAHEAD {
             let n = counts[k];
-            let (keys, hashes) = (&keys[k][..n], &hashes[k][..n]);
+            // SAFETY: as above.
+            let (keys, hashes) = unsafe { (set(&keys[k][..n]), set(&hashes[k][..n])) };
             self.encode_keys(bytes, keys, hashes, &mut new_words, cache, out);
             k = (k + 1) % LOOKAHEAD;
         }

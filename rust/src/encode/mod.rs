@@ -94,8 +94,6 @@ struct NewWords {
     keys: [u128; bpe::BATCH_WORDS],
     at: [usize; bpe::BATCH_WORDS],
     len: usize,
-    /// The merged words' ids, one after the other.
-    ids: Vec<TokenId>,
 }
 
 impl NewWords {
@@ -473,10 +471,20 @@ impl Encoder {
         }
         let words: [&[u8]; bpe::BATCH_WORDS] =
             std::array::from_fn(|j| &distinct[j].1[..distinct[j].2]);
-        let ids = &mut new_words.ids;
-        ids.clear();
+        // Merged at the end of the output, then copied aside (at most 15 ids a word).
+        let start = out.len();
         let mut lens = [0usize; bpe::BATCH_WORDS];
-        bpe::encode_short_batch(&self.vocab, &words[..n], ids, &mut lens);
+        if n == 1 {
+            // One word (a short text's usual case): its own loop, sized to it.
+            bpe::encode_word(&self.vocab, words[0], out);
+            lens[0] = out.len() - start;
+        } else {
+            bpe::encode_short_batch(&self.vocab, &words[..n], out, &mut lens);
+        }
+        let mut merged = [0 as TokenId; bpe::BATCH_WORDS * cache::INLINE_KEY];
+        let ids = &mut merged[..out.len() - start];
+        ids.copy_from_slice(&out[start..]);
+        out.truncate(start);
         let mut starts = [0usize; bpe::BATCH_WORDS];
         for j in 1..n {
             starts[j] = starts[j - 1] + lens[j - 1];

@@ -78,14 +78,13 @@ pub(super) fn encode_short_words<const K: usize, V: MergeValues>(
     lens: &mut [usize; K],
 ) {
     debug_assert!(words.len() <= K);
-    // Slots past the words hold a stand-in of two bytes, never merged.
-    let mut states: [ShortWord<16, 14, V>; K] =
-        std::array::from_fn(|i| ShortWord::new(vocab, words.get(i).copied().unwrap_or(b"  ")));
-    let mut active: [bool; K] = std::array::from_fn(|i| i < words.len());
+    let mut states: [Option<ShortWord<16, 14, V>>; K] =
+        std::array::from_fn(|i| words.get(i).map(|w| ShortWord::new(vocab, w)));
+    let mut active = [true; K];
     loop {
         let mut any = false;
         for (state, live) in states.iter_mut().zip(active.iter_mut()) {
-            if *live {
+            if let (Some(state), true) = (state, *live) {
                 *live = state.merge(values);
                 any |= *live;
             }
@@ -94,7 +93,7 @@ pub(super) fn encode_short_words<const K: usize, V: MergeValues>(
             break;
         }
     }
-    for (state, len) in states.iter().zip(lens.iter_mut()).take(words.len()) {
+    for (state, len) in states.iter().flatten().zip(lens.iter_mut()) {
         let start = out.len();
         state.append_to(out);
         *len = out.len() - start;

@@ -237,13 +237,19 @@ static KEY_MASKS: [u128; 16] = {
 /// not zero.
 #[inline(always)]
 pub(crate) fn is_short_key(key: u128) -> bool {
-    key >> 120 != 0
+    key_len(key) != 0
+}
+
+/// The length of the word whose inline key is `key` (its top byte; 0 for no inline key).
+#[inline(always)]
+pub(crate) fn key_len(key: u128) -> usize {
+    (key >> 120) as usize
 }
 
 /// The bytes of the word whose inline key is `key`, and how many there are.
 #[inline]
 pub(crate) fn key_bytes(key: u128) -> ([u8; 16], usize) {
-    ((key & !(0xFF << 120)).to_le_bytes(), (key >> 120) as usize)
+    ((key & !(0xFF << 120)).to_le_bytes(), key_len(key))
 }
 
 #[inline]

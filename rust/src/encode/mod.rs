@@ -388,9 +388,8 @@ impl Encoder {
     ///
     /// Runs of short words cached with few ids, nearly all pretokens, are written through
     /// a raw pointer with the table and the output's length in registers; any other
-    /// pretoken ends the run: a short one missing from the cache waits in `new_words`
-    /// (merged with others by `encode_new_words`, which `encode_pretokens` also calls at
-    /// the end), the rest take `encode_pretoken`.
+    /// pretoken ends the run and takes `encode_pretoken` (where a short one missing from
+    /// the cache waits in `new_words`, which `encode_pretokens` also empties at the end).
     #[inline(always)]
     fn encode_keys(
         &self,
@@ -425,18 +424,7 @@ impl Encoder {
             // SAFETY: the first `len` ids are written (see above).
             unsafe { out.set_len(len) };
             if let Some(&key) = keys.get(i) {
-                // A short word that needs merges waits in `new_words`, to be merged with
-                // the next few (see `encode_new_words`).
-                if cache::is_short_key(key) && key >> 120 >= 2 {
-                    if !cache.probe().extend_short(key, out) {
-                        new_words.push(key, out.len());
-                        if new_words.len == bpe::BATCH_WORDS {
-                            self.encode_new_words(new_words, cache, out);
-                        }
-                    }
-                } else {
-                    self.encode_pretoken(bytes, key, cache, out);
-                }
+                self.encode_pretoken(bytes, key, new_words, cache, out);
                 i += 1;
             }
         }
@@ -508,17 +496,29 @@ impl Encoder {
         new_words.len = 0;
     }
 
-    /// Encodes the pretoken of `bytes` that `key` stands for (see `encode_ordinary`).
+    /// Encodes the pretoken of `bytes` that `key` stands for (see `encode_ordinary`). A
+    /// short one that needs merges waits in `new_words`, to be merged with the next few
+    /// (see `encode_new_words`).
     #[inline(always)]
     fn encode_pretoken(
         &self,
         bytes: &[u8],
         key: u128,
+        new_words: &mut NewWords,
         cache: &mut cache::WordCache,
         out: &mut Vec<TokenId>,
     ) {
         if cache::is_short_key(key) {
-            if !cache.probe().extend_short(key, out) {
+            if cache.probe().extend_short(key, out) {
+                return;
+            }
+            if cache::key_len(key) >= 2 {
+                new_words.push(key, out.len());
+                if new_words.len == bpe::BATCH_WORDS {
+                    self.encode_new_words(new_words, cache, out);
+                }
+            } else {
+                // A single byte is always cached (a vocabulary token); merged here anyway.
                 let (buf, n) = cache::key_bytes(key);
                 self.encode_uncached(&buf[..n], cache, out);
             }

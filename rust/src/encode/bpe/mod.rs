@@ -39,6 +39,7 @@ pub(crate) fn encode_word(vocab: &Vocab, word: &[u8], out: &mut Vec<TokenId>) {
         2..=SHORT_WORD => match vocab.pairs().values() {
             Values::Narrow(values) => encode_short_word(vocab, &values, word, out),
             Values::Mid(values) => encode_short_word(vocab, &values, word, out),
+            Values::MidListed(values) => encode_short_word(vocab, &values, word, out),
             Values::Wide(values) => encode_short_word(vocab, &values, word, out),
         },
         _ => encode_long(vocab, word, out),
@@ -60,6 +61,7 @@ pub(crate) fn encode_short_batch(
     match vocab.pairs().values() {
         Values::Narrow(values) => encode_short_words(vocab, &values, words, out, lens),
         Values::Mid(values) => encode_short_words(vocab, &values, words, out, lens),
+        Values::MidListed(values) => encode_short_words(vocab, &values, words, out, lens),
         Values::Wide(values) => encode_short_words(vocab, &values, words, out, lens),
     }
 }
@@ -623,6 +625,21 @@ mod tests {
         Vocab::new(tokens, &merges).unwrap()
     }
 
+    /// `with_fillers(v, extra)` with a filler after each merged token too, so that the
+    /// merges no longer make their ids in order (the listed mid form).
+    fn with_spread_ids(v: &Vocab, extra: u32) -> Vocab {
+        let filler = |i: usize| [&b"\xff\xfd"[..], &i.to_le_bytes()].concat();
+        let mut tokens: Vec<Vec<u8>> = v.tokens()[..256].to_vec();
+        tokens.extend((0..extra).map(|i| [&b"\xff\xfe"[..], &i.to_le_bytes()].concat()));
+        for (i, token) in v.tokens()[256..].iter().enumerate() {
+            tokens.push(token.clone());
+            tokens.push(filler(i));
+        }
+        let merges: Vec<(Vec<u8>, Vec<u8>)> =
+            v.merges().map(|(l, r)| (l.to_vec(), r.to_vec())).collect();
+        Vocab::new(tokens, &merges).unwrap()
+    }
+
     #[test]
     fn wide_merge_tables_agree_with_narrow_ones() {
         let mut rng = Rng(21);
@@ -630,9 +647,16 @@ mod tests {
             let narrow = random_trained_vocab(&mut rng, alphabet, n_merges, remake);
             // Merged ids past 0xFFFF, then past what a mid key holds.
             let mid = with_fillers(&narrow, 70_000);
+            let listed = with_spread_ids(&narrow, 70_000);
             let wide = with_fillers(&narrow, 1 << 21);
             assert!(matches!(narrow.pairs().values(), Values::Narrow(_)));
-            assert!(matches!(mid.pairs().values(), Values::Mid(_)));
+            // A merge that makes a token again makes no new id: the ids are then listed.
+            match mid.pairs().values() {
+                Values::Mid(_) => {}
+                Values::MidListed(_) => assert!(remake),
+                _ => panic!("expected a mid form"),
+            }
+            assert!(matches!(listed.pairs().values(), Values::MidListed(_)));
             assert!(matches!(wide.pairs().values(), Values::Wide(_)));
             let bytes_of = |v: &Vocab, ids: &[TokenId]| -> Vec<Vec<u8>> {
                 ids.iter()
@@ -643,7 +667,7 @@ mod tests {
                 let len = 2 + rng.below(60);
                 let w = random_word(&mut rng, alphabet, len);
                 let want = bytes_of(&narrow, &encode_all_ways(&narrow, &w));
-                for v in [&mid, &wide] {
+                for v in [&mid, &listed, &wide] {
                     assert_eq!(bytes_of(v, &encode_all_ways(v, &w)), want);
                 }
             }
@@ -659,6 +683,7 @@ mod tests {
         for v in [
             &narrow,
             &with_fillers(&narrow, 70_000),
+            &with_spread_ids(&narrow, 70_000),
             &with_fillers(&narrow, 1 << 21),
         ] {
             for _ in 0..300 {

@@ -46,6 +46,7 @@ pub(super) fn encode_in_slots<const S: usize, const L: usize>(
     match vocab.pairs().values() {
         Values::Narrow(values) => encode_short::<S, L, _>(vocab, &values, word, out),
         Values::Mid(values) => encode_short::<S, L, _>(vocab, &values, word, out),
+        Values::MidListed(values) => encode_short::<S, L, _>(vocab, &values, word, out),
         Values::Wide(values) => encode_short::<S, L, _>(vocab, &values, word, out),
     }
 }

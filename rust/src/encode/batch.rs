@@ -86,7 +86,7 @@ impl Encoder {
         self.reserve_cache(size);
         // Room for what `encode_into` reserves for UTF-8 of this size, so that it does not
         // reallocate for a text of mostly one-byte characters.
-        let mut ids = memory::id_buffer(super::ids_bound(size))?;
+        let mut ids = memory::id_buffer(super::ids_estimate(size))?;
         let mut buf = Vec::new();
         self.encode_text_into(0, text, &mut buf, &mut ids)?;
         Ok(ids)

@@ -71,11 +71,43 @@ impl Text<'_> {
     }
 }
 
-/// The most ids `bytes` bytes of text can encode to (one per byte), with room for the
-/// encoder's writes past the end: it stores a few ids at once (`cache::InlineIds`) and
-/// reserves for a block of pretokens (`pretokenize::MAX_ENDS`) before writing them.
-pub(crate) fn ids_bound(bytes: usize) -> usize {
-    bytes.saturating_add(4 * pretokenize::MAX_ENDS + 16)
+/// The ids `bytes` bytes of text are reserved for up front: a third of the bytes covers
+/// natural text of any script in one allocation (English takes a quarter to a fifth), and
+/// `room_for` grows the output, fallibly, for text that needs more (up to one id a byte).
+/// Reserving for one id a byte from the start held four bytes of address space for each
+/// byte of text (4 GB for a 1 GB text, against a memory limit), and a call on 10 MB of
+/// web text faulted in three times the pages (504 against 171, o200k).
+pub(crate) fn ids_estimate(bytes: usize) -> usize {
+    (bytes / 3).saturating_add(ROOM_SLACK)
+}
+
+/// Room beyond a block's own bytes that `room_for` keeps: the encoder writes a few ids at
+/// once (`cache::InlineIds`) for each pretoken of a block, and puts in the ids of the
+/// words waiting in `NewWords` (at most `BATCH_WORDS` of `INLINE_KEY` bytes) later.
+const ROOM_SLACK: usize = 4 * pretokenize::MAX_ENDS + bpe::BATCH_WORDS * cache::INLINE_KEY + 16;
+
+/// Makes room in `out` for the ids of `bytes` bytes of pretokens (BPE makes at most one id
+/// a byte) and `ROOM_SLACK`, fallibly, so that the encoder's infallible writes and
+/// `reserve`s that follow never reallocate. False, the failure recorded in `cache`, where
+/// the memory cannot be had.
+#[inline(always)]
+fn room_for(out: &mut Vec<TokenId>, bytes: usize, cache: &mut cache::WordCache) -> bool {
+    let need = bytes + ROOM_SLACK;
+    out.capacity() - out.len() >= need || grow_output(out, need, cache)
+}
+
+/// `room_for`'s growth: at least doubling, so that text of many ids grows the output a few
+/// times in all.
+#[cold]
+#[inline(never)]
+fn grow_output(out: &mut Vec<TokenId>, need: usize, cache: &mut cache::WordCache) -> bool {
+    match crate::alloc::try_reserve(out, need.max(out.capacity()), "token ids") {
+        Ok(()) => true,
+        Err(e) => {
+            cache.fail(e);
+            false
+        }
+    }
 }
 
 /// `items` read as the values they hold.
@@ -243,19 +275,19 @@ impl Encoder {
 
     /// The tokens of `text`; `OutOfMemory` when there is no room for them.
     pub fn encode(&self, text: &str) -> Result<Vec<TokenId>> {
-        let mut out = memory::id_buffer(ids_bound(text.len()))?;
+        let mut out = memory::id_buffer(ids_estimate(text.len()))?;
         self.encode_into(text, &mut out)?;
         Ok(out)
     }
 
     /// Appends the tokens of `text` to `out`.
     ///
-    /// Room for the most ids `text` can make is reserved first, fallibly (`OutOfMemory`),
-    /// so that the encoder's own infallible `reserve`s on the way never reallocate: the
-    /// output is the one buffer here that grows with the input. (The reservation is
-    /// address space only; pages that no id is written to are never touched.)
+    /// The output is the one buffer here that grows with the input: room for the ids most
+    /// text makes is reserved first, and more before each block of pretokens that could
+    /// need it, fallibly (`OutOfMemory`), so that the encoder's own infallible `reserve`s
+    /// on the way never reallocate (see `room_for`).
     pub fn encode_into(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
-        crate::alloc::try_reserve(out, ids_bound(text.len()), "token ids")?;
+        crate::alloc::try_reserve(out, ids_estimate(text.len()), "token ids")?;
         cache::with_cache(self.uid, &self.seed, text.len(), |cache| {
             cache.reserve_for_text(text.len());
             if self.specials.is_empty() {
@@ -264,7 +296,10 @@ impl Encoder {
                 for segment in self.specials.segments(text) {
                     match segment {
                         Segment::Text(piece) => self.encode_ordinary(piece, cache, out)?,
-                        Segment::Special(i) => out.push(self.special_ids[i]),
+                        Segment::Special(i) => {
+                            crate::alloc::try_reserve(out, 1, "token ids")?;
+                            out.push(self.special_ids[i]);
+                        }
                     }
                 }
             }
@@ -346,6 +381,8 @@ impl Encoder {
         let mut keys = [[MaybeUninit::<u128>::uninit(); pretokenize::MAX_ENDS]; LOOKAHEAD];
         let mut hashes = [[MaybeUninit::<u32>::uninit(); pretokenize::MAX_ENDS]; LOOKAHEAD];
         let mut counts = [0usize; LOOKAHEAD];
+        // The bytes of each block's pretokens: the most ids they make.
+        let mut spans = [0usize; LOOKAHEAD];
         let mut new_words = NewWords::default();
         let mut start = 0;
         let mut k = 0;
@@ -353,7 +390,11 @@ impl Encoder {
             let (keys, hashes, n) = (&mut keys[k], &mut hashes[k], &mut counts[k]);
             // SAFETY: the first `n` of the block's keys and hashes were set when it was cut.
             let (set_keys, set_hashes) = unsafe { (set(&keys[..*n]), set(&hashes[..*n])) };
+            if !room_for(out, spans[k], cache) {
+                return;
+            }
             self.encode_keys(bytes, set_keys, set_hashes, &mut new_words, cache, out);
+            spans[k] = ends[..count].last().map_or(0, |&end| end - start);
             let probe = cache.probe();
             for ((key, h), &end) in keys.iter_mut().zip(hashes.iter_mut()).zip(&ends[..count]) {
                 let n = end - start;
@@ -376,6 +417,9 @@ impl Encoder {
             let n = counts[k];
             // SAFETY: as above.
             let (keys, hashes) = unsafe { (set(&keys[k][..n]), set(&hashes[k][..n])) };
+            if !room_for(out, spans[k], cache) {
+                return;
+            }
             self.encode_keys(bytes, keys, hashes, &mut new_words, cache, out);
             k = (k + 1) % LOOKAHEAD;
         }
@@ -656,6 +700,36 @@ mod tests {
         }
         assert_eq!(e.encode(&text).unwrap(), want);
         assert_eq!(e.encode(&text).unwrap(), want);
+    }
+
+    /// Text of nearly one id a byte, three times what the output is first reserved for,
+    /// grows it on the way (`room_for`) and gets every id: whole, and appended to ids
+    /// already there in a buffer with no room to spare.
+    #[test]
+    fn text_of_more_ids_than_reserved_grows_the_output() {
+        let e = tiny();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let text: String = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b"helo xyz,.\n!"[(state % 12) as usize] as char
+            })
+            .collect();
+        let mut want = Vec::new();
+        e.pattern
+            .for_each_pretoken(&text, |p| {
+                bpe::encode_word(&e.vocab, p.as_bytes(), &mut want)
+            })
+            .unwrap();
+        assert!(want.len() > 2 * ids_estimate(text.len()), "{}", want.len());
+        assert_eq!(e.encode(&text).unwrap(), want);
+        let mut out = vec![7; 5];
+        out.shrink_to_fit();
+        e.encode_into(&text, &mut out).unwrap();
+        assert_eq!(out[..5], [7; 5]);
+        assert_eq!(out[5..], want[..]);
     }
 
     #[test]

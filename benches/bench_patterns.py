@@ -127,6 +127,9 @@ def best_of(rounds: int, fns: dict[str, Callable], arg: object, same: Callable) 
             out = fn(arg)
             best[name] = min(best[name], time.perf_counter() - start)
             flat = same(out)
+            # Freed here, not when the next contender's result replaces it inside that
+            # contender's timing (a list of millions of ints takes tens of ms to free).
+            del out
             if reference is None:
                 reference = flat
             elif not np.array_equal(flat, reference):

@@ -19,7 +19,8 @@
 //! each merge makes the next id (`InOrder`: tiktoken's vocabularies, and any trained one
 //! that numbers its tokens as it makes them), else from a table by rank (`Listed`). The
 //! addition takes a load off each merge's chain of dependent loads (made id, then the
-//! pairs it forms), which on a cold pass waits on memory: 5-10% of a cold o200k pass.
+//! pairs it forms), which on a cold pass waits on memory: cold cl100k and o200k passes
+//! 3-10% faster.
 //!
 //! `BytePairs` holds the values of all pairs of single bytes.
 

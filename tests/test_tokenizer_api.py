@@ -144,6 +144,32 @@ def test_encode_to_array_is_a_writable_uint32_copy_of_encode(tok: Tokenizer, wor
         assert tok.encode_to_array(text).tolist() == want
 
 
+@pytest.mark.parametrize("words", [1000, 40_000])
+def test_a_long_list_holds_one_reference_to_its_int_per_place(words: int) -> None:
+    """Short lists take each int's reference as they are filled; long ones (from 65,536 ids)
+    count an int's places first and take them together. Either way the list holds exactly
+    one reference per place, and freeing it gives back as many: no leak, none missing."""
+    import sys
+
+    tok = Tokenizer.gpt2()
+    text = " ".join(f"w{i % 97}" for i in range(words))
+    array = tok.encode_to_array(text)
+    assert (len(array) >= 65_536) == (words == 40_000)
+    # A frequent id of 256 or more: smaller ints are CPython's shared ones, immortal
+    # from 3.12. Its int, as the tokenizer hands it out, from a call of one token.
+    values, counts = np.unique(array[array >= 256], return_counts=True)
+    common, places = int(values[counts.argmax()]), int(counts.max())
+    one = tok.encode(tok.decode([common]))[0]
+    assert one == common
+    before = sys.getrefcount(one)
+    ids = tok.encode(text)
+    assert sys.getrefcount(one) - before == places
+    assert ids == array.tolist()
+    del ids
+    gc.collect()
+    assert sys.getrefcount(one) == before
+
+
 def test_arrays_own_the_ids_they_were_handed() -> None:
     """An array made from the core's vector keeps it: it outlives the tokenizer, and a
     batch's offsets are numpy's index type."""

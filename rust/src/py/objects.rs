@@ -54,6 +54,44 @@ pub(crate) fn list<'py>(
     Ok(unsafe { list.cast_into_unchecked() })
 }
 
+/// The list of `ints[id]` for each of `ids` (all below `ints.len()`, and at most `u32::MAX`
+/// of them), each int's new references taken together: taken one id after another, a long
+/// list's ints (a vocabulary's worth, megabytes of objects) are each touched where they
+/// lie, a cache miss an id.
+pub(crate) fn list_of_counted<'py>(
+    py: Python<'py>,
+    ints: &[Py<PyAny>],
+    ids: &[TokenId],
+) -> PyResult<Bound<'py, PyList>> {
+    let n = ffi::Py_ssize_t::try_from(ids.len())
+        .map_err(|_| PyMemoryError::new_err("list too long for Python"))?;
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))? };
+    let mut counts = vec![0u32; ints.len()];
+    for &id in ids {
+        counts[id as usize] += 1;
+    }
+    for (int, &count) in ints.iter().zip(&counts) {
+        for _ in 0..count {
+            // SAFETY: the GIL is held and `int` is alive (held by `ints`).
+            unsafe { ffi::Py_INCREF(int.as_ptr()) };
+        }
+    }
+    for (i, &id) in ids.iter().enumerate() {
+        // SAFETY: `i < n` is in range of the new list, whose slots are empty; SetItem steals
+        // one of the references taken above (one for each time `id` occurs).
+        unsafe {
+            ffi::PyList_SetItem(
+                list.as_ptr(),
+                i as ffi::Py_ssize_t,
+                ints[id as usize].as_ptr(),
+            )
+        };
+    }
+    // SAFETY: every slot of the list was filled above.
+    Ok(unsafe { list.cast_into_unchecked() })
+}
+
 /// The tuple `(first, second)`.
 pub(crate) fn pair<'py>(
     py: Python<'py>,

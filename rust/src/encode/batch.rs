@@ -84,8 +84,8 @@ impl Encoder {
     pub fn encode_text(&self, text: &Text<'_>) -> Result<Vec<TokenId>> {
         let size = text.size();
         self.reserve_cache(size);
-        // Room for what `encode_into` reserves for UTF-8 of this size, so that it does not
-        // reallocate for a text of mostly one-byte characters.
+        // Room for what `encode_into` reserves up front for UTF-8 of this size (a text of
+        // mostly one-byte characters), so that its reservation finds the room there.
         let mut ids = memory::id_buffer(super::ids_estimate(size))?;
         let mut buf = Vec::new();
         self.encode_text_into(0, text, &mut buf, &mut ids)?;

@@ -91,9 +91,10 @@ impl PyCoreTokenizer {
                 .map(|id| Ok(objects::int(py, id as TokenId)?.unbind()))
                 .collect::<PyResult<Vec<_>>>()
         })?;
-        let counted = (COUNTED_REFS..=u32::MAX as usize).contains(&ids.len());
-        if counted && ids.iter().all(|&id| (id as usize) < ints.len()) {
-            return objects::list_of_counted(py, ints, ids);
+        if (COUNTED_REFS..=u32::MAX as usize).contains(&ids.len()) {
+            if let Some(list) = objects::list_of_counted(py, ints, ids)? {
+                return Ok(list);
+            }
         }
         let item = |id: TokenId| match ints.get(id as usize) {
             Some(int) => Ok(int.bind(py).clone()),

@@ -23,16 +23,21 @@ pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// A new list of `len` empty slots (`PyList_New`), each to be filled once.
+fn empty_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyAny>> {
+    let n = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| PyMemoryError::new_err("list too long for Python"))?;
+    // SAFETY: the GIL is held; a NULL result is the error CPython set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n)) }
+}
+
 /// A list of `items` (exactly `len` of them), made with `PyList_New`.
 pub(crate) fn list<'py>(
     py: Python<'py>,
     len: usize,
     items: impl IntoIterator<Item = PyResult<Bound<'py, PyAny>>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let n = ffi::Py_ssize_t::try_from(len)
-        .map_err(|_| PyMemoryError::new_err("list too long for Python"))?;
-    // SAFETY: the GIL is held; a NULL result is the error CPython set.
-    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))? };
+    let list = empty_list(py, len)?;
     let mut filled = 0usize;
     for item in items.into_iter().take(len) {
         // SAFETY: `filled < len` is in range of the new list; SetItem steals the reference
@@ -54,23 +59,23 @@ pub(crate) fn list<'py>(
     Ok(unsafe { list.cast_into_unchecked() })
 }
 
-/// The list of `ints[id]` for each of `ids` (all below `ints.len()`, and at most `u32::MAX`
-/// of them), each int's new references taken together: taken one id after another, a long
-/// list's ints (a vocabulary's worth, megabytes of objects) are each touched where they
-/// lie, a cache miss an id.
+/// The list of `ints[id]` for each of `ids` (at most `u32::MAX` of them), each int's new
+/// references taken together: taken one id after another, a long list's ints (a
+/// vocabulary's worth, megabytes of objects) are each touched where they lie, a cache miss
+/// an id. `None`, with nothing taken, where an id has no int in `ints`.
 pub(crate) fn list_of_counted<'py>(
     py: Python<'py>,
     ints: &[Py<PyAny>],
     ids: &[TokenId],
-) -> PyResult<Bound<'py, PyList>> {
-    let n = ffi::Py_ssize_t::try_from(ids.len())
-        .map_err(|_| PyMemoryError::new_err("list too long for Python"))?;
-    // SAFETY: the GIL is held; a NULL result is the error CPython set.
-    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))? };
+) -> PyResult<Option<Bound<'py, PyList>>> {
     let mut counts = vec![0u32; ints.len()];
     for &id in ids {
-        counts[id as usize] += 1;
+        match counts.get_mut(id as usize) {
+            Some(count) => *count += 1,
+            None => return Ok(None),
+        }
     }
+    let list = empty_list(py, ids.len())?;
     for (int, &count) in ints.iter().zip(&counts) {
         for _ in 0..count {
             // SAFETY: the GIL is held and `int` is alive (held by `ints`).
@@ -78,8 +83,8 @@ pub(crate) fn list_of_counted<'py>(
         }
     }
     for (i, &id) in ids.iter().enumerate() {
-        // SAFETY: `i < n` is in range of the new list, whose slots are empty; SetItem steals
-        // one of the references taken above (one for each time `id` occurs).
+        // SAFETY: `i < ids.len()` is in range of the new list, whose slots are empty; SetItem
+        // steals one of the references taken above (one for each time `id` occurs).
         unsafe {
             ffi::PyList_SetItem(
                 list.as_ptr(),
@@ -89,7 +94,7 @@ pub(crate) fn list_of_counted<'py>(
         };
     }
     // SAFETY: every slot of the list was filled above.
-    Ok(unsafe { list.cast_into_unchecked() })
+    Ok(Some(unsafe { list.cast_into_unchecked() }))
 }
 
 /// The tuple `(first, second)`.

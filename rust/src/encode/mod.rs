@@ -297,8 +297,7 @@ impl Encoder {
                     match segment {
                         Segment::Text(piece) => self.encode_ordinary(piece, cache, out)?,
                         Segment::Special(i) => {
-                            crate::alloc::try_reserve(out, 1, "token ids")?;
-                            out.push(self.special_ids[i]);
+                            crate::alloc::try_push(out, self.special_ids[i], "token ids")?
                         }
                     }
                 }

@@ -952,4 +952,145 @@ mod timing {
             mb / pretok
         );
     }
+
+    /// What `encode_stages` times: the pretoken ends only, then each pretoken's cache key
+    /// and hash as well, then the prefetch of its table slot too.
+    struct Stage<'t, 'c> {
+        text: &'t str,
+        keys: bool,
+        prefetch: Option<cache::Probe<'c>>,
+    }
+
+    impl WithEnds for Stage<'_, '_> {
+        type Output = u64;
+        #[inline(always)]
+        fn run<E: Ends>(self, mut scanner: E) -> u64 {
+            let bytes = self.text.as_bytes();
+            let mut ends = [0usize; pretokenize::MAX_ENDS];
+            // Folded into the result, so that nothing is optimized away.
+            let mut seen = 0u64;
+            let mut start = 0;
+            while let Some(count) = scanner.next_ends(&mut ends) {
+                if !self.keys {
+                    seen = seen.wrapping_add(ends[count.max(1) - 1] as u64);
+                    continue;
+                }
+                for &end in &ends[..count] {
+                    let n = end - start;
+                    if n <= cache::INLINE_KEY {
+                        let hash = cache::key_hash(cache::key_at(bytes, start, n));
+                        if let Some(probe) = &self.prefetch {
+                            probe.prefetch(hash);
+                        }
+                        seen = seen.wrapping_add(u64::from(hash));
+                    }
+                    start = end;
+                }
+            }
+            seen
+        }
+    }
+
+    /// Where a warm pass goes, stage by stage (best of `BPELM_BENCH_REPS`, default 10, in
+    /// ms per MB): cutting the text into pretokens, making their cache keys and hashes,
+    /// prefetching their table slots, and the whole encode into a buffer it has used before
+    /// (the rest is looking words up and writing their ids). A measurement, not a test:
+    /// `BPELM_BENCH_TEXT=file cargo test --release encode_stages -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn encode_stages() {
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let e = bench_encoder();
+        let mut out = e.encode(&text).unwrap();
+        let reps = std::env::var("BPELM_BENCH_REPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10usize);
+        let mb = text.len() as f64 / 1e6;
+        let best = |f: &mut dyn FnMut()| {
+            let mut best = f64::MAX;
+            for _ in 0..reps {
+                let t = std::time::Instant::now();
+                f();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best * 1e3 / mb
+        };
+        let stage = |keys: bool, prefetch: bool| {
+            cache::with_cache(e.uid, &e.seed, text.len(), |cache| {
+                let probe = prefetch.then(|| cache.probe());
+                let stage = Stage {
+                    text: &text,
+                    keys,
+                    prefetch: probe,
+                };
+                std::hint::black_box(e.pattern.scan(&text, stage).unwrap());
+            });
+        };
+        let cut = best(&mut || stage(false, false));
+        let keyed = best(&mut || stage(true, false));
+        let prefetched = best(&mut || stage(true, true));
+        let whole = best(&mut || {
+            out.clear();
+            e.encode_into(&text, &mut out).unwrap();
+        });
+        println!(
+            "{mb:.1} MB, ms/MB: pretoken ends {cut:.2}, + keys and hashes {keyed:.2}, \
+             + prefetches {prefetched:.2}, whole warm encode {whole:.2} (so lookups and \
+             writes {:.2})",
+            whole - prefetched
+        );
+    }
+
+    /// The word cache's lookups alone, over the keys of every pretoken of a text (short
+    /// ones) made beforehand, with each slot prefetched `d` lookups ahead, for several `d`:
+    /// what memory costs them once the words of a long text outgrow the processor's caches.
+    /// A measurement, not a test:
+    /// `BPELM_BENCH_TEXT=file cargo test --release cache_lookups -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn cache_lookups() {
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let e = bench_encoder();
+        let ids = e.encode(&text).unwrap();
+        let mut keys = Vec::new();
+        e.pattern
+            .for_each_pretoken(&text, |p| {
+                if p.len() <= cache::INLINE_KEY {
+                    let key = cache::inline_key(p.as_bytes());
+                    keys.push((key, cache::key_hash(key)));
+                }
+            })
+            .unwrap();
+        let mb = text.len() as f64 / 1e6;
+        // The ids found, summed (writing them out would time the output's growth too).
+        let mut found = 0u64;
+        for distance in [0usize, 8, 16, 32, 64] {
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                cache::with_cache(e.uid, &e.seed, text.len(), |cache| {
+                    let mut probe = cache.probe();
+                    for (i, &(key, h)) in keys.iter().enumerate() {
+                        if let (true, Some(&(_, ahead))) = (distance > 0, keys.get(i + distance)) {
+                            probe.prefetch(ahead);
+                        }
+                        if let Some(ids) = probe.inline_ids(key, h) {
+                            found += u64::from(ids[0]) + u64::from(ids[3]);
+                        }
+                    }
+                });
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "{mb:.1} MB, {} lookups, prefetched {distance} ahead: {:.2} ms/MB, {:.1} ns each",
+                keys.len(),
+                best * 1e3 / mb,
+                best * 1e9 / keys.len() as f64
+            );
+        }
+        assert!(found > 0 && !ids.is_empty());
+    }
 }

@@ -22,7 +22,10 @@ import gzip
 import hashlib
 import http.server
 import json
+import os
 import pickle
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +121,43 @@ def test_corpora_match_tiktoken(encodings, name, sample, request):
     assert ours.encode_to_array(text, allowed_special="all").tolist() == expected
     docs = text.split(EOT)[:200]
     assert ours.encode_batch(docs) == ref.encode_batch(docs, num_threads=1)
+
+
+BASELINE_CHILD = """
+import json, sys
+import numpy as np
+from bpelm import Tokenizer, _core
+texts = json.loads(open(sys.argv[1], encoding="utf-8").read())
+out = {"build": _core.vector_build()}
+for name, ranks in json.loads(sys.argv[2]).items():
+    tok = Tokenizer.gpt2() if name == "gpt2" else getattr(Tokenizer, name)(path=ranks)
+    out[name] = [tok.encode_to_array(t, allowed_special="all").tolist() for t in texts]
+print(json.dumps(out))
+"""
+
+
+def test_the_baseline_build_gives_the_same_ids(encodings, web_sample, books_sample, tmp_path):
+    """The pretoken scanners run in a build chosen by the processor (`_core.vector_build()`:
+    AVX-512 where it is there, else the baseline); every other test here runs the chosen one.
+    This one runs the baseline build in a child process (`BPELM_NO_AVX512=1`) and checks its
+    ids against tiktoken's, and GPT-2's against this process's build."""
+    assert _core.vector_build() in ("avx512", "baseline")
+    web = web_sample[:300_000]
+    texts = [web, web.replace("\n", "\r\n"), books_sample[:300_000], "".join(TRICKY) * 3]
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    ranks = {"gpt2": "", **{name: str(rank_file(name)) for name in NAMES}}
+    env = {**os.environ, "BPELM_NO_AVX512": "1"}
+    child = subprocess.run(
+        [sys.executable, "-c", BASELINE_CHILD, str(tmp_path / "texts.json"), json.dumps(ranks)],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    got = json.loads(child.stdout)
+    assert got["build"] == "baseline"
+    for name in NAMES:
+        ref = encodings[name][1]
+        assert got[name] == [ref.encode(t, allowed_special="all") for t in texts], name
+    gpt2 = Tokenizer.gpt2()
+    assert got["gpt2"] == [gpt2.encode(t, allowed_special="all") for t in texts]
 
 
 def test_the_shared_tinystories_sample_has_specials(tinystories_sample):

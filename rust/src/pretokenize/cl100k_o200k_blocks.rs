@@ -32,10 +32,13 @@
 //! for o200k, at an apostrophe) are cut by the scalar scanner instead. The unit tests check
 //! the two scanners against each other at every block offset.
 
+use std::marker::PhantomData;
+
 use super::blocks::{BlockScanner, Rules};
 use super::cl100k::contraction_len_any_case;
 use super::classes::{case_table, letter_table, CaseClass, CharClass, ClassTable};
 use super::gpt2_blocks::{classify_block, Masks};
+use super::simd::{Baseline, ByteMasks};
 use super::{cl100k, o200k};
 
 /// A block's masks: GPT-2's, where `\r` and `\n` are, where multi-byte characters go on,
@@ -79,113 +82,55 @@ impl Block {
     }
 }
 
-/// The bits of `block` in `lo..=hi` (ASCII bounds).
-#[inline(always)]
-fn bytes_in(block: &[u8; 64], lo: u8, hi: u8) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_add_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-            _mm_set1_epi8,
-        };
-        let mut out = 0u64;
-        for c in 0..4 {
-            // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
-            let bits = unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
-                // `x in lo..=hi` as one signed compare: x + (128 - lo) moves the range to the
-                // bottom of i8.
-                let shifted = _mm_add_epi8(v, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8));
-                let k = hi - lo + 1;
-                _mm_movemask_epi8(_mm_cmplt_epi8(
-                    shifted,
-                    _mm_set1_epi8(k.wrapping_sub(128) as i8),
-                )) as u16
-            };
-            out |= u64::from(bits) << (16 * c);
-        }
-        out
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block.iter().enumerate().fold(0u64, |m, (i, &x)| {
-            m | u64::from((lo..=hi).contains(&x)) << i
-        })
-    }
-}
-
-/// The bits of `block` equal to `a` or `b`.
-#[inline(always)]
-fn bytes_equal(block: &[u8; 64], a: u8, b: u8) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        let mut out = 0u64;
-        for c in 0..4 {
-            // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
-            let bits = unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
-                let eq = _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
-                );
-                _mm_movemask_epi8(eq) as u16
-            };
-            out |= u64::from(bits) << (16 * c);
-        }
-        out
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block
-            .iter()
-            .enumerate()
-            .filter(|(_, &x)| x == a || x == b)
-            .fold(0u64, |m, (i, _)| m | 1 << i)
-    }
-}
-
 /// The masks of the 64 bytes from `base` (padded with spaces past the end of `bytes`).
 #[inline(always)]
-fn classify<const O200K: bool>(
+fn classify<const O200K: bool, M: ByteMasks>(
     t: &ClassTable<CharClass>,
     bytes: &[u8],
     base: usize,
     prev: &Block,
 ) -> Block {
-    let make = |block: &[u8; 64]| {
-        let mut b = Block {
-            m: classify_block(t, bytes, base, block, &prev.m),
-            newline: bytes_equal(block, b'\n', b'\r'),
-            ..Block::default()
-        };
-        if b.m.high != 0 {
-            b.cont = bytes_in(block, 0x80, 0xBF);
-        }
-        if O200K {
-            b.slash = bytes_equal(block, b'/', b'/');
-            b.lower = bytes_in(block, b'a', b'z');
-            if b.m.high != 0 {
-                paint_cases(bytes, base, block, prev, &mut b);
-            }
-        }
-        b
-    };
     match bytes
         .get(base..base + 64)
         .and_then(|b| <&[u8; 64]>::try_from(b).ok())
     {
-        Some(block) => make(block),
+        Some(block) => classify_bytes::<O200K, M>(t, bytes, base, block, prev),
         None => {
             let mut padded = [b' '; 64];
             let rest = &bytes[base..];
             padded[..rest.len()].copy_from_slice(rest);
-            make(&padded)
+            classify_bytes::<O200K, M>(t, bytes, base, &padded, prev)
         }
     }
+}
+
+/// `classify` of the 64 bytes `block`, which start at `base` in `bytes`. A function, not a
+/// closure in `classify`: the closure was compiled apart, called for every block, and
+/// outside the wide build's features (see `simd`).
+#[inline(always)]
+fn classify_bytes<const O200K: bool, M: ByteMasks>(
+    t: &ClassTable<CharClass>,
+    bytes: &[u8],
+    base: usize,
+    block: &[u8; 64],
+    prev: &Block,
+) -> Block {
+    let mut b = Block {
+        m: classify_block::<M>(t, bytes, base, block, &prev.m),
+        newline: M::equal(block, b'\n', b'\r'),
+        ..Block::default()
+    };
+    if b.m.high != 0 {
+        b.cont = M::range(block, 0x80, 0xBF);
+    }
+    if O200K {
+        b.slash = M::equal(block, b'/', b'/');
+        b.lower = M::range(block, b'a', b'z');
+        if b.m.high != 0 {
+            paint_cases(bytes, base, block, prev, &mut b);
+        }
+    }
+    b
 }
 
 /// Gives the bytes of each non-ASCII character of the block its o200k case: `lower` for
@@ -238,26 +183,37 @@ struct Carry {
 }
 
 /// cl100k's rules for the block scanner, or with `O200K` o200k's (see the module's doc).
-#[derive(Default)]
-pub struct CasedRules<const O200K: bool> {
+/// `M` makes the masks.
+pub struct CasedRules<const O200K: bool, M = Baseline> {
     carry: Carry,
+    masks: PhantomData<M>,
+}
+
+impl<const O200K: bool, M> Default for CasedRules<O200K, M> {
+    fn default() -> Self {
+        CasedRules {
+            carry: Carry::default(),
+            masks: PhantomData,
+        }
+    }
 }
 
 /// Cuts a text into cl100k (or, with `O200K`, o200k) pretokens a block at a time.
-pub type Scanner<'a, const O200K: bool> = BlockScanner<'a, CasedRules<O200K>>;
+pub type Scanner<'a, const O200K: bool, M = Baseline> = BlockScanner<'a, CasedRules<O200K, M>>;
 
-/// A scanner of `text` by cl100k's (or, with `O200K`, o200k's) rules.
-pub fn scanner<const O200K: bool>(text: &str) -> Scanner<'_, O200K> {
+/// A scanner of `text` by cl100k's (or, with `O200K`, o200k's) rules, its masks made by `M`.
+pub(super) fn scanner<const O200K: bool, M: ByteMasks>(text: &str) -> Scanner<'_, O200K, M> {
     let rules = CasedRules {
         carry: Carry {
             valid: true,
             ..Carry::default()
         },
+        masks: PhantomData,
     };
     BlockScanner::new(rules, text)
 }
 
-impl<const O200K: bool> Rules for CasedRules<O200K> {
+impl<const O200K: bool, M: ByteMasks> Rules for CasedRules<O200K, M> {
     type Block = Block;
 
     fn before_text() -> Block {
@@ -270,7 +226,7 @@ impl<const O200K: bool> Rules for CasedRules<O200K> {
 
     #[inline(always)]
     fn classify(bytes: &[u8], base: usize, prev: &Block) -> Block {
-        classify::<O200K>(letter_table(), bytes, base, prev)
+        classify::<O200K, M>(letter_table(), bytes, base, prev)
     }
 
     #[inline(always)]
@@ -491,18 +447,39 @@ mod tests {
         out
     }
 
-    /// Block and scalar spans of `text`, for each pattern, checked equal.
+    /// Block and scalar spans of `text`, for each pattern, checked equal: with the
+    /// baseline masks, and with AVX-512's where the processor has it.
     fn check(text: &str) {
+        let cl100k = spans_of(text, ScalarEnds::new(text, CasedRules::<false>::scalar_end));
+        let o200k = spans_of(text, ScalarEnds::new(text, CasedRules::<true>::scalar_end));
+        let baseline = "cl100k, baseline masks";
         assert_eq!(
-            spans_of(text, scanner::<false>(text)),
-            spans_of(text, ScalarEnds::new(text, CasedRules::<false>::scalar_end)),
-            "cl100k {text:?}"
+            spans_of(text, scanner::<false, Baseline>(text)),
+            cl100k,
+            "{baseline} {text:?}"
         );
+        let baseline = "o200k, baseline masks";
         assert_eq!(
-            spans_of(text, scanner::<true>(text)),
-            spans_of(text, ScalarEnds::new(text, CasedRules::<true>::scalar_end)),
-            "o200k {text:?}"
+            spans_of(text, scanner::<true, Baseline>(text)),
+            o200k,
+            "{baseline} {text:?}"
         );
+        #[cfg(target_arch = "x86_64")]
+        if super::super::simd::wide_available() {
+            use super::super::simd::Avx512;
+            let wide = "cl100k, AVX-512 masks";
+            assert_eq!(
+                spans_of(text, scanner::<false, Avx512>(text)),
+                cl100k,
+                "{wide} {text:?}"
+            );
+            let wide = "o200k, AVX-512 masks";
+            assert_eq!(
+                spans_of(text, scanner::<true, Avx512>(text)),
+                o200k,
+                "{wide} {text:?}"
+            );
+        }
     }
 
     /// Texts from an alphabet that hits every rule, at lengths that put each rule across

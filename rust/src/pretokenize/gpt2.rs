@@ -20,6 +20,7 @@ use super::ascii::{ascii_run, AsciiSet};
 use super::classes::{letter_table, CharClass, ClassTable};
 
 pub use super::gpt2_blocks::{Gpt2Rules, Scanner};
+use super::simd::ByteMasks;
 
 /// GPT-2's and cl100k's class table.
 fn table() -> &'static ClassTable<CharClass> {
@@ -129,8 +130,8 @@ pub(super) fn pretoken_end(t: &ClassTable<CharClass>, bytes: &[u8], start: usize
 }
 
 /// A scanner over `text` that gives its pretokens' ends a block at a time (the fastest
-/// way to consume them).
-pub fn scanner(text: &str) -> Scanner<'_> {
+/// way to consume them), its masks made by `M`.
+pub(super) fn scanner<M: ByteMasks>(text: &str) -> Scanner<'_, M> {
     Scanner::new(Gpt2Rules::default(), text)
 }
 

@@ -17,9 +17,12 @@
 //! whitespace only, so a block holding multi-byte whitespace (U+00A0, U+3000, ...) is cut by
 //! the scalar scanner instead. The unit tests check the two scanners against each other.
 
+use std::marker::PhantomData;
+
 use super::blocks::{BlockScanner, Rules};
 use super::classes::{letter_table, CharClass, ClassTable};
 use super::gpt2::{contraction_len, pretoken_end};
+use super::simd::{Baseline, ByteMasks};
 
 /// Bit masks of one 64-byte block, bit `i` for byte `i`; bytes past the text's end count as
 /// U+0020 spaces (so a whitespace run reaching the end stays whole).
@@ -61,18 +64,28 @@ impl Masks {
 }
 
 /// GPT-2's rules for the block scanner: the starts of `starts_in` and contractions; a
-/// block holding multi-byte whitespace goes to the scalar scanner.
-#[derive(Default)]
-pub struct Gpt2Rules {
+/// block holding multi-byte whitespace goes to the scalar scanner. `M` makes the masks.
+pub struct Gpt2Rules<M = Baseline> {
     /// Starts that a contraction ending in the next block clears and sets there.
     carry_clear: u64,
     carry_set: u64,
+    masks: PhantomData<M>,
+}
+
+impl<M> Default for Gpt2Rules<M> {
+    fn default() -> Self {
+        Gpt2Rules {
+            carry_clear: 0,
+            carry_set: 0,
+            masks: PhantomData,
+        }
+    }
 }
 
 /// Cuts a text into GPT-2 pretokens a block at a time.
-pub type Scanner<'a> = BlockScanner<'a, Gpt2Rules>;
+pub type Scanner<'a, M = Baseline> = BlockScanner<'a, Gpt2Rules<M>>;
 
-impl Rules for Gpt2Rules {
+impl<M: ByteMasks> Rules for Gpt2Rules<M> {
     type Block = Masks;
 
     fn before_text() -> Masks {
@@ -85,7 +98,7 @@ impl Rules for Gpt2Rules {
 
     #[inline(always)]
     fn classify(bytes: &[u8], base: usize, prev: &Masks) -> Masks {
-        classify(letter_table(), bytes, base, prev)
+        classify::<M>(letter_table(), bytes, base, prev)
     }
 
     #[inline(always)]
@@ -132,11 +145,12 @@ impl Rules for Gpt2Rules {
     }
 }
 
-/// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order.
+/// Calls `f(start, end)` on the byte range of each pretoken of `text`, in order, with the
+/// masks made by `M`.
 #[cfg(test)]
-fn for_each_span(text: &str, mut f: impl FnMut(usize, usize)) {
+fn for_each_span<M: ByteMasks>(text: &str, mut f: impl FnMut(usize, usize)) {
     use super::ends::{Ends, MAX_ENDS};
-    let mut scanner = Scanner::new(Gpt2Rules::default(), text);
+    let mut scanner = Scanner::new(Gpt2Rules::<M>::default(), text);
     let mut ends = [0usize; MAX_ENDS];
     let mut start = 0;
     while let Some(count) = scanner.next_ends(&mut ends) {
@@ -166,31 +180,36 @@ fn starts_in(prev: &Masks, cur: &Masks, next: &Masks) -> u64 {
 
 /// The masks of the 64 bytes from `base` (padded with spaces past the end of `bytes`).
 #[inline(always)]
-fn classify(t: &ClassTable<CharClass>, bytes: &[u8], base: usize, prev: &Masks) -> Masks {
+fn classify<M: ByteMasks>(
+    t: &ClassTable<CharClass>,
+    bytes: &[u8],
+    base: usize,
+    prev: &Masks,
+) -> Masks {
     match bytes
         .get(base..base + 64)
         .and_then(|b| <&[u8; 64]>::try_from(b).ok())
     {
-        Some(block) => classify_block(t, bytes, base, block, prev),
+        Some(block) => classify_block::<M>(t, bytes, base, block, prev),
         None => {
             let mut padded = [b' '; 64];
             let rest = &bytes[base..];
             padded[..rest.len()].copy_from_slice(rest);
-            classify_block(t, bytes, base, &padded, prev)
+            classify_block::<M>(t, bytes, base, &padded, prev)
         }
     }
 }
 
 /// `classify` of the 64 bytes `block`, which start at `base` in `bytes`.
 #[inline(always)]
-pub(super) fn classify_block(
+pub(super) fn classify_block<M: ByteMasks>(
     t: &ClassTable<CharClass>,
     bytes: &[u8],
     base: usize,
     block: &[u8; 64],
     prev: &Masks,
 ) -> Masks {
-    let (mut m, high) = ascii_masks(block);
+    let (mut m, high) = M::ascii(block);
     if high != 0 {
         paint(t, bytes, base, block, high, prev, &mut m);
     }
@@ -247,81 +266,22 @@ fn paint(
     }
 }
 
-/// The ASCII masks of a block and the mask of its non-ASCII bytes. `other` is left empty.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn ascii_masks(block: &[u8; 64]) -> (Masks, u64) {
-    use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8,
-    };
-    let mut m = Masks::default();
-    let mut high = 0u64;
-    for c in 0..4 {
-        // SAFETY: SSE2 is part of x86_64's baseline, and the 16 bytes read are in `block`.
-        let (letter, number, space, blank, apostrophe, non_ascii) = unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * c).cast::<__m128i>());
-            // `x in lo..lo + k` as one signed compare: x + (128 - lo) moves the range to
-            // the bottom of i8.
-            let in_range = |x: __m128i, lo: u8, k: u8| {
-                let shifted = _mm_add_epi8(x, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8));
-                _mm_cmplt_epi8(shifted, _mm_set1_epi8(k.wrapping_sub(128) as i8))
-            };
-            let mask = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
-            let blank = _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8));
-            (
-                mask(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26)),
-                mask(in_range(v, b'0', 10)),
-                mask(_mm_or_si128(blank, in_range(v, b'\t', 5))),
-                mask(blank),
-                mask(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\'' as i8))),
-                mask(v),
-            )
-        };
-        let shift = 16 * c;
-        m.letter |= letter << shift;
-        m.number |= number << shift;
-        m.space |= space << shift;
-        m.blank |= blank << shift;
-        m.apostrophe |= apostrophe << shift;
-        high |= non_ascii << shift;
-    }
-    (m, high)
-}
-
-/// The ASCII masks of a block and the mask of its non-ASCII bytes. `other` is left empty.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn ascii_masks(block: &[u8; 64]) -> (Masks, u64) {
-    let mut m = Masks::default();
-    let mut high = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        let bit = 1u64 << i;
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' => m.letter |= bit,
-            b'0'..=b'9' => m.number |= bit,
-            b'\t'..=b'\r' => m.space |= bit,
-            b' ' => {
-                m.space |= bit;
-                m.blank |= bit;
-            }
-            b'\'' => m.apostrophe |= bit,
-            0x80.. => high |= bit,
-            _ => {}
-        }
-    }
-    (m, high)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::classes::letter_table as table;
     use super::super::gpt2::for_each_pretoken_scalar;
     use super::*;
 
+    /// The block scanner's spans of `text`, checked the same with AVX-512's masks where the
+    /// processor has them.
     fn spans(text: &str) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        for_each_span(text, |s, e| out.push((s, e)));
+        for_each_span::<Baseline>(text, |s, e| out.push((s, e)));
+        #[cfg(target_arch = "x86_64")]
+        if super::super::simd::wide_available() {
+            let mut wide = Vec::new();
+            for_each_span::<super::super::simd::Avx512>(text, |s, e| wide.push((s, e)));
+            assert_eq!(wide, out, "AVX-512 masks {text:?}");
+        }
         out
     }
 
@@ -333,26 +293,6 @@ mod tests {
             out.push((s, s + p.len()));
         });
         out
-    }
-
-    #[test]
-    fn ascii_masks_agree_with_the_class_table() {
-        let t = table();
-        for b in 0..128u8 {
-            let mut block = [b'x'; 64];
-            block[5] = b;
-            let (m, high) = ascii_masks(&block);
-            assert_eq!(high, 0);
-            let bit = |x: u64| x >> 5 & 1 == 1;
-            let class = t.ascii[b as usize];
-            assert_eq!(bit(m.letter), class == CharClass::Letter, "{b:#x}");
-            assert_eq!(bit(m.number), class == CharClass::Number, "{b:#x}");
-            assert_eq!(bit(m.space), class == CharClass::Space, "{b:#x}");
-            assert_eq!(bit(m.blank), b == b' ', "{b:#x}");
-            assert_eq!(bit(m.apostrophe), b == b'\'', "{b:#x}");
-        }
-        let (_, high) = ascii_masks(&[0x80; 64]);
-        assert_eq!(high, u64::MAX);
     }
 
     /// Texts from a small alphabet that hits every rule, at lengths and offsets that put

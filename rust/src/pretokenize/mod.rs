@@ -22,6 +22,7 @@ mod ends;
 mod gpt2;
 mod gpt2_blocks;
 mod o200k;
+mod simd;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -88,6 +89,46 @@ pub enum Pattern {
 pub trait WithEnds {
     type Output;
     fn run<E: Ends>(self, ends: E) -> Self::Output;
+}
+
+/// Which build of the block scanners `Pattern::scan` runs on this processor: `"avx512"`
+/// (AVX-512BW masks, the encode loop compiled for AVX-512BW, BMI and LZCNT) or
+/// `"baseline"` (see `simd`).
+pub fn vector_build() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if simd::wide_available() {
+        return "avx512";
+    }
+    "baseline"
+}
+
+/// The patterns with a scanner of their own.
+#[derive(Clone, Copy)]
+enum BuiltIn {
+    Gpt2,
+    Cl100k,
+    O200k,
+}
+
+/// Runs `work` on the ends that `pattern`'s block scanner, its masks made by `M`, cuts
+/// `text` into (the caller's code and the scanner compiled together).
+#[inline(always)]
+fn scan_with<M: simd::ByteMasks, W: WithEnds>(pattern: BuiltIn, text: &str, work: W) -> W::Output {
+    match pattern {
+        BuiltIn::Gpt2 => work.run(gpt2::scanner::<M>(text)),
+        BuiltIn::Cl100k => work.run(cl100k_o200k_blocks::scanner::<false, M>(text)),
+        BuiltIn::O200k => work.run(cl100k_o200k_blocks::scanner::<true, M>(text)),
+    }
+}
+
+/// `scan_with` compiled for AVX-512BW, BMI and LZCNT, with AVX-512's masks (see `simd`).
+///
+/// # Safety
+/// The processor must have those features (`simd::wide_available`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,bmi1,bmi2,lzcnt,popcnt")]
+unsafe fn scan_wide<W: WithEnds>(pattern: BuiltIn, text: &str, work: W) -> W::Output {
+    scan_with::<simd::Avx512, W>(pattern, text, work)
 }
 
 impl Pattern {
@@ -161,17 +202,23 @@ impl Pattern {
     /// regex engine gives up on (its backtracking limit).
     #[inline(always)]
     pub fn scan<W: WithEnds>(&self, text: &str, work: W) -> Result<W::Output> {
-        Ok(match self {
-            Pattern::Gpt2 => work.run(gpt2::scanner(text)),
-            Pattern::Cl100k => work.run(cl100k_o200k_blocks::scanner::<false>(text)),
-            Pattern::O200k => work.run(cl100k_o200k_blocks::scanner::<true>(text)),
+        let built_in = match self {
+            Pattern::Gpt2 => BuiltIn::Gpt2,
+            Pattern::Cl100k => BuiltIn::Cl100k,
+            Pattern::O200k => BuiltIn::O200k,
             Pattern::Custom(c) => {
                 let mut ends = c.ends(text);
                 let out = work.run(&mut ends);
                 ends.finish()?;
-                out
+                return Ok(out);
             }
-        })
+        };
+        #[cfg(target_arch = "x86_64")]
+        if simd::wide_available() {
+            // SAFETY: the processor has the features `scan_wide` is compiled for.
+            return Ok(unsafe { scan_wide(built_in, text, work) });
+        }
+        Ok(scan_with::<simd::Baseline, W>(built_in, text, work))
     }
 
     /// Calls `f` on each pretoken of `text`, in order; together they cover the text.

@@ -90,7 +90,14 @@ fn read_corpus(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     Ok(text)
 }
 
+/// Which build of the pretoken scanners runs here: "avx512" or "baseline".
+#[pyfunction]
+fn vector_build() -> &'static str {
+    crate::pretokenize::vector_build()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(vector_build, m)?)?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
     m.add_function(wrap_pyfunction!(split_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(split_special, m)?)?;

@@ -865,6 +865,12 @@ mod timing {
         Encoder::new(vocab, &[eot], pattern).unwrap()
     }
 
+    /// The text the timings encode: the file `BPELM_BENCH_TEXT` names.
+    fn bench_text() -> String {
+        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
+        String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()
+    }
+
     /// Cold (first pass, fresh caches) and warm (second pass) single-thread encode rates of a
     /// file (see `bench_encoder` for the vocabulary), beside the pretokenizer alone. A
     /// measurement, not a test:
@@ -872,9 +878,7 @@ mod timing {
     #[test]
     #[ignore]
     fn encode_throughput() {
-        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
-        let raw = std::fs::read(&path).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
+        let text = bench_text();
         let e = bench_encoder();
         let pattern = e.pattern().clone();
         let mb = text.len() as f64 / 1e6;
@@ -999,8 +1003,7 @@ mod timing {
     #[test]
     #[ignore]
     fn encode_stages() {
-        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
-        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let text = bench_text();
         let e = bench_encoder();
         let mut out = e.encode(&text).unwrap();
         let reps = std::env::var("BPELM_BENCH_REPS")
@@ -1051,8 +1054,7 @@ mod timing {
     #[test]
     #[ignore]
     fn cache_lookups() {
-        let path = std::env::var("BPELM_BENCH_TEXT").expect("set BPELM_BENCH_TEXT to a file");
-        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let text = bench_text();
         let e = bench_encoder();
         let ids = e.encode(&text).unwrap();
         let mut keys = Vec::new();

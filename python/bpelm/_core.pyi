@@ -34,9 +34,9 @@ def pretokenize(text: str, pattern: str = "gpt2") -> list[str]:
     """The pretokens of `text` by `pattern`."""
 
 def vector_build() -> str:
-    """Which build of the pretoken scanners runs on this processor: "avx512" (AVX-512BW,
-    BMI and LZCNT, found at run time) or "baseline" (SSE2); BPELM_NO_AVX512=1 in the
-    environment keeps the baseline one. Both give the same pretokens."""
+    """Which build of the pretoken scanners runs on this processor: "avx2" (AVX2, BMI and
+    LZCNT, found at run time) or "baseline" (SSE2); BPELM_NO_AVX2=1 in the environment keeps
+    the baseline one. Both give the same pretokens."""
 
 def split_special(text: str, special_tokens: list[str]) -> list[str | int]:
     """Text pieces and special-token indices, leftmost-longest matching."""

@@ -91,13 +91,13 @@ pub trait WithEnds {
     fn run<E: Ends>(self, ends: E) -> Self::Output;
 }
 
-/// Which build of the block scanners `Pattern::scan` runs on this processor: `"avx512"`
-/// (AVX-512BW masks, the encode loop compiled for AVX-512BW, BMI and LZCNT) or
-/// `"baseline"` (see `simd`).
+/// Which build of the block scanners `Pattern::scan` runs on this processor: `"avx2"`
+/// (AVX2 masks, the encode loop compiled for AVX2, BMI and LZCNT) or `"baseline"` (see
+/// `simd`).
 pub fn vector_build() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if simd::wide_available() {
-        return "avx512";
+        return "avx2";
     }
     "baseline"
 }
@@ -121,14 +121,14 @@ fn scan_with<M: simd::ByteMasks, W: WithEnds>(pattern: BuiltIn, text: &str, work
     }
 }
 
-/// `scan_with` compiled for AVX-512BW, BMI and LZCNT, with AVX-512's masks (see `simd`).
+/// `scan_with` compiled for AVX2, BMI and LZCNT, with AVX2's masks (see `simd`).
 ///
 /// # Safety
 /// The processor must have those features (`simd::wide_available`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,bmi1,bmi2,lzcnt,popcnt")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 unsafe fn scan_wide<W: WithEnds>(pattern: BuiltIn, text: &str, work: W) -> W::Output {
-    scan_with::<simd::Avx512, W>(pattern, text, work)
+    scan_with::<simd::Avx2, W>(pattern, text, work)
 }
 
 impl Pattern {

@@ -1,17 +1,18 @@
 //! The byte compares that classify a 64-byte block for the block scanners, in two builds:
 //! `Baseline` (SSE2 on x86-64, 16 bytes a compare, what every x86-64 processor has; plain
-//! code elsewhere) and `Avx512` (64 bytes a compare, straight into a mask).
+//! code elsewhere) and `Avx2` (32 bytes a compare).
 //!
 //! The wheel is built for baseline x86-64, so the wider build is chosen at run time:
 //! `Pattern::scan` runs a scanner and the caller's code with it in one function compiled for
-//! AVX-512BW, BMI and LZCNT (`wide_features`), where the processor has them. That function
-//! holds the whole encode loop, so the bit loops of the rules and the encoder also compile to
-//! `tzcnt`/`blsr`. Measured on an AMD EPYC with AVX-512 (warm passes over 1 MB of web text,
-//! one thread, `encode_stages`): cutting GPT-2's pretokens 0.57 -> 0.45 ms/MB, cl100k's 0.82
-//! -> 0.68, o200k's 1.00 -> 0.85; whole passes 4-9% faster, and the same at 10 MB, where the
-//! word cache's lookups wait on memory.
-//! `BPELM_NO_AVX512=1` in the environment keeps the baseline build (for comparisons, and
-//! for tests of that build on a machine that has AVX-512).
+//! AVX2, BMI and LZCNT (x86-64-v3's, every x86-64 processor since 2013-2015), where the
+//! processor has them. That function holds the whole encode loop, so the bit loops of the
+//! rules and the encoder also compile to `tzcnt`/`blsr`. Measured on an AMD EPYC (warm
+//! passes over 1 MB of web text, one thread, `encode_stages`): cutting GPT-2's pretokens
+//! 0.57 -> 0.44 ms/MB, cl100k's 0.82 -> 0.68, o200k's 0.97 -> 0.83; whole passes 4-10%
+//! faster, and the same at 10 MB, where the word cache's lookups wait on memory. AVX-512BW
+//! (one compare for the 64 bytes) cut no faster than AVX2 there, so there is no third build.
+//! `BPELM_NO_AVX2=1` in the environment keeps the baseline build (for comparisons, and for
+//! tests of that build on a machine that has AVX2).
 
 use super::gpt2_blocks::Masks;
 
@@ -157,17 +158,16 @@ impl ByteMasks for Baseline {
     }
 }
 
-/// AVX-512BW: one compare for all 64 bytes. Its methods may only run where
-/// `wide_available()` holds (they are reached through `Pattern::scan`'s check, or in tests
-/// after it).
+/// AVX2: one compare for each 32 bytes. Its methods may only run where `wide_available()`
+/// holds (they are reached through `Pattern::scan`'s check, or in tests after it).
 #[cfg(target_arch = "x86_64")]
-pub(super) struct Avx512;
+pub(super) struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
-impl ByteMasks for Avx512 {
+impl ByteMasks for Avx2 {
     #[inline(always)]
     fn ascii(block: &[u8; 64]) -> (Masks, u64) {
-        // SAFETY: only called where the processor has AVX-512BW (see the type's doc).
+        // SAFETY: only called where the processor has AVX2 (see the type's doc).
         unsafe { wide::ascii(block) }
     }
 
@@ -184,73 +184,92 @@ impl ByteMasks for Avx512 {
     }
 }
 
-/// `Avx512`'s compares, compiled for AVX-512BW (inlined into the wide scan function, which
-/// is compiled for it too).
+/// `Avx2`'s compares, compiled for AVX2 (inlined into the wide scan function, which is
+/// compiled for it too).
 #[cfg(target_arch = "x86_64")]
 mod wide {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512,
-        _mm512_movepi8_mask, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+        __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
     };
 
     use super::Masks;
 
+    /// The `h`-th 32 bytes of `block` (`h < 2`).
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn load(block: &[u8; 64]) -> __m512i {
-        // SAFETY: the 64 bytes read are `block`.
-        unsafe { _mm512_loadu_si512(block.as_ptr().cast()) }
+    #[target_feature(enable = "avx2")]
+    fn half(block: &[u8; 64], h: usize) -> __m256i {
+        // SAFETY: the 32 bytes read are in `block`.
+        unsafe { _mm256_loadu_si256(block[32 * h..32 * h + 32].as_ptr().cast()) }
     }
 
-    /// The bytes of `v` in `lo..=hi`: `v - lo < hi - lo + 1`, unsigned.
+    /// The top bit of each byte of `v`, moved to the `h`-th 32 bits.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn in_range(v: __m512i, lo: u8, hi: u8) -> u64 {
-        let width = _mm512_set1_epi8((hi - lo + 1) as i8);
-        _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8(lo as i8)), width)
+    #[target_feature(enable = "avx2")]
+    fn bits(v: __m256i, h: usize) -> u64 {
+        u64::from(_mm256_movemask_epi8(v) as u32) << (32 * h)
+    }
+
+    /// The bytes of `v` in `lo..=hi`, all ones, as one signed compare (see the baseline's
+    /// `in_range`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn in_range(v: __m256i, lo: u8, hi: u8) -> __m256i {
+        let k = hi - lo + 1;
+        let shifted = _mm256_add_epi8(v, _mm256_set1_epi8(128u8.wrapping_sub(lo) as i8));
+        _mm256_cmpgt_epi8(_mm256_set1_epi8(k.wrapping_sub(128) as i8), shifted)
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx2")]
     pub(super) fn ascii(block: &[u8; 64]) -> (Masks, u64) {
-        let v = load(block);
-        let blank = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b' ' as i8));
-        let m = Masks {
-            letter: in_range(_mm512_or_si512(v, _mm512_set1_epi8(0x20)), b'a', b'z'),
-            number: in_range(v, b'0', b'9'),
-            space: blank | in_range(v, b'\t', b'\r'),
-            blank,
-            apostrophe: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\'' as i8)),
-            ..Masks::default()
-        };
-        (m, _mm512_movepi8_mask(v))
+        let mut m = Masks::default();
+        let mut high = 0u64;
+        for h in 0..2 {
+            let v = half(block, h);
+            let blank = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b' ' as i8));
+            let lowered = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            m.letter |= bits(in_range(lowered, b'a', b'z'), h);
+            m.number |= bits(in_range(v, b'0', b'9'), h);
+            m.space |= bits(_mm256_or_si256(blank, in_range(v, b'\t', b'\r')), h);
+            m.blank |= bits(blank, h);
+            m.apostrophe |= bits(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\'' as i8)), h);
+            high |= bits(v, h);
+        }
+        (m, high)
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx2")]
     pub(super) fn range(block: &[u8; 64], lo: u8, hi: u8) -> u64 {
-        in_range(load(block), lo, hi)
+        bits(in_range(half(block, 0), lo, hi), 0) | bits(in_range(half(block, 1), lo, hi), 1)
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx2")]
     pub(super) fn equal(block: &[u8; 64], a: u8, b: u8) -> u64 {
-        let v = load(block);
-        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(a as i8))
-            | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b as i8))
+        let mut out = 0;
+        for h in 0..2 {
+            let v = half(block, h);
+            let eq = _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(a as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b as i8)),
+            );
+            out |= bits(eq, h);
+        }
+        out
     }
 }
 
 /// Whether the wide build may run here: the processor has every feature it is compiled
-/// for, and `BPELM_NO_AVX512` is not set. Found once per process.
+/// for, and `BPELM_NO_AVX2` is not set. Found once per process.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn wide_available() -> bool {
     use std::sync::OnceLock;
     static WIDE: OnceLock<bool> = OnceLock::new();
     *WIDE.get_or_init(|| {
-        std::env::var_os("BPELM_NO_AVX512").is_none_or(|v| v.is_empty() || v == "0")
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
+        std::env::var_os("BPELM_NO_AVX2").is_none_or(|v| v.is_empty() || v == "0")
+            && std::is_x86_feature_detected!("avx2")
             && std::is_x86_feature_detected!("bmi1")
             && std::is_x86_feature_detected!("bmi2")
             && std::is_x86_feature_detected!("lzcnt")
@@ -309,9 +328,9 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn wide_masks_agree_with_the_class_table() {
         if !wide_available() {
-            eprintln!("no AVX-512 here (or BPELM_NO_AVX512 set): the wide build is not run");
+            eprintln!("no AVX2 here (or BPELM_NO_AVX2 set): the wide build is not run");
             return;
         }
-        agree_with_the_class_table::<Avx512>();
+        agree_with_the_class_table::<Avx2>();
     }
 }

@@ -90,7 +90,7 @@ fn read_corpus(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     Ok(text)
 }
 
-/// Which build of the pretoken scanners runs here: "avx512" or "baseline".
+/// Which build of the pretoken scanners runs here: "avx2" or "baseline".
 #[pyfunction]
 fn vector_build() -> &'static str {
     crate::pretokenize::vector_build()

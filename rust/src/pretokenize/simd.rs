@@ -8,7 +8,7 @@
 //! processor has them. That function holds the whole encode loop, so the bit loops of the
 //! rules and the encoder also compile to `tzcnt`/`blsr`. Measured on an AMD EPYC (warm
 //! passes over 1 MB of web text, one thread, `encode_stages`): cutting GPT-2's pretokens
-//! 0.57 -> 0.44 ms/MB, cl100k's 0.82 -> 0.68, o200k's 0.97 -> 0.83; whole passes 4-10%
+//! 0.57 -> 0.44 ms/MB, cl100k's 0.83 -> 0.68, o200k's 0.98 -> 0.83; whole passes about 5%
 //! faster, and the same at 10 MB, where the word cache's lookups wait on memory. AVX-512BW
 //! (one compare for the 64 bytes) cut no faster than AVX2 there, so there is no third build.
 //! `BPELM_NO_AVX2=1` in the environment keeps the baseline build (for comparisons, and for

@@ -346,8 +346,6 @@ pub(crate) struct Seed {
     pairs: Vec<(u128, TokenId)>,
     /// The table's length.
     slots: usize,
-    /// How many words it holds.
-    len: usize,
     /// The table laid out with the encoder, until a cache takes it.
     first: Mutex<Option<ZeroedArray<Slot>>>,
     /// The table copies are made from, laid out the first time one is wanted.
@@ -361,7 +359,6 @@ impl Seed {
         Seed {
             pairs: pairs.to_vec(),
             slots: table.len(),
-            len: pairs.len(),
             first: Mutex::new(Some(table)),
             copied: OnceLock::new(),
         }
@@ -372,6 +369,11 @@ impl Seed {
         let mut cache = WordCache::new();
         cache.fill(pairs);
         cache.table
+    }
+
+    /// How many words the seed holds.
+    fn len(&self) -> usize {
+        self.pairs.len()
     }
 
     /// The table laid out with the encoder, if no cache has taken it yet.
@@ -395,7 +397,7 @@ impl Seed {
 
 impl std::fmt::Debug for Seed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Seed({} words)", self.len)
+        write!(f, "Seed({} words)", self.len())
     }
 }
 
@@ -429,15 +431,9 @@ impl WordCache {
             slots *= 2;
         }
         self.table = ZeroedArray::new(slots);
-        self.len = 0;
         self.long.clear();
         self.arena.clear();
-        for &(key, id) in pairs {
-            // One id is always packed inline: `pack` allocates nothing for it.
-            if let Some(v) = pack(&[id], &mut self.arena) {
-                self.put(key, v);
-            }
-        }
+        self.put_pairs(pairs);
         self.seeded = self.len;
     }
 
@@ -451,7 +447,7 @@ impl WordCache {
     /// The room for `additional` words is a speed-up only: when its memory cannot be had,
     /// the table is the seed's size and grows (or stops caching) later.
     fn reset(&mut self, seed: &Seed, additional: usize) {
-        let mut slots = table_slots(seed.len + additional).max(seed.slots);
+        let mut slots = table_slots(seed.len() + additional).max(seed.slots);
         let mut fresh = None;
         if slots > self.table.len() && slots > seed.slots {
             fresh = ZeroedArray::try_new(slots);
@@ -463,13 +459,13 @@ impl WordCache {
         self.long.clear();
         if let Some(table) = fresh {
             self.table = table;
-            self.put_seed(seed);
+            self.put_pairs(&seed.pairs);
         } else if self.table.len() == slots && slots == seed.slots {
             seed.copy_into(&mut self.table);
-            self.len = seed.len;
+            self.len = seed.len();
         } else if self.table.len() >= slots {
             self.table.fill(Slot::default());
-            self.put_seed(seed);
+            self.put_pairs(&seed.pairs);
         } else {
             // Here `slots == seed.slots`: a table of the vocabulary's size, which the
             // tokenizer itself already holds one of (not sized by the input).
@@ -481,15 +477,16 @@ impl WordCache {
                     table
                 }
             };
-            self.len = seed.len;
+            self.len = seed.len();
         }
         self.seeded = self.len;
     }
 
-    /// Puts the seed's words into the (empty) table, in the seed's order.
-    fn put_seed(&mut self, seed: &Seed) {
+    /// Puts the `(inline key, id)` pairs `pairs` into the (empty) table, in their order.
+    fn put_pairs(&mut self, pairs: &[(u128, TokenId)]) {
         self.len = 0;
-        for &(key, id) in &seed.pairs {
+        for &(key, id) in pairs {
+            // One id is always packed inline: `pack` allocates nothing for it.
             if let Some(v) = pack(&[id], &mut self.arena) {
                 self.put(key, v);
             }

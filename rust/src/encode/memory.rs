@@ -4,8 +4,8 @@
 //! Both run to tens of MB, and every 4 KB page of fresh memory costs a page fault on first
 //! touch (a few microseconds each on a virtual machine: a tenth of a cold encode, measured).
 //! From 2 MB on they are advised for transparent huge pages on Linux, so they fault once
-//! per 2 MB instead. `ZeroedArray` is an anonymous mapping aligned to 2 MB; `id_buffer` is
-//! an ordinary `Vec` whose whole 2 MB pages are advised.
+//! per 2 MB instead. `ZeroedArray` is an anonymous mapping aligned to 2 MB, which may reserve
+//! room to grow in place; `id_buffer` is an ordinary `Vec` whose whole 2 MB pages are advised.
 
 use crate::alloc;
 use crate::error::Result;
@@ -29,22 +29,31 @@ pub(crate) struct ZeroedArray<T: Copy + Default> {
 }
 
 impl<T: Copy + Default> ZeroedArray<T> {
-    /// `len` zeroed elements.
-    pub(crate) fn new(len: usize) -> Self {
+    /// `len` zeroed elements that can grow in place to `room` (see `grow_in_place`). A large
+    /// array reserves the address space for `room` elements; only what is touched costs
+    /// memory.
+    pub(crate) fn with_room(len: usize, room: usize) -> Self {
         let bytes = len * std::mem::size_of::<T>();
         let storage = if bytes >= HUGE_BYTES {
-            map_huge(bytes).unwrap_or_else(|| Storage::Heap(vec![T::default(); len]))
+            map_huge(bytes, room.max(len) * std::mem::size_of::<T>())
+                .unwrap_or_else(|| Storage::Heap(vec![T::default(); len]))
         } else {
             Storage::Heap(vec![T::default(); len])
         };
         ZeroedArray { storage, len }
     }
 
-    /// `len` zeroed elements, or `None` when the memory cannot be had (for tables that can
-    /// do without growing: the word cache).
-    pub(crate) fn try_new(len: usize) -> Option<Self> {
+    /// `len` zeroed elements that can grow in place to `room`, or `None` when the memory
+    /// cannot be had (for tables that can do without growing: the word cache).
+    pub(crate) fn try_with_room(len: usize, room: usize) -> Option<Self> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
-        let storage = match map_huge(bytes).filter(|_| bytes >= HUGE_BYTES) {
+        let room_bytes = room.max(len).checked_mul(std::mem::size_of::<T>())?;
+        let mapped = if bytes >= HUGE_BYTES {
+            map_huge(bytes, room_bytes)
+        } else {
+            None
+        };
+        let storage = match mapped {
             Some(mapped) => mapped,
             None => {
                 let mut v = Vec::new();
@@ -55,18 +64,38 @@ impl<T: Copy + Default> ZeroedArray<T> {
         };
         Some(ZeroedArray { storage, len })
     }
+
+    /// Lengthens the array to `len` elements where its reserved room holds them (the
+    /// elements added are zero: the room past the length is never written); false, and
+    /// nothing changed, where it does not. The elements stay where they are, so growing
+    /// touches no memory but the new elements', when they are first written.
+    pub(crate) fn grow_in_place(&mut self, len: usize) -> bool {
+        let fits = match &self.storage {
+            Storage::Heap(_) => false,
+            Storage::Mapped(map, offset) => {
+                len >= self.len && len <= (map.len() - offset) / std::mem::size_of::<T>()
+            }
+        };
+        if fits {
+            self.len = len;
+        }
+        fits
+    }
 }
 
+/// An anonymous mapping of `room` bytes (at least `bytes`) from a 2 MB boundary, advised for
+/// huge pages, holding an array of `bytes` bytes.
 #[cfg(target_os = "linux")]
-fn map_huge<T>(bytes: usize) -> Option<Storage<T>> {
-    let map = memmap2::MmapMut::map_anon(bytes + HUGE_BYTES).ok()?;
+fn map_huge<T>(bytes: usize, room: usize) -> Option<Storage<T>> {
+    let room = room.max(bytes);
+    let map = memmap2::MmapMut::map_anon(room.checked_add(HUGE_BYTES)?).ok()?;
     let offset = (map.as_ptr() as usize).next_multiple_of(HUGE_BYTES) - map.as_ptr() as usize;
-    advise_huge(map[offset..].as_ptr(), bytes);
+    advise_huge(map[offset..].as_ptr(), room);
     Some(Storage::Mapped(map, offset))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn map_huge<T>(_bytes: usize) -> Option<Storage<T>> {
+fn map_huge<T>(_bytes: usize, _room: usize) -> Option<Storage<T>> {
     None
 }
 
@@ -151,7 +180,7 @@ mod tests {
     #[test]
     fn small_and_huge_arrays_start_zeroed_and_keep_what_is_written() {
         for len in [0usize, 1, 1000, HUGE_BYTES / 8 + 3] {
-            let mut a = ZeroedArray::<u64>::new(len);
+            let mut a = ZeroedArray::<u64>::with_room(len, len);
             assert_eq!(a.len(), len);
             assert!(a.iter().all(|&x| x == 0));
             for (i, x) in a.iter_mut().enumerate() {
@@ -159,6 +188,33 @@ mod tests {
             }
             assert!(a.iter().enumerate().all(|(i, &x)| x == i as u64 * 3));
         }
+    }
+
+    #[test]
+    fn large_arrays_grow_in_place_within_their_room_keeping_their_elements() {
+        let len = HUGE_BYTES / 8;
+        let mut a = ZeroedArray::<u64>::with_room(len, 4 * len);
+        for (i, x) in a.iter_mut().enumerate() {
+            *x = i as u64 + 1;
+        }
+        let start = a.as_ptr();
+        assert!(a.grow_in_place(2 * len));
+        assert_eq!((a.len(), a.as_ptr()), (2 * len, start));
+        assert!(a[..len].iter().enumerate().all(|(i, &x)| x == i as u64 + 1));
+        assert!(a[len..].iter().all(|&x| x == 0));
+        assert!(a.grow_in_place(4 * len));
+        assert!(a[2 * len..].iter().all(|&x| x == 0));
+        // Past the room (and the 2 MB kept for alignment, which it may use), and shorter,
+        // it does not grow.
+        assert!(!a.grow_in_place(4 * len + HUGE_BYTES / 8 + 1));
+        assert!(!a.grow_in_place(len));
+        assert_eq!(a.len(), 4 * len);
+        // Small arrays live on the heap and do not grow in place.
+        let mut small = ZeroedArray::<u64>::with_room(10, 1000);
+        assert!(!small.grow_in_place(20));
+        assert_eq!(small.len(), 10);
+        // Without the memory, `try_with_room` says so.
+        assert!(ZeroedArray::<u64>::try_with_room(1 << 60, 1 << 60).is_none());
     }
 
     #[test]

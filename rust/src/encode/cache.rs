@@ -839,24 +839,39 @@ mod tests {
             }
         }
         assert!(grew_in_place >= 2, "{grew_in_place}");
-        assert_eq!(cache.len, pairs.len() + words.len());
-        assert_eq!(cache.table.iter().filter(|s| s.hi != 0).count(), cache.len);
-        let mask = cache.table.len() - 1;
-        for (key, id) in pairs.iter().copied().chain(
-            words
-                .iter()
-                .enumerate()
-                .map(|(i, w)| (inline_key(w.as_bytes()), i as TokenId)),
-        ) {
-            // No empty slot between the word's first slot and its own.
-            let mut i = key_hash(key) as usize & mask;
-            while (cache.table[i].lo, cache.table[i].hi) != split_key(key) {
-                assert!(cache.table[i].hi != 0, "a gap before {key:x}");
-                i = (i + 1) & mask;
+        let check = |cache: &mut WordCache, words: &[String]| {
+            assert_eq!(cache.len, pairs.len() + words.len());
+            assert_eq!(cache.table.iter().filter(|s| s.hi != 0).count(), cache.len);
+            let mask = cache.table.len() - 1;
+            let all = pairs.iter().copied().chain(
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (inline_key(w.as_bytes()), i as TokenId)),
+            );
+            for (key, id) in all {
+                // No empty slot between the word's first slot and its own.
+                let mut i = key_hash(key) as usize & mask;
+                while (cache.table[i].lo, cache.table[i].hi) != split_key(key) {
+                    assert!(cache.table[i].hi != 0, "a gap before {key:x}");
+                    i = (i + 1) & mask;
+                }
+                let ids = cache.probe().inline_ids(key, key_hash(key)).unwrap();
+                assert_eq!(ids[0], id);
             }
-            let ids = cache.probe().inline_ids(key, key_hash(key)).unwrap();
-            assert_eq!(ids[0], id);
+        };
+        check(&mut cache, &words);
+        // Room made for a long text: a fourfold growth in one step, in place too.
+        let mut other = WordCache::new();
+        other.reset(&seed, 0);
+        let some = &words[..60_000];
+        for (i, w) in some.iter().enumerate() {
+            other.insert(w.as_bytes(), &[i as TokenId, 7], &seed);
         }
+        let (slots, at) = (other.table.len(), other.table.as_ptr());
+        other.reserve(3 * slots / 2);
+        assert_eq!((other.table.len(), other.table.as_ptr()), (4 * slots, at));
+        check(&mut other, some);
         // A reset into a larger table grows it in place too: the seed's words only.
         let slots = cache.table.len();
         cache.reset(&seed, 600_000);

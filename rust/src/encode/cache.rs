@@ -722,13 +722,25 @@ mod tests {
             .unwrap()
     }
 
+    /// `(inline key, id)` of the words `{prefix}0` to `{prefix}{n - 1}`, id `i` for word `i`.
+    fn numbered_pairs(prefix: &str, n: u32) -> Vec<(u128, TokenId)> {
+        (0..n)
+            .map(|i| (inline_key(format!("{prefix}{i}").as_bytes()), i))
+            .collect()
+    }
+
+    /// A cache started from `seed`, and the words `w0` to `w{n - 1}`.
+    fn seeded_cache(seed: &Seed, n: usize) -> (WordCache, Vec<String>) {
+        let mut cache = WordCache::new();
+        cache.reset(seed, 0);
+        (cache, (0..n).map(|i| format!("w{i}")).collect())
+    }
+
     /// A word found past its first slot moves back one slot a lookup, to its first slot
     /// in the end, and every word stays found with its ids, however the lookups go.
     #[test]
     fn lookups_move_words_toward_their_first_slot_and_lose_none() {
-        let pairs: Vec<(u128, TokenId)> = (0..400u32)
-            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
-            .collect();
+        let pairs = numbered_pairs("s", 400);
         let mut cache = WordCache::new();
         cache.fill(&pairs);
         assert_eq!(cache.table.len(), MIN_SLOTS);
@@ -773,9 +785,7 @@ mod tests {
     /// and the two laid-out tables are the same.
     #[test]
     fn every_way_of_starting_from_a_seed_holds_its_words() {
-        let pairs: Vec<(u128, TokenId)> = (0..700u32)
-            .map(|i| (inline_key(format!("t{i}").as_bytes()), i))
-            .collect();
+        let pairs = numbered_pairs("t", 700);
         let seed = Seed::new(&pairs);
         let holds_the_seed = |cache: &mut WordCache| {
             assert_eq!(cache.len, pairs.len());
@@ -823,13 +833,9 @@ mod tests {
     fn tables_doubled_in_place_hold_every_word_in_an_unbroken_run() {
         // Enough words that the table passes 2 MB, where it is mapped with room and from
         // then on doubles in place (twice here).
-        let pairs: Vec<(u128, TokenId)> = (0..20_000u32)
-            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
-            .collect();
+        let pairs = numbered_pairs("s", 20_000);
         let seed = Seed::new(&pairs);
-        let mut cache = WordCache::new();
-        cache.reset(&seed, 0);
-        let words: Vec<String> = (0..150_000).map(|i| format!("w{i}")).collect();
+        let (mut cache, words) = seeded_cache(&seed, 150_000);
         let mut grew_in_place = 0;
         for (i, w) in words.iter().enumerate() {
             let (slots, at) = (cache.table.len(), cache.table.as_ptr());
@@ -862,8 +868,7 @@ mod tests {
         };
         check(&mut cache, &words);
         // Room made for a long text: a fourfold growth in one step, in place too.
-        let mut other = WordCache::new();
-        other.reset(&seed, 0);
+        let (mut other, _) = seeded_cache(&seed, 0);
         let some = &words[..60_000];
         for (i, w) in some.iter().enumerate() {
             other.insert(w.as_bytes(), &[i as TokenId, 7], &seed);
@@ -888,13 +893,9 @@ mod tests {
 
     #[test]
     fn seeded_entries_and_inserts_survive_growth() {
-        let pairs: Vec<(u128, TokenId)> = (0..300u32)
-            .map(|i| (inline_key(format!("s{i}").as_bytes()), i))
-            .collect();
+        let pairs = numbered_pairs("s", 300);
         let seed = Seed::new(&pairs);
-        let mut cache = WordCache::new();
-        cache.reset(&seed, 0);
-        let words: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+        let (mut cache, words) = seeded_cache(&seed, 5000);
         let long: Vec<String> = (0..50).map(|i| format!("{i:0>20}")).collect();
         for (i, w) in words.iter().enumerate() {
             let ids: Vec<TokenId> = (0..=(i % 3) as TokenId).map(|k| k + i as TokenId).collect();

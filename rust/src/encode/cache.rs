@@ -61,6 +61,13 @@ struct Slot {
     value: Value,
 }
 
+impl Slot {
+    /// The inline key the slot holds (`split_key` taken back).
+    fn key(&self) -> u128 {
+        u128::from(self.lo) | (u128::from(self.hi) << 64)
+    }
+}
+
 /// A cached word's tokens: `count` (1 to `INLINE_IDS`) ids inline, laid out so that one
 /// 16-byte copy writes them (see `push_value`); or `count == 0` and the ids are
 /// `arena[ids[0]..ids[0] + ids[1]]`.
@@ -578,8 +585,7 @@ impl WordCache {
             }
             let mut word = std::mem::take(&mut self.table[at]);
             loop {
-                let key = u128::from(word.lo) | (u128::from(word.hi) << 64);
-                let mut i = key_hash(key) as usize & mask;
+                let mut i = key_hash(word.key()) as usize & mask;
                 while self.table[i].hi != 0 && is_moved(moved, i) {
                     i = (i + 1) & mask;
                 }
@@ -596,10 +602,7 @@ impl WordCache {
     /// Puts the entries of the filled ones of `slots` (another table's) into this table.
     fn put_slots(&mut self, slots: &[Slot]) {
         for slot in slots.iter().filter(|s| s.hi != 0) {
-            self.put(
-                u128::from(slot.lo) | (u128::from(slot.hi) << 64),
-                slot.value,
-            );
+            self.put(slot.key(), slot.value);
         }
     }
 

@@ -33,23 +33,18 @@ impl<T: Copy + Default> ZeroedArray<T> {
     /// array reserves the address space for `room` elements; only what is touched costs
     /// memory.
     pub(crate) fn with_room(len: usize, room: usize) -> Self {
-        let bytes = len * std::mem::size_of::<T>();
-        let storage = if bytes >= HUGE_BYTES {
-            map_huge(bytes, room.max(len) * std::mem::size_of::<T>())
-                .unwrap_or_else(|| Storage::Heap(vec![T::default(); len]))
-        } else {
-            Storage::Heap(vec![T::default(); len])
-        };
-        ZeroedArray { storage, len }
+        Self::try_with_room(len, room).unwrap_or_else(|| ZeroedArray {
+            storage: Storage::Heap(vec![T::default(); len]),
+            len,
+        })
     }
 
     /// `len` zeroed elements that can grow in place to `room`, or `None` when the memory
     /// cannot be had (for tables that can do without growing: the word cache).
     pub(crate) fn try_with_room(len: usize, room: usize) -> Option<Self> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
-        let room_bytes = room.max(len).checked_mul(std::mem::size_of::<T>())?;
         let mapped = if bytes >= HUGE_BYTES {
-            map_huge(bytes, room_bytes)
+            map_huge(bytes, room.checked_mul(std::mem::size_of::<T>())?)
         } else {
             None
         };

@@ -456,34 +456,24 @@ mod tests {
     fn check(text: &str) {
         let cl100k = spans_of(text, ScalarEnds::new(text, CasedRules::<false>::scalar_end));
         let o200k = spans_of(text, ScalarEnds::new(text, CasedRules::<true>::scalar_end));
-        let baseline = "cl100k, baseline masks";
-        assert_eq!(
-            spans_of(text, scanner::<false, Baseline>(text)),
-            cl100k,
-            "{baseline} {text:?}"
-        );
-        let baseline = "o200k, baseline masks";
-        assert_eq!(
-            spans_of(text, scanner::<true, Baseline>(text)),
-            o200k,
-            "{baseline} {text:?}"
-        );
+        agrees::<Baseline>(text, &cl100k, &o200k, "baseline");
         #[cfg(target_arch = "x86_64")]
         if super::super::simd::wide_available() {
-            use super::super::simd::Avx2;
-            let wide = "cl100k, AVX2 masks";
-            assert_eq!(
-                spans_of(text, scanner::<false, Avx2>(text)),
-                cl100k,
-                "{wide} {text:?}"
-            );
-            let wide = "o200k, AVX2 masks";
-            assert_eq!(
-                spans_of(text, scanner::<true, Avx2>(text)),
-                o200k,
-                "{wide} {text:?}"
-            );
+            agrees::<super::super::simd::Avx2>(text, &cl100k, &o200k, "AVX2");
         }
+    }
+
+    /// The block scanners with masks `M` give `cl100k` and `o200k`, the scalar spans.
+    fn agrees<M: ByteMasks>(
+        text: &str,
+        cl100k: &[(usize, usize)],
+        o200k: &[(usize, usize)],
+        masks: &str,
+    ) {
+        let got = spans_of(text, scanner::<false, M>(text));
+        assert_eq!(got, cl100k, "cl100k, {masks} masks {text:?}");
+        let got = spans_of(text, scanner::<true, M>(text));
+        assert_eq!(got, o200k, "o200k, {masks} masks {text:?}");
     }
 
     /// Texts from an alphabet that hits every rule, at lengths that put each rule across

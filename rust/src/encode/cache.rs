@@ -15,8 +15,14 @@ use rustc_hash::FxHashMap;
 use super::memory::ZeroedArray;
 use crate::TokenId;
 
-/// Pretokens longer than this are not cached (rare, and they would bloat the arena).
-pub(crate) const MAX_CACHED_WORD: usize = 64;
+/// Pretokens longer than this are not cached (rare, and they would bloat the arena). Up to
+/// 64 bytes, the bound before, the 94 longer pretokens of 8 MB of web text (rules of `-`
+/// and `=`, runs of punctuation) were merged again on every pass: 3.6% of a warm one.
+pub(crate) const MAX_CACHED_WORD: usize = 1024;
+/// Bytes of long words (over `INLINE_KEY`) cached before the cache is cleared, which bounds
+/// their keys and ids in memory (16 MB of keys, at most 64 MB of ids) however many
+/// distinct long words a text brings; web text reaches `MAX_ENTRIES` first.
+const MAX_LONG_BYTES: usize = 16 << 20;
 /// Entries kept before the cache is cleared: 32 MB of table at most. 128 MB of web text
 /// brings about 390k distinct words needing merges (beside GPT-2's 50k seeded tokens); at
 /// half this bound the cache was cleared every ~50 MB there, and each time refilled.
@@ -89,6 +95,8 @@ pub(crate) struct WordCache {
     /// `len` right after the last reset: what `reserve` counts a text's new words from.
     seeded: usize,
     long: FxHashMap<Box<[u8]>, Value>,
+    /// The bytes of the words in `long`.
+    long_bytes: usize,
     arena: Vec<TokenId>,
     /// Why the encode using the cache now must fail (no memory to merge a long pretoken):
     /// set deep in the per-word path, which returns nothing, and taken by `encode_into`.
@@ -302,6 +310,8 @@ pub(crate) fn key_hash(key: u128) -> u32 {
 }
 
 const INLINE_IDS: usize = 3;
+/// Ids copied at once from the arena for a word of up to this many (any short word's).
+const SHORT_WORD_IDS: usize = INLINE_KEY + 1;
 
 #[inline]
 fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> Option<Value> {
@@ -328,7 +338,24 @@ fn push_value(v: &Value, arena: &[TokenId], out: &mut Vec<TokenId>) {
     let n = v.count as usize;
     if n == 0 {
         let (start, len) = (v.ids[0] as usize, v.ids[1] as usize);
-        out.extend_from_slice(&arena[start..start + len]);
+        match arena.get(start..start + SHORT_WORD_IDS) {
+            // A short word's ids (at most 15) copied as 16 and `len` set after: a call to
+            // `memmove` for a few ids was 1.2% of a warm pass over web text.
+            Some(ids) if len <= SHORT_WORD_IDS => {
+                out.reserve(SHORT_WORD_IDS);
+                let at = out.len();
+                // SAFETY: the reserve above makes room for 16 ids after `at`, and the
+                // first `len` of those copied are the word's, which `set_len` covers.
+                unsafe {
+                    out.as_mut_ptr()
+                        .add(at)
+                        .cast::<[TokenId; SHORT_WORD_IDS]>()
+                        .write_unaligned(ids.try_into().unwrap_or([0; SHORT_WORD_IDS]));
+                    out.set_len(at + len);
+                }
+            }
+            _ => out.extend_from_slice(&arena[start..start + len]),
+        }
         return;
     }
     // The value is written whole, count included, whatever the count: one 16-byte store
@@ -424,6 +451,7 @@ impl WordCache {
             len: 0,
             seeded: 0,
             long: FxHashMap::default(),
+            long_bytes: 0,
             arena: Vec::new(),
             failed: None,
         }
@@ -447,6 +475,7 @@ impl WordCache {
         }
         self.table = ZeroedArray::with_room(slots, MAX_SLOTS);
         self.long.clear();
+        self.long_bytes = 0;
         self.arena.clear();
         self.put_pairs(pairs);
         self.seeded = self.len;
@@ -473,6 +502,7 @@ impl WordCache {
         }
         self.arena.clear();
         self.long.clear();
+        self.long_bytes = 0;
         if let Some(table) = fresh {
             self.table = table;
             self.put_pairs(&seed.pairs);
@@ -635,7 +665,9 @@ impl WordCache {
     /// of them); `seed` refills the cache when it is full.
     #[inline]
     pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &Seed) {
-        if self.len + self.long.len() >= MAX_ENTRIES {
+        if self.len + self.long.len() >= MAX_ENTRIES
+            || (word.len() > INLINE_KEY && self.long_bytes + word.len() > MAX_LONG_BYTES)
+        {
             self.reset(seed, 0);
         }
         // Caching is a speed-up only: a word for which no memory can be had is left out
@@ -650,6 +682,7 @@ impl WordCache {
         } else if self.long.try_reserve(1).is_ok() {
             if let Some(v) = pack(tokens, &mut self.arena) {
                 self.long.insert(word.into(), v);
+                self.long_bytes += word.len();
             }
         }
     }
@@ -892,6 +925,35 @@ mod tests {
             cache.table.iter().filter(|s| s.hi != 0).count(),
             pairs.len()
         );
+    }
+
+    /// Long words are cached up to `MAX_CACHED_WORD` bytes, and the cache is cleared (the
+    /// seed kept) before their bytes pass `MAX_LONG_BYTES`, so that many distinct long
+    /// words cannot take memory without bound.
+    #[test]
+    fn long_words_bytes_bound_the_cache() {
+        let pairs = numbered_pairs("s", 300);
+        let seed = Seed::new(&pairs);
+        let (mut cache, _) = seeded_cache(&seed, 0);
+        let word = |i: usize| {
+            let mut w = format!("{i:0>8}").into_bytes();
+            w.resize(MAX_CACHED_WORD, b'x');
+            w
+        };
+        let fits = MAX_LONG_BYTES / MAX_CACHED_WORD;
+        let mut out = Vec::new();
+        for i in 0..fits {
+            cache.insert(&word(i), &[i as TokenId, 7, 8, 9], &seed);
+        }
+        assert!(cache.extend_long(&word(0), &mut out));
+        assert!(cache.extend_long(&word(fits - 1), &mut out));
+        assert_eq!(out, [0, 7, 8, 9, (fits - 1) as TokenId, 7, 8, 9]);
+        assert_eq!(cache.long_bytes, MAX_LONG_BYTES);
+        cache.insert(&word(fits), &[1], &seed);
+        assert!(!cache.extend_long(&word(0), &mut out));
+        assert!(cache.extend_long(&word(fits), &mut out));
+        assert_eq!(cache.long_bytes, MAX_CACHED_WORD);
+        assert!(cache.probe().extend_short(pairs[3].0, &mut out));
     }
 
     #[test]

@@ -701,6 +701,36 @@ mod tests {
         assert_eq!(e.encode(&text).unwrap(), want);
     }
 
+    /// A pretoken of hundreds of bytes is merged once and then found in the cache, with the
+    /// ids it was merged to (up to 64 bytes, the bound before, it was merged on every pass);
+    /// one over `MAX_CACHED_WORD` is merged each time and never cached.
+    #[test]
+    fn pretokens_of_hundreds_of_bytes_are_cached() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python/bpelm/tokenizer/data/gpt2");
+        let vocab = Vocab::read_gpt2(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap();
+        let e = Encoder::new(vocab, &[], Pattern::Gpt2).unwrap();
+        let rule = " ".to_string() + &"-+".repeat(150);
+        let too_long = " ".to_string() + &"=#".repeat(cache::MAX_CACHED_WORD);
+        let text = format!("a{rule}\nb{too_long}");
+        let mut want = Vec::new();
+        e.pattern
+            .for_each_pretoken(&text, |p| {
+                bpe::encode_word(&e.vocab, p.as_bytes(), &mut want)
+            })
+            .unwrap();
+        assert_eq!(e.encode(&text).unwrap(), want);
+        let mut merged = Vec::new();
+        bpe::encode_word(&e.vocab, rule.as_bytes(), &mut merged);
+        cache::with_cache(e.uid, &e.seed, 0, |cache| {
+            let mut out = Vec::new();
+            assert!(cache.extend_long(rule.as_bytes(), &mut out));
+            assert_eq!(out, merged);
+            assert!(!cache.extend_long(too_long.as_bytes(), &mut out));
+        });
+        assert_eq!(e.encode(&text).unwrap(), want);
+    }
+
     /// Text of nearly one id a byte, three times what the output is first reserved for,
     /// grows it on the way (`room_for`) and gets every id: whole, and appended to ids
     /// already there in a buffer with no room to spare.

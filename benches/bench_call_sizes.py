@@ -13,20 +13,37 @@ gives the best round in MB/s, the spread of the rounds (slowest / fastest), and 
 gigatoken: lists against gigatoken's arrays made lists (`.tolist()`; gigatoken's `encode`
 returns a numpy array), arrays against its arrays. Ids are checked equal to bpelm's.
 
-    python benches/bench_call_sizes.py [--rounds 5] [--max-mb 10]
+`--seen` decodes new str objects for every round (before its clock starts, as every round's
+texts are made); `--same-objects` (implies `--seen`) encodes the same str objects every round,
+made once before the warm-up. The difference: CPython keeps a str's UTF-8 inside the str the
+first time a library asks for it (`PyUnicode_AsUTF8AndSize`). gigatoken and tiktoken ask, so
+on the same objects their later calls skip making UTF-8; bpelm reads the str's code units and
+makes the UTF-8 itself on every call (faster than CPython does for a fresh str, but every
+time). Interleaved, bpelm would also read the UTF-8 copies the others left in the shared
+objects, so the same-objects comparison is fair only with `--isolated`: each contender in a
+process of its own (for each size, the contenders one after another, twice over: A B C A B C),
+its best round of both passes kept and the spread taken over all its rounds.
+
+    python benches/bench_call_sizes.py [--rounds 5] [--max-mb 10] [--seen] [--same-objects]
+        [--isolated]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
+import json
 import lzma
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +52,10 @@ import bench_encode_quick as quick  # noqa: E402  (the contenders, loaded one wa
 
 TEXT_BUDGET = 8_000_000
 MAX_CALLS = 20_000
+CHECKED = 50  # texts whose ids each contender must get right
+PASSES = 2  # --isolated: each contender's process runs this many times, in alternation
+
+Encoder = Callable[[str], Any]
 
 
 def pieces(raw: bytes, size: int, round_: int) -> list[str]:
@@ -50,7 +71,8 @@ def pieces(raw: bytes, size: int, round_: int) -> list[str]:
     return out
 
 
-def one_round(fn, texts: list[str]) -> float:
+def one_round(fn: Encoder, texts: list[str]) -> float:
+    """Seconds for `fn` to encode `texts`: the encode calls alone (the texts are made before)."""
     t0 = time.perf_counter()
     for t in texts:
         fn(t)
@@ -60,36 +82,75 @@ def one_round(fn, texts: list[str]) -> float:
 ORDER = ("bpelm.encode(list)", "gigatoken.tolist()", "bpelm", "gigatoken", "tiktoken")
 LABEL = {"bpelm": "bpelm.encode_to_array", "bpelm.encode(list)": "bpelm.encode (list)"}
 ARRAYS = {"bpelm", "gigatoken"}
+LIBRARY = {"gigatoken.tolist()": "gigatoken", "gigatoken": "gigatoken", "tiktoken": "tiktoken"}
 SIZES = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 
 
 def contender_names() -> list[str]:
     """The table's columns: bpelm's two calls, and the other libraries that are installed."""
     have = {m: importlib.util.find_spec(m) is not None for m in ("gigatoken", "tiktoken")}
-    needs = {"gigatoken.tolist()": "gigatoken", "gigatoken": "gigatoken", "tiktoken": "tiktoken"}
-    return [n for n in ORDER if n not in needs or have[needs[n]]]
+    return [n for n in ORDER if n not in LIBRARY or have[LIBRARY[n]]]
+
+
+def mode_words(args: argparse.Namespace) -> str:
+    """The header's account of how the rounds ran: which processes, and which texts."""
+    if args.isolated:
+        how = (
+            "isolated: each contender of each size in a process of its own, "
+            f"{PASSES} passes in alternation, best of {PASSES} x {args.rounds} rounds "
+            "after one to warm up in each process"
+        )
+    else:
+        how = (
+            "interleaved: the contenders take turns within a round, each size in a fresh "
+            f"process, best of {args.rounds} rounds after one to warm up"
+        )
+    if args.same_objects:
+        text = "the same str objects every round"
+        if not args.isolated:
+            text += " (bpelm also reads the UTF-8 the others leave in them: fair only isolated)"
+    elif args.seen:
+        text = "the same text every round, in new str objects"
+    else:
+        text = "unseen text every round"
+    return f"{how}; on {text}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-mb", type=float, default=10.0)
-    ap.add_argument("--seen", action="store_true", help="the same pieces every round")
+    ap.add_argument(
+        "--seen", action="store_true", help="the same pieces every round, in new str objects"
+    )
+    ap.add_argument(
+        "--same-objects",
+        action="store_true",
+        help="(implies --seen) the same str objects every round, made once: CPython keeps "
+        "their UTF-8 once gigatoken or tiktoken asks for it, while bpelm makes UTF-8 from the "
+        "code units each call; fair only with --isolated (interleaved, bpelm reads the copies "
+        "the others left)",
+    )
+    ap.add_argument(
+        "--isolated",
+        action="store_true",
+        help=f"each contender in a process of its own, {PASSES} passes in alternation",
+    )
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)  # one row, in a child process
+    ap.add_argument("--only", help=argparse.SUPPRESS)  # one contender of a row (--isolated)
     args = ap.parse_args()
+    args.seen = args.seen or args.same_objects
     corpus = quick.DATA / quick.CORPORA["web"]
     if not corpus.exists():
         print(f"{corpus} not found: nothing to measure")
         return
     if args.size is not None:
-        measure_size(args.size, args.rounds, args.seen, corpus)
+        measure_size(args.size, args.rounds, args.seen, args.same_objects, corpus, args.only)
         return
     names = contender_names()
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, one thread, web text, GPT-2 vocabulary; "
-        f"best of {args.rounds} rounds after one to warm up, on "
-        f"{'the same text every round' if args.seen else 'unseen text every round'}, "
-        "each size in a fresh process; spread = slowest / fastest round"
+        f"{mode_words(args)}; spread = slowest / fastest round"
     )
     print(
         "| call size | calls | "
@@ -97,48 +158,142 @@ def main() -> None:
         + " | list / giga list | array / giga array |"
     )
     print("|---:|---:|" + "---:|" * (len(names) + 2), flush=True)
+    child = [sys.executable, __file__, "--rounds", str(args.rounds)]
+    child += ["--seen"] if args.seen else []
+    child += ["--same-objects"] if args.same_objects else []
     for size in (s for s in SIZES if s <= int(args.max_mb * 1e6)):
-        command = [sys.executable, __file__, "--rounds", str(args.rounds), "--size", str(size)]
-        subprocess.run(command + (["--seen"] if args.seen else []), check=True)
+        command = child + ["--size", str(size)]
+        if args.isolated:
+            print(isolated_row(size, names, command), flush=True)
+        else:
+            subprocess.run(command, check=True)
 
 
-def measure_size(size: int, rounds: int, seen: bool, corpus: Path) -> None:
-    """Prints the table's row for calls of `size` bytes, measured in this process."""
-    # Unseen: a library's list and array contenders take turns on the sets (lists on even
-    # ones, arrays on odd ones), so that no library meets a text twice.
-    sets = 1 if seen else 2 * (rounds + 1)
-    with lzma.open(corpus, "rb") as f:
-        raw = f.read(max(size, TEXT_BUDGET) * sets + 16)
+def isolated_row(size: int, names: list[str], command: list[str]) -> str:
+    """The row for calls of `size` bytes, each contender timed in processes of its own: the
+    contenders one after another, PASSES times over (A B C A B C), so that a slow spell of the
+    machine is shared out rather than falling on one contender's every round."""
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for _ in range(PASSES):
+        for name in names:
+            results[name].append(child_result(command + ["--only", name]))
+    times = {n: [t for r in rs for t in r["times"]] for n, rs in results.items()}
+    # Lists and arrays encode different sets when unseen: each MB/s from its own set's bytes.
+    best = {n: results[n][0]["bytes"] / 1e6 / min(times[n]) for n in names}
+    spread = {n: max(ts) / min(ts) for n, ts in times.items()}
+    return row(size, results[names[-1]][0]["calls"], best, spread, names)
+
+
+def child_result(command: list[str]) -> dict[str, Any]:
+    """What an isolated child measured: the JSON line it prints last."""
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def row(
+    size: int, calls: int, best: dict[str, float], spread: dict[str, float], names: list[str]
+) -> str:
+    """The table's row: each contender's best MB/s and spread, then bpelm's ratios."""
+    cells = [f"{best[n]:.0f} ({spread[n]:.2f}x)" for n in names]
+    pairs = (("bpelm.encode(list)", "gigatoken.tolist()"), ("bpelm", "gigatoken"))
+    ratios = [f"{best[a] / best[b]:.2f}" if b in best else "-" for a, b in pairs]
+    return f"| {size:,} B | {calls:,} | " + " | ".join(cells + ratios) + " |"
+
+
+def load_encoders(only: str | None) -> dict[str, Encoder]:
+    """The contenders, as `text -> ids`. For `only`, just it and bpelm (whose arrays check its
+    ids): the other libraries are kept out of the process (an import that finds None in
+    `sys.modules` fails), so that nothing of theirs is loaded beside it."""
+    if only is not None:
+        for lib in ("gigatoken", "tiktoken"):
+            if lib != LIBRARY.get(only):
+                sys.modules[lib] = None  # type: ignore[assignment]
+    # Their "not installed: skipped" lines would only mislead in an isolated child.
+    quiet = contextlib.redirect_stdout(io.StringIO()) if only else contextlib.nullcontext()
     data = quick.DATA
-    encoders = quick.load_encoders(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
+    with quiet:
+        encoders = quick.load_encoders(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
     if "gigatoken" in encoders:  # it returns numpy arrays; a list from it costs .tolist()
         giga = encoders["gigatoken"]
         encoders["gigatoken.tolist()"] = lambda t: giga(t).tolist()
-    names = [n for n in ORDER if n in encoders]
+    if only is not None and only not in encoders:
+        sys.exit(f"{only}: its library did not load")
+    return encoders
 
-    def texts_for(round_: int, name: str) -> list[str]:
-        return pieces(raw, size, 0 if seen else 2 * round_ + (name in ARRAYS))
 
-    want = {
-        kind: [np.asarray(encoders["bpelm"](t), dtype=np.uint32) for t in texts[:50]]
-        for kind, texts in ((k, texts_for(0, k)) for k in ("bpelm", "tiktoken"))
-    }
+def reference_ids(encoders: dict[str, Encoder], texts: list[str]) -> list[np.ndarray]:
+    """bpelm's arrays for the first CHECKED texts: the ids every contender must give. bpelm
+    is checked exact against tiktoken by the tests (tests/test_tiktoken_parity.py), so its
+    arrays stand for tiktoken's lists too, also in an isolated child, which has no tiktoken."""
+    return [np.asarray(encoders["bpelm"](t), dtype=np.uint32) for t in texts[:CHECKED]]
+
+
+def check_ids(fn: Encoder, name: str, texts: list[str], want: list[np.ndarray]) -> None:
+    """Asserts that contender `name` gives the ids `want`: an array contender bpelm's arrays,
+    a list contender those arrays made lists (`.tolist()`)."""
+    for t, ids in zip(texts, want):
+        got = fn(t)
+        if name in ARRAYS:
+            assert np.array_equal(np.asarray(got, dtype=np.uint32), ids), name
+        else:
+            assert got == ids.tolist(), name
+
+
+def time_contenders(
+    encoders: dict[str, Encoder],
+    names: list[str],
+    texts_for: Callable[[int, str], list[str]],
+    rounds: int,
+) -> dict[str, list[float]]:
+    """Each of `names`' seconds in each of `rounds` rounds, taking turns within a round, after
+    its ids are checked and round 0 warms it up."""
+    want: dict[bool, list[np.ndarray]] = {}
+    for name in names:  # the ids to match: bpelm's arrays on each kind's warm-up set
+        if (name in ARRAYS) not in want:
+            want[name in ARRAYS] = reference_ids(encoders, texts_for(0, name))
     for name in names:  # warm-up, and the ids checked
         texts = texts_for(0, name)
-        got = [np.asarray(encoders[name](t), dtype=np.uint32) for t in texts[:50]]
-        kind = "bpelm" if name in ARRAYS else "tiktoken"
-        assert all(np.array_equal(a, b) for a, b in zip(got, want[kind])), name
+        check_ids(encoders[name], name, texts, want[name in ARRAYS])
         one_round(encoders[name], texts)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(1, rounds + 1):
         for name in names:
-            times[name].append(one_round(encoders[name], texts_for(r, name)))
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+            texts = texts_for(r, name)  # made (and the last round's freed) before the clock
+            times[name].append(one_round(encoders[name], texts))
+    return times
+
+
+def measure_size(
+    size: int, rounds: int, seen: bool, same: bool, corpus: Path, only: str | None
+) -> None:
+    """Prints the table's row for calls of `size` bytes, measured in this process; for `only`
+    (an isolated child), that contender's rounds alone, as one JSON line for the parent."""
+    # Unseen: a library's list and array contenders take turns on the sets (lists on even
+    # ones, arrays on odd ones), so that no library meets a text twice; an isolated child
+    # keeps to its contender's sets all the same.
+    sets = 1 if seen else 2 * (rounds + 1)
+    with lzma.open(corpus, "rb") as f:
+        raw = f.read(max(size, TEXT_BUDGET) * sets + 16)
+    encoders = load_encoders(only)
+    names = [only] if only is not None else [n for n in ORDER if n in encoders]
+    fixed = pieces(raw, size, 0) if same else None  # made once, before the warm-up
+
+    def texts_for(round_: int, name: str) -> list[str]:
+        """The texts `name` encodes in round `round_` (0 warms up): `fixed` if the same
+        objects every round, else new str objects made now."""
+        if fixed is not None:
+            return fixed
+        return pieces(raw, size, 0 if seen else 2 * round_ + (name in ARRAYS))
+
+    times = time_contenders(encoders, names, texts_for, rounds)
+    texts = texts_for(0, names[-1])
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)  # makes no UTF-8 copy in the str
+    if only is not None:
+        print(json.dumps({"calls": len(texts), "bytes": n_bytes, "times": times[only]}))
+        return
     best = {n: n_bytes / 1e6 / min(ts) for n, ts in times.items()}
-    cells = [f"{best[n]:.0f} ({max(times[n]) / min(times[n]):.2f}x)" for n in names]
-    pairs = (("bpelm.encode(list)", "gigatoken.tolist()"), ("bpelm", "gigatoken"))
-    ratios = [f"{best[a] / best[b]:.2f}" if b in best else "-" for a, b in pairs]
-    print(f"| {size:,} B | {len(texts):,} | " + " | ".join(cells + ratios) + " |", flush=True)
+    spread = {n: max(ts) / min(ts) for n, ts in times.items()}
+    print(row(size, len(texts), best, spread, names), flush=True)
 
 
 if __name__ == "__main__":

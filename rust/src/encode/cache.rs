@@ -10,8 +10,7 @@
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 
-use rustc_hash::FxHashMap;
-
+use super::long_words::{long_hash, LongView, LongWords};
 use super::memory::ZeroedArray;
 use crate::TokenId;
 
@@ -19,10 +18,10 @@ use crate::TokenId;
 /// 64 bytes, the bound before, the 94 longer pretokens of 8 MB of web text (rules of `-`
 /// and `=`, runs of punctuation) were merged again on every pass: 3.6% of a warm one.
 pub(crate) const MAX_CACHED_WORD: usize = 1024;
-/// Bytes of long words (over `INLINE_KEY`) cached before the cache is cleared, which bounds
-/// their keys and ids in memory (16 MB of keys, at most 64 MB of ids) however many
-/// distinct long words a text brings; web text reaches `MAX_ENTRIES` first.
-const MAX_LONG_BYTES: usize = 16 << 20;
+/// Bytes of long words (over `INLINE_KEY`) and their ids cached before the cache is
+/// cleared, which bounds their memory however many distinct long words a text brings; web
+/// text reaches `MAX_ENTRIES` first.
+const MAX_LONG_BYTES: usize = 32 << 20;
 /// Entries kept before the cache is cleared: 32 MB of table at most. 128 MB of web text
 /// brings about 390k distinct words needing merges (beside GPT-2's 50k seeded tokens); at
 /// half this bound the cache was cleared every ~50 MB there, and each time refilled.
@@ -94,9 +93,7 @@ pub(crate) struct WordCache {
     len: usize,
     /// `len` right after the last reset: what `reserve` counts a text's new words from.
     seeded: usize,
-    long: FxHashMap<Box<[u8]>, Value>,
-    /// The bytes of the words in `long`.
-    long_bytes: usize,
+    long: LongWords,
     arena: Vec<TokenId>,
     /// Why the encode using the cache now must fail (no memory to merge a long pretoken):
     /// set deep in the per-word path, which returns nothing, and taken by `encode_into`.
@@ -110,6 +107,8 @@ pub(crate) struct Probe<'c> {
     slots: *mut Slot,
     mask: usize,
     arena: &'c [TokenId],
+    /// The long words' table, for prefetches.
+    long: LongView,
     table: std::marker::PhantomData<&'c mut [Slot]>,
 }
 
@@ -140,6 +139,13 @@ impl Probe<'_> {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = h;
+    }
+
+    /// Asks the processor to start fetching the first slot of the long word whose
+    /// `long_hash` is `h`.
+    #[inline(always)]
+    pub(crate) fn prefetch_long(&self, h: u32) {
+        self.long.prefetch(h);
     }
 
     /// The value of the short word with inline key `key` (hash `h`), if it is cached.
@@ -325,7 +331,7 @@ fn pack(tokens: &[TokenId], arena: &mut Vec<TokenId>) -> Option<Value> {
     }
     // `None` when the arena cannot grow: the caller then leaves the word out.
     arena.try_reserve(tokens.len()).ok()?;
-    // The arena stays under MAX_ENTRIES * MAX_CACHED_WORD ids, far below u32::MAX.
+    // The arena holds short words' ids only: under MAX_ENTRIES * INLINE_KEY, far below u32::MAX.
     ids[0] = arena.len() as u32;
     ids[1] = tokens.len() as u32;
     arena.extend_from_slice(tokens);
@@ -450,8 +456,7 @@ impl WordCache {
             table: ZeroedArray::with_room(MIN_SLOTS, MAX_SLOTS),
             len: 0,
             seeded: 0,
-            long: FxHashMap::default(),
-            long_bytes: 0,
+            long: LongWords::new(),
             arena: Vec::new(),
             failed: None,
         }
@@ -475,7 +480,6 @@ impl WordCache {
         }
         self.table = ZeroedArray::with_room(slots, MAX_SLOTS);
         self.long.clear();
-        self.long_bytes = 0;
         self.arena.clear();
         self.put_pairs(pairs);
         self.seeded = self.len;
@@ -502,7 +506,6 @@ impl WordCache {
         }
         self.arena.clear();
         self.long.clear();
-        self.long_bytes = 0;
         if let Some(table) = fresh {
             self.table = table;
             self.put_pairs(&seed.pairs);
@@ -644,17 +647,18 @@ impl WordCache {
             slots: self.table.as_mut_ptr(),
             mask: self.table.len() - 1,
             arena: &self.arena,
+            long: self.long.view(),
             table: std::marker::PhantomData,
         }
     }
 
-    /// Appends the cached tokens of `word` (longer than `INLINE_KEY`) to `out`; false when
-    /// it is not cached.
+    /// Appends the cached tokens of `word` (longer than `INLINE_KEY`; `h` its `long_hash`)
+    /// to `out`; false when it is not cached.
     #[inline]
-    pub(crate) fn extend_long(&self, word: &[u8], out: &mut Vec<TokenId>) -> bool {
-        match self.long.get(word) {
-            Some(v) => {
-                push_value(v, &self.arena, out);
+    pub(crate) fn extend_long(&self, word: &[u8], h: u32, out: &mut Vec<TokenId>) -> bool {
+        match self.long.get(word, h) {
+            Some(ids) => {
+                out.extend_from_slice(ids);
                 true
             }
             None => false,
@@ -665,8 +669,9 @@ impl WordCache {
     /// of them); `seed` refills the cache when it is full.
     #[inline]
     pub(crate) fn insert(&mut self, word: &[u8], tokens: &[TokenId], seed: &Seed) {
+        let record = word.len() + std::mem::size_of_val(tokens);
         if self.len + self.long.len() >= MAX_ENTRIES
-            || (word.len() > INLINE_KEY && self.long_bytes + word.len() > MAX_LONG_BYTES)
+            || (word.len() > INLINE_KEY && self.long.record_bytes() + record > MAX_LONG_BYTES)
         {
             self.reset(seed, 0);
         }
@@ -679,11 +684,9 @@ impl WordCache {
             if let Some(v) = pack(tokens, &mut self.arena) {
                 self.put(inline_key(word), v);
             }
-        } else if self.long.try_reserve(1).is_ok() {
-            if let Some(v) = pack(tokens, &mut self.arena) {
-                self.long.insert(word.into(), v);
-                self.long_bytes += word.len();
-            }
+        } else {
+            self.long
+                .insert(word, long_hash(word, 0, word.len()), tokens);
         }
     }
 }
@@ -763,6 +766,11 @@ mod tests {
         (0..n)
             .map(|i| (inline_key(format!("{prefix}{i}").as_bytes()), i))
             .collect()
+    }
+
+    /// Whether `word` (a long one) is cached, its ids appended to `out` if so.
+    fn find_long(cache: &WordCache, word: &[u8], out: &mut Vec<TokenId>) -> bool {
+        cache.extend_long(word, long_hash(word, 0, word.len()), out)
     }
 
     /// A cache started from `seed`, and the words `w0` to `w{n - 1}`.
@@ -928,8 +936,8 @@ mod tests {
     }
 
     /// Long words are cached up to `MAX_CACHED_WORD` bytes, and the cache is cleared (the
-    /// seed kept) before their bytes pass `MAX_LONG_BYTES`, so that many distinct long
-    /// words cannot take memory without bound.
+    /// seed kept) before their records (bytes and ids) pass `MAX_LONG_BYTES`, so that many
+    /// distinct long words cannot take memory without bound.
     #[test]
     fn long_words_bytes_bound_the_cache() {
         let pairs = numbered_pairs("s", 300);
@@ -940,19 +948,20 @@ mod tests {
             w.resize(MAX_CACHED_WORD, b'x');
             w
         };
-        let fits = MAX_LONG_BYTES / MAX_CACHED_WORD;
+        let record = MAX_CACHED_WORD + 4 * std::mem::size_of::<TokenId>();
+        let fits = MAX_LONG_BYTES / record;
         let mut out = Vec::new();
         for i in 0..fits {
             cache.insert(&word(i), &[i as TokenId, 7, 8, 9], &seed);
         }
-        assert!(cache.extend_long(&word(0), &mut out));
-        assert!(cache.extend_long(&word(fits - 1), &mut out));
+        assert!(find_long(&cache, &word(0), &mut out));
+        assert!(find_long(&cache, &word(fits - 1), &mut out));
         assert_eq!(out, [0, 7, 8, 9, (fits - 1) as TokenId, 7, 8, 9]);
-        assert_eq!(cache.long_bytes, MAX_LONG_BYTES);
+        assert_eq!(cache.long.record_bytes(), fits * record);
         cache.insert(&word(fits), &[1], &seed);
-        assert!(!cache.extend_long(&word(0), &mut out));
-        assert!(cache.extend_long(&word(fits), &mut out));
-        assert_eq!(cache.long_bytes, MAX_CACHED_WORD);
+        assert!(!find_long(&cache, &word(0), &mut out));
+        assert!(find_long(&cache, &word(fits), &mut out));
+        assert_eq!(cache.long.record_bytes(), MAX_CACHED_WORD + 4);
         assert!(cache.probe().extend_short(pairs[3].0, &mut out));
     }
 
@@ -988,12 +997,12 @@ mod tests {
         }
         for (i, w) in long.iter().enumerate() {
             out.clear();
-            assert!(cache.extend_long(w.as_bytes(), &mut out));
+            assert!(find_long(&cache, w.as_bytes(), &mut out));
             assert_eq!(out, [i as TokenId]);
         }
         out.clear();
         assert!(!cache.probe().extend_short(inline_key(b"absent"), &mut out));
-        assert!(!cache.extend_long(b"absent but longer than 15", &mut out));
+        assert!(!find_long(&cache, b"absent but longer than 15", &mut out));
         assert!(out.is_empty());
         // Reset keeps only the seed.
         cache.reset(&seed, 0);

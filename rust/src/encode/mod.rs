@@ -11,6 +11,7 @@ mod batch;
 mod bpe;
 mod cache;
 pub mod file;
+mod long_words;
 pub(crate) mod memory;
 mod ordered;
 mod stale;
@@ -404,8 +405,10 @@ impl Encoder {
                     key.write(short);
                     h.write(hash);
                 } else {
+                    let hash = long_words::long_hash(bytes, start, n);
+                    probe.prefetch_long(hash);
                     key.write(long_word(start, n));
-                    h.write(0);
+                    h.write(hash);
                 }
                 start = end;
             }
@@ -466,8 +469,8 @@ impl Encoder {
             }
             // SAFETY: the first `len` ids are written (see above).
             unsafe { out.set_len(len) };
-            if let Some(&key) = keys.get(i) {
-                self.encode_pretoken(bytes, key, new_words, cache, out);
+            if let (Some(&key), Some(&h)) = (keys.get(i), hashes.get(i)) {
+                self.encode_pretoken(bytes, key, h, new_words, cache, out);
                 i += 1;
             }
         }
@@ -539,14 +542,15 @@ impl Encoder {
         new_words.len = 0;
     }
 
-    /// Encodes the pretoken of `bytes` that `key` stands for (see `encode_ordinary`). A
-    /// short one that needs merges waits in `new_words`, to be merged with the next few
-    /// (see `encode_new_words`).
+    /// Encodes the pretoken of `bytes` that `key` stands for (its hash `h`; see
+    /// `encode_ordinary`). A short one that needs merges waits in `new_words`, to be merged
+    /// with the next few (see `encode_new_words`).
     #[inline(always)]
     fn encode_pretoken(
         &self,
         bytes: &[u8],
         key: u128,
+        h: u32,
         new_words: &mut NewWords,
         cache: &mut cache::WordCache,
         out: &mut Vec<TokenId>,
@@ -568,7 +572,7 @@ impl Encoder {
         } else {
             let (start, n) = (key as usize, (key >> 64) as usize);
             let word = &bytes[start..start + n];
-            if !cache.extend_long(word, out) {
+            if !cache.extend_long(word, h, out) {
                 self.encode_uncached(word, cache, out);
             }
         }
@@ -724,9 +728,10 @@ mod tests {
         bpe::encode_word(&e.vocab, rule.as_bytes(), &mut merged);
         cache::with_cache(e.uid, &e.seed, 0, |cache| {
             let mut out = Vec::new();
-            assert!(cache.extend_long(rule.as_bytes(), &mut out));
+            let hash = |w: &str| long_words::long_hash(w.as_bytes(), 0, w.len());
+            assert!(cache.extend_long(rule.as_bytes(), hash(&rule), &mut out));
             assert_eq!(out, merged);
-            assert!(!cache.extend_long(too_long.as_bytes(), &mut out));
+            assert!(!cache.extend_long(too_long.as_bytes(), hash(&too_long), &mut out));
         });
         assert_eq!(e.encode(&text).unwrap(), want);
     }

@@ -16,12 +16,28 @@ caches (every word was seen); "fresh" is one call per contender on the next, uns
 a new str object. All ids are checked equal to bpelm's (best rounds); ratios are against
 gigatoken in the same run. Missing contenders are skipped.
 
-    python benches/bench_patterns.py [--mb 10] [--rounds 3] [--patterns cl100k,o200k] [--cold]
+Interleaved "best" rows flatter bpelm twice over. Each contender's round evicts the others'
+word caches from the processor's caches, which costs gigatoken more than bpelm. And CPython
+keeps a str's UTF-8 inside the str once a library asks for it (`PyUnicode_AsUTF8AndSize`):
+gigatoken and tiktoken ask, bpelm reads the code units and makes UTF-8 itself every call, so
+on the same str objects bpelm reads the copies the others left. `--isolated` prints only the
+warm whole-text and one-document-a-call rows, each contender in a process of its own (for
+each row, the contenders one after another, twice over: A B C A B C), after two calls to
+warm up, its best round of both passes kept, in two columns: on the same str objects every round
+("same objs"), and on new str objects of the same text each round, made before the clock
+starts ("new objs"). Ids are checked in each process against bpelm's.
+
+    python benches/bench_patterns.py [--mb 10] [--rounds 3] [--patterns cl100k,o200k]
+        [--cold | --isolated]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
+import json
 import lzma
 import os
 import platform
@@ -31,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,15 +154,20 @@ def best_of(rounds: int, fns: dict[str, Callable], arg: object, same: Callable) 
     return best
 
 
+def new_str_objects(arg: str | list[str]) -> str | list[str]:
+    """The same text as `arg` in new str objects: a new str holds no UTF-8 copy that an
+    earlier call made CPython keep in it."""
+    if isinstance(arg, str):
+        return (arg + " ")[:-1]
+    return [(d + " ")[:-1] for d in arg]
+
+
 def fresh_of(fns: dict[str, Callable], arg: object) -> dict[str, float]:
     """One call each on `arg`, text none of them has seen, each given its own copy (a new
     str holds no UTF-8 copy that an earlier call made)."""
     out = {}
     for name, fn in fns.items():
-        if isinstance(arg, str):
-            copy: object = (arg + " ")[:-1]
-        else:
-            copy = [(d + " ")[:-1] for d in arg]  # type: ignore[union-attr]
+        copy = new_str_objects(arg)  # type: ignore[arg-type]
         start = time.perf_counter()
         fn(copy)
         out[name] = time.perf_counter() - start
@@ -158,16 +180,19 @@ def report(
     best: dict[str, float],
     fresh: dict[str, float] | None = None,
     n_fresh: int = 0,
+    labels: tuple[str, str] = ("best", "fresh"),
 ) -> None:
+    """Prints a row block: each contender's MB/s and ratio to gigatoken, in the `labels[0]`
+    column (`best`) and, where given, the `labels[1]` one (`fresh`)."""
     giga = best.get("gigatoken")
     print(f"  {title}:")
     for name, secs in best.items():
         ratio = f"  (x{giga / secs:.2f} vs gigatoken)" if giga else ""
-        line = f"    {name:16s} best {n_bytes / secs / 1e6:8.1f} MB/s{ratio}"
+        line = f"    {name:16s} {labels[0]} {n_bytes / secs / 1e6:8.1f} MB/s{ratio}"
         if fresh and name in fresh:
             g = fresh.get("gigatoken")
             fresh_ratio = f"  (x{g / fresh[name]:.2f})" if g else ""
-            line += f"   fresh {n_fresh / fresh[name] / 1e6:7.1f} MB/s{fresh_ratio}"
+            line += f"   {labels[1]} {n_fresh / fresh[name] / 1e6:7.1f} MB/s{fresh_ratio}"
         print(line)
 
 
@@ -249,6 +274,155 @@ def cold_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
         report(f"cold process, {title}, 1 CPU", size, best)
 
 
+PASSES = 2  # --isolated: each contender's process runs this many times, in alternation
+NAMES = {  # --isolated: each mode's contenders, as whole_text_encoders / per_doc_encoders name them
+    "whole": ("bpelm (array)", "bpelm (list)", "gigatoken", "tiktoken"),
+    "docs": ("bpelm", "gigatoken", "tiktoken"),
+}
+REFERENCE = {"whole": "bpelm (array)", "docs": "bpelm"}  # the ids each mode's contenders match
+TITLES = {"whole": "whole text, 1 thread", "docs": "one document a call, 1 thread"}
+OTHER_LIBRARIES = ("gigatoken", "tiktoken")
+
+
+def isolated_words(rounds: int) -> str:
+    """The header's account of an `--isolated` run: which processes, and which texts."""
+    return (
+        f"isolated: each contender of each row in a process of its own, {PASSES} passes in "
+        f"alternation, best of {PASSES} x {rounds} rounds after two to warm up in each "
+        "process (one a variant; the variants take turns going first); same objs: the "
+        "same str objects every round; new objs: new str objects of the same text each "
+        "round, made before the clock starts"
+    )
+
+
+def library(name: str) -> str:
+    """The library a contender's name stands for (`bpelm (array)` is bpelm's)."""
+    return name.split()[0]
+
+
+def installed_names(mode: str) -> list[str]:
+    """`mode`'s contenders whose library is installed, found without importing them: the
+    parent of isolated children loads none of the libraries."""
+    return [n for n in NAMES[mode] if importlib.util.find_spec(library(n)) is not None]
+
+
+def block_other_libraries(only: str) -> None:
+    """Keeps the libraries other than `only`'s out of this process (an import that finds
+    None in `sys.modules` fails), so that nothing of theirs is loaded beside it. bpelm stays:
+    its ids are the ones to check."""
+    for lib in OTHER_LIBRARIES:
+        if lib != library(only):
+            sys.modules[lib] = None  # type: ignore[assignment]
+
+
+def isolated_encoders(pattern: str, mode: str, only: str) -> tuple[Callable, Callable]:
+    """`only`'s encoder for `mode` and bpelm's reference one, the other libraries kept out."""
+    block_other_libraries(only)
+    # load()'s "not installed: skipped" lines would only mislead, and stdout carries the JSON.
+    with contextlib.redirect_stdout(io.StringIO()):
+        c = load(pattern, DATA / "tiktoken" / f"{pattern}_base.tiktoken.gz")
+    encoders = whole_text_encoders(c) if mode == "whole" else per_doc_encoders(c)
+    if only not in encoders:
+        sys.exit(f"{only}: its library did not load")
+    return encoders[only], encoders[REFERENCE[mode]]
+
+
+def check_ids(out: object, want: np.ndarray, name: str) -> None:
+    """Stops the run if contender `name`'s ids `out` are not bpelm's, `want`."""
+    if not np.array_equal(flat_ids(out), want):
+        raise SystemExit(f"{name} disagrees with bpelm")
+
+
+def timed(fn: Callable, arg: object) -> tuple[float, object]:
+    """Seconds for `fn(arg)`, and its result (to be checked and freed outside the clock)."""
+    start = time.perf_counter()
+    out = fn(arg)
+    return time.perf_counter() - start, out
+
+
+def isolated_rounds(
+    fn: Callable, arg: str | list[str], want: np.ndarray, rounds: int, name: str
+) -> dict[str, list[float]]:
+    """`fn`'s seconds in each of `rounds` rounds, after untimed calls to warm up: each round
+    one call on `arg`, the same str objects every round ("same"), and one on new str objects
+    of the same text ("new"), made before the clock. Both variants warm up and take turns
+    going first, so that neither always meets the caches as the other left them. Every
+    call's ids are checked."""
+    check_ids(fn(arg), want, name)
+    check_ids(fn(new_str_objects(arg)), want, name)
+    times: dict[str, list[float]] = {"same": [], "new": []}
+    for r in range(rounds):
+        for variant in ("same", "new") if r % 2 == 0 else ("new", "same"):
+            arg_now = arg if variant == "same" else new_str_objects(arg)
+            secs, out = timed(fn, arg_now)
+            times[variant].append(secs)
+            check_ids(out, want, name)
+            del out, arg_now  # freed here, outside the next clock
+    return times
+
+
+def isolated_child(pattern: str, corpus: str, mode: str, only: str, mb: float, rounds: int) -> None:
+    """An `--isolated` child: contender `only`'s rounds of `mode`'s row, alone in this
+    process; prints one JSON line for the parent: the bytes encoded, each variant's seconds."""
+    text, _ = head_texts(DATA / CORPORA[corpus], int(mb * 1e6), 0)
+    arg: str | list[str] = text if mode == "whole" else [d for d in text.split(EOT) if d]
+    fn, reference = isolated_encoders(pattern, mode, only)
+    # bpelm's ids are the ones to match: bpelm is tested exact against tiktoken in
+    # tests/test_patterns.py, so they stand for tiktoken's, also in a child without tiktoken.
+    # Made from new str objects, so that `arg` is untouched when the warm-up meets it.
+    want = flat_ids(reference(new_str_objects(arg)))
+    times = isolated_rounds(fn, arg, want, rounds, only)
+    docs = [arg] if isinstance(arg, str) else arg
+    n_bytes = sum(len(d.encode("utf-8")) for d in docs)  # keeps no UTF-8 copy in the strs
+    print(json.dumps({"bytes": n_bytes, **times}))
+
+
+def child_result(command: list[str]) -> dict[str, Any]:
+    """What an isolated child measured: the JSON line it prints last."""
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def isolated_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
+    """The `--isolated` rows of `corpus`: per mode, each contender in processes of its own,
+    the contenders one after another PASSES times over (A B C A B C), so that a slow spell of
+    the machine is shared out rather than falling on one contender's every round."""
+    command = [sys.executable, __file__, "--patterns", pattern, "--corpus", corpus]
+    command += ["--mb", str(mb), "--rounds", str(rounds)]
+    for mode, title in TITLES.items():
+        names = installed_names(mode)
+        results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        for _ in range(PASSES):
+            for name in names:
+                results[name].append(child_result(command + ["--mode", mode, "--only", name]))
+        best = {
+            v: {n: min(t for r in rs for t in r[v]) for n, rs in results.items()}
+            for v in ("same", "new")
+        }
+        n_bytes = results[names[0]][0]["bytes"]
+        labels = ("same objs", "new objs")
+        report(f"isolated, {title}", n_bytes, best["same"], best["new"], n_bytes, labels)
+
+
+def isolated_main(
+    patterns: list[str], texts: dict[str, tuple[str, str]], args: argparse.Namespace
+) -> None:
+    """The `--isolated` run: for each pattern and corpus, only the isolated rows."""
+    for lib in OTHER_LIBRARIES:
+        if importlib.util.find_spec(lib) is None:
+            print(f"{lib} not installed: skipped")
+    for pattern in patterns:
+        rank_file = DATA / "tiktoken" / f"{pattern}_base.tiktoken.gz"
+        if not rank_file.exists():
+            print(f"{pattern}: {rank_file} missing, skipped")
+            continue
+        print(f"== {pattern}")
+        for corpus, (text, _) in texts.items():
+            n_docs = sum(1 for d in text.split(EOT) if d)
+            print(f" {corpus}: {len(text.encode('utf-8')) / 1e6:.1f} MB, {n_docs} documents")
+            isolated_rows(pattern, corpus, args.mb, args.rounds)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         pattern, corpus, contender, mode = sys.argv[2:6]
@@ -259,16 +433,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
     parser.add_argument("--patterns", default="cl100k,o200k")
     parser.add_argument("--no-batch", action="store_true", help="skip the batch rows")
-    parser.add_argument("--cold", action="store_true", help="only the fresh-process rows")
+    only_rows = parser.add_mutually_exclusive_group()
+    only_rows.add_argument("--cold", action="store_true", help="only the fresh-process rows")
+    only_rows.add_argument(
+        "--isolated",
+        action="store_true",
+        help="only the warm whole-text and one-document-a-call rows, each contender in a "
+        f"process of its own, {PASSES} passes in alternation, on the same and on new str objects",
+    )
+    # An isolated child: one contender of one row (its pattern is --patterns).
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", choices=CORPORA, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=NAMES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only is not None:
+        isolated_child(args.patterns, args.corpus, args.mode, args.only, args.mb, args.rounds)
+        return
     cpus = os.cpu_count() or 1
     machine = f"{platform.machine()} {platform.processor()}".strip()
-    print(f"machine: {machine}, {cpus} cpus; best of {args.rounds}")
+    mode = isolated_words(args.rounds) if args.isolated else f"best of {args.rounds}"
+    print(f"machine: {machine}, {cpus} cpus; {mode}")
     texts = {
         name: head_texts(DATA / fname, int(args.mb * 1e6), int(args.mb * 1e6))
         for name, fname in CORPORA.items()
         if (DATA / fname).exists()
     }
+    if args.isolated:
+        isolated_main(args.patterns.split(","), texts, args)
+        return
     for pattern in args.patterns.split(","):
         rank_file = DATA / "tiktoken" / f"{pattern}_base.tiktoken.gz"
         if not rank_file.exists():

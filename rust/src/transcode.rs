@@ -24,7 +24,7 @@ pub enum Units<'a> {
 
 /// Code units transcoded per step by `for_each_safe_piece`: the UTF-8 of one step (64 to
 /// 192 KB) is still in the processor's caches when the encoder reads it.
-const PIECE_UNITS: usize = 1 << 16;
+pub(crate) const PIECE_UNITS: usize = 1 << 16;
 
 impl<'a> Units<'a> {
     /// How many code units (characters) the text has.
@@ -74,7 +74,7 @@ impl<'a> Units<'a> {
             // Room for the most UTF-8 the step can make, rather than a pass to count it; left
             // unfilled (zeroing three times the step's units cost 2% of encoding web text).
             let old = buf.len();
-            let room = step.max_utf8_per_unit() * step.len();
+            let room = step.max_utf8_len();
             crate::alloc::try_reserve(buf, room, "a text made UTF-8")?;
             let written = step
                 .write_utf8_prefix(&mut buf.spare_capacity_mut()[..room])
@@ -118,6 +118,12 @@ impl<'a> Units<'a> {
         let written = self.write_utf8_prefix(room)?;
         debug_assert_eq!(written, out.len(), "out must be exactly utf8_len() long");
         Ok(())
+    }
+
+    /// The most UTF-8 bytes the text can make (its length in bytes as UTF-8 is at most
+    /// this), without reading it.
+    pub fn max_utf8_len(&self) -> usize {
+        self.len().saturating_mul(self.max_utf8_per_unit())
     }
 
     /// The most UTF-8 bytes a code unit of this width makes.

@@ -56,6 +56,7 @@ CHECKED = 50  # texts whose ids each contender must get right
 PASSES = 2  # --isolated: each contender's process runs this many times, in alternation
 
 Encoder = Callable[[str], Any]
+Runner = Callable[[list[str]], None]
 
 
 def pieces(raw: bytes, size: int, round_: int) -> list[str]:
@@ -71,12 +72,50 @@ def pieces(raw: bytes, size: int, round_: int) -> list[str]:
     return out
 
 
-def one_round(fn: Encoder, texts: list[str]) -> float:
-    """Seconds for `fn` to encode `texts`: the encode calls alone (the texts are made before)."""
+def one_round(run: Runner, texts: list[str]) -> float:
+    """Seconds for `run` to encode `texts`: the encode calls alone (the texts are made before)."""
     t0 = time.perf_counter()
-    for t in texts:
-        fn(t)
+    run(texts)
     return time.perf_counter() - t0
+
+
+def round_runners(libraries: dict[str, Any]) -> dict[str, Runner]:
+    """Each contender's round: its call on each text, written out in the loop as a user
+    writes it. Through a lambda (as the ids check calls them) a call costs about 30 ns more,
+    6% of a 100-byte call, which only the contenders whose call takes a keyword would pay."""
+    bp_array, bp_list = libraries["bpelm"].encode_to_array, libraries["bpelm"].encode
+
+    def bpelm_arrays(texts: list[str]) -> None:
+        for t in texts:
+            bp_array(t, allowed_special="all")
+
+    def bpelm_lists(texts: list[str]) -> None:
+        for t in texts:
+            bp_list(t, allowed_special="all")
+
+    runners: dict[str, Runner] = {"bpelm": bpelm_arrays, "bpelm.encode(list)": bpelm_lists}
+    if "gigatoken" in libraries:
+        giga = libraries["gigatoken"].encode
+
+        def giga_arrays(texts: list[str]) -> None:
+            for t in texts:
+                giga(t)
+
+        def giga_lists(texts: list[str]) -> None:
+            for t in texts:
+                giga(t).tolist()
+
+        runners["gigatoken"] = giga_arrays
+        runners["gigatoken.tolist()"] = giga_lists
+    if "tiktoken" in libraries:
+        tik = libraries["tiktoken"].encode
+
+        def tiktoken_lists(texts: list[str]) -> None:
+            for t in texts:
+                tik(t, allowed_special="all")
+
+        runners["tiktoken"] = tiktoken_lists
+    return runners
 
 
 ORDER = ("bpelm.encode(list)", "gigatoken.tolist()", "bpelm", "gigatoken", "tiktoken")
@@ -200,10 +239,11 @@ def row(
     return f"| {size:,} B | {calls:,} | " + " | ".join(cells + ratios) + " |"
 
 
-def load_encoders(only: str | None) -> dict[str, Encoder]:
-    """The contenders, as `text -> ids`. For `only`, just it and bpelm (whose arrays check its
-    ids): the other libraries are kept out of the process (an import that finds None in
-    `sys.modules` fails), so that nothing of theirs is loaded beside it."""
+def load_encoders(only: str | None) -> tuple[dict[str, Encoder], dict[str, Runner]]:
+    """The contenders, as `text -> ids` and as their rounds (`round_runners`). For `only`,
+    just it and bpelm (whose arrays check its ids): the other libraries are kept out of the
+    process (an import that finds None in `sys.modules` fails), so that nothing of theirs is
+    loaded beside it."""
     if only is not None:
         for lib in ("gigatoken", "tiktoken"):
             if lib != LIBRARY.get(only):
@@ -212,13 +252,14 @@ def load_encoders(only: str | None) -> dict[str, Encoder]:
     quiet = contextlib.redirect_stdout(io.StringIO()) if only else contextlib.nullcontext()
     data = quick.DATA
     with quiet:
-        encoders = quick.load_encoders(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
+        libraries = quick.load_libraries(data / "gpt2" / "vocab.json", data / "gpt2" / "merges.txt")
+    encoders = quick.encoders_of(libraries)
     if "gigatoken" in encoders:  # it returns numpy arrays; a list from it costs .tolist()
         giga = encoders["gigatoken"]
         encoders["gigatoken.tolist()"] = lambda t: giga(t).tolist()
     if only is not None and only not in encoders:
         sys.exit(f"{only}: its library did not load")
-    return encoders
+    return encoders, round_runners(libraries)
 
 
 def reference_ids(encoders: dict[str, Encoder], texts: list[str]) -> list[np.ndarray]:
@@ -241,6 +282,7 @@ def check_ids(fn: Encoder, name: str, texts: list[str], want: list[np.ndarray]) 
 
 def time_contenders(
     encoders: dict[str, Encoder],
+    runners: dict[str, Runner],
     names: list[str],
     texts_for: Callable[[int, str], list[str]],
     rounds: int,
@@ -254,12 +296,12 @@ def time_contenders(
     for name in names:  # warm-up, and the ids checked
         texts = texts_for(0, name)
         check_ids(encoders[name], name, texts, want[name in ARRAYS])
-        one_round(encoders[name], texts)
+        one_round(runners[name], texts)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(1, rounds + 1):
         for name in names:
             texts = texts_for(r, name)  # made (and the last round's freed) before the clock
-            times[name].append(one_round(encoders[name], texts))
+            times[name].append(one_round(runners[name], texts))
     return times
 
 
@@ -274,7 +316,7 @@ def measure_size(
     sets = 1 if seen else 2 * (rounds + 1)
     with lzma.open(corpus, "rb") as f:
         raw = f.read(max(size, TEXT_BUDGET) * sets + 16)
-    encoders = load_encoders(only)
+    encoders, runners = load_encoders(only)
     names = [only] if only is not None else [n for n in ORDER if n in encoders]
     fixed = pieces(raw, size, 0) if same else None  # made once, before the warm-up
 
@@ -285,7 +327,7 @@ def measure_size(
             return fixed
         return pieces(raw, size, 0 if seen else 2 * round_ + (name in ARRAYS))
 
-    times = time_contenders(encoders, names, texts_for, rounds)
+    times = time_contenders(encoders, runners, names, texts_for, rounds)
     texts = texts_for(0, names[-1])
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)  # makes no UTF-8 copy in the str
     if only is not None:

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from bpelm.tokenizer.gpt2 import EOT, load_vocab_json, mergeable_ranks, tiktoken_encoding
@@ -44,18 +45,36 @@ def head_texts(path: Path, n_bytes: int, n_more: int) -> tuple[str, str]:
 
 def load_encoders(vocab_json: Path, merges_txt: Path) -> dict[str, Callable[[str], np.ndarray]]:
     """Each available contender as `text -> uint32 ids`, loaded outside the timing."""
-    from bpelm import Tokenizer
+    return encoders_of(load_libraries(vocab_json, merges_txt))
 
-    bp = Tokenizer.from_files(vocab_json, merges_txt, special_tokens=[EOT])
+
+def encoders_of(libraries: dict[str, Any]) -> dict[str, Callable[[str], np.ndarray]]:
+    """Each of `libraries` (as `load_libraries` gives them) as `text -> uint32 ids`."""
+    bp = libraries["bpelm"]
     encoders: dict[str, Callable[[str], np.ndarray]] = {
         "bpelm": lambda t: bp.encode_to_array(t, allowed_special="all"),
         "bpelm.encode(list)": lambda t: bp.encode(t, allowed_special="all"),
     }
+    if "tiktoken" in libraries:
+        enc = libraries["tiktoken"]
+        encoders["tiktoken"] = lambda t: enc.encode(t, allowed_special="all")
+    if "gigatoken" in libraries:
+        encoders["gigatoken"] = libraries["gigatoken"].encode
+    return encoders
+
+
+def load_libraries(vocab_json: Path, merges_txt: Path) -> dict[str, Any]:
+    """Each available library's tokenizer for GPT-2's vocabulary with `<|endoftext|>` as a
+    special token: bpelm's `Tokenizer`, tiktoken's `Encoding`, gigatoken's `Tokenizer`."""
+    from bpelm import Tokenizer
+
+    libraries: dict[str, Any] = {
+        "bpelm": Tokenizer.from_files(vocab_json, merges_txt, special_tokens=[EOT])
+    }
     ranks = mergeable_ranks(vocab_json)
     eot_id = load_vocab_json(vocab_json)[EOT]
     try:
-        enc = tiktoken_encoding(vocab_json)
-        encoders["tiktoken"] = lambda t: enc.encode(t, allowed_special="all")
+        libraries["tiktoken"] = tiktoken_encoding(vocab_json)
     except ImportError:
         print("tiktoken not installed: skipped")
     try:
@@ -68,13 +87,12 @@ def load_encoders(vocab_json: Path, merges_txt: Path) -> dict[str, Callable[[str
             for b, r in sorted(ranks.items(), key=lambda kv: kv[1])
         ]
         tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
-        gt = gigatoken.Tokenizer.from_tiktoken(
+        libraries["gigatoken"] = gigatoken.Tokenizer.from_tiktoken(
             str(tmp), pretokenizer="gpt2", special_tokens={EOT: eot_id}
         )
-        encoders["gigatoken"] = gt.encode
     except ImportError:
         print("gigatoken not installed: skipped")
-    return encoders
+    return libraries
 
 
 def main() -> None:

@@ -135,3 +135,16 @@ def test_a_lone_surrogate_late_in_a_long_text_raises(gpt2, num_threads):
     bad = LONG[1] + "\ud800"
     with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
         gpt2.encode_batch_flat(["fine", bad], num_threads=num_threads)
+
+
+def test_short_calls_one_after_another_get_only_their_own_ids(gpt2, reference):
+    # Texts of up to 16 KB are encoded into buffers a thread keeps between calls: each call,
+    # long or short, of any width, after a failing one too, gets its own ids only, as a
+    # list and as an array.
+    texts = [SAMPLES[7] * 40, "a", SAMPLES[3] * 100, "", SAMPLES[4], "x" * 16_000 + "\u20ac", "ok"]
+    for text in texts + texts[::-1]:
+        want = reference.encode(text, disallowed_special=())
+        assert gpt2.encode(text) == want
+        assert gpt2.encode_to_array(text).tolist() == want
+        with pytest.raises(UnicodeEncodeError):
+            gpt2.encode_to_array("abc\ud800" + text)

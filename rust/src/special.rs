@@ -13,8 +13,10 @@ pub struct SpecialTokens {
     matcher: Option<AhoCorasick>,
     /// The one token's searcher, where there is one token (the usual `<|endoftext|>`): the
     /// same search without the automaton's layers around it, which took most of the 6% the
-    /// search cost in a call on 100 bytes.
-    single: Option<memmem::Finder<'static>>,
+    /// search cost in a call on 100 bytes. Boxed: it holds 32-byte-aligned vectors, and an
+    /// encoder lives inside a Python object, which CPython aligns to 16 bytes only (inline,
+    /// its aligned loads crashed wherever the object happened to lie).
+    single: Option<Box<memmem::Finder<'static>>>,
     /// Which bytes some token starts with, to skip most positions cheaply.
     first_bytes: Vec<u8>,
     max_len: usize,
@@ -59,7 +61,7 @@ impl SpecialTokens {
         first_bytes.sort_unstable();
         first_bytes.dedup();
         let single = match tokens {
-            [token] => Some(memmem::Finder::new(token.as_bytes()).into_owned()),
+            [token] => Some(Box::new(memmem::Finder::new(token.as_bytes()).into_owned())),
             _ => None,
         };
         Ok(SpecialTokens {

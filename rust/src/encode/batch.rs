@@ -82,23 +82,25 @@ impl Encoder {
     /// `encode_texts_flat` gives for `[text]` on one thread, without the offsets and the
     /// buffers a batch needs (a short call's cost is mostly such setting up).
     pub fn encode_text(&self, text: &Text<'_>) -> Result<Vec<TokenId>> {
-        let size = text.size();
-        self.reserve_cache(size);
-        // Room for what `encode_into` reserves up front for the text's UTF-8, so that its
-        // reservation finds the room there: for code units made UTF-8 in one piece, room
-        // for the most UTF-8 they can make (counted from the units, a text with a character
-        // beyond ASCII reallocated here, copying the buffer: 2% of encoding o200k one web
-        // document a call); for longer texts, for mostly one-byte characters.
-        let utf8_bound = match text {
-            Text::Units(units) if units.len() <= crate::transcode::PIECE_UNITS => {
-                units.max_utf8_len()
-            }
-            _ => size,
-        };
-        let mut ids = memory::id_buffer(super::ids_estimate(utf8_bound))?;
-        let mut buf = Vec::new();
-        self.encode_text_into(0, text, &mut buf, &mut ids)?;
+        self.reserve_cache(text.size());
+        let mut ids = memory::id_buffer(ids_reserved(text))?;
+        self.encode_text_into(0, text, &mut Vec::new(), &mut ids)?;
         Ok(ids)
+    }
+
+    /// `encode_text` into `ids` (emptied first), with `utf8` as room for code units made
+    /// UTF-8: for a caller keeping both from call to call (their allocations were 2-3% of a
+    /// call on a few hundred bytes).
+    pub fn encode_text_reusing(
+        &self,
+        text: &Text<'_>,
+        ids: &mut Vec<TokenId>,
+        utf8: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.reserve_cache(text.size());
+        ids.clear();
+        crate::alloc::try_reserve(ids, ids_reserved(text), "token ids")?;
+        self.encode_text_into(0, text, utf8, ids)
     }
 
     /// Encodes `texts` on this thread, whose cache is already warm (rather than a pool's),
@@ -251,6 +253,19 @@ impl Encoder {
         }
         units
     }
+}
+
+/// The ids `encode_text` reserves for `text`: room for what `encode_into` reserves up front
+/// for the text's UTF-8, so that its reservation finds the room there. For code units made
+/// UTF-8 in one piece, room for the most UTF-8 they can make (counted from the units, a
+/// text with a character beyond ASCII reallocated here, copying the buffer: 2% of encoding
+/// o200k one web document a call); for longer texts, for mostly one-byte characters.
+fn ids_reserved(text: &Text<'_>) -> usize {
+    let utf8_bound = match text {
+        Text::Units(units) if units.len() <= crate::transcode::PIECE_UNITS => units.max_utf8_len(),
+        _ => text.size(),
+    };
+    super::ids_estimate(utf8_bound)
 }
 
 /// `texts` with those of code units long enough to leave a thread alone with them at the

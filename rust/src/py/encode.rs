@@ -34,6 +34,10 @@ pub(crate) struct PyCoreTokenizer {
     ints: PyOnceLock<Vec<Py<PyAny>>>,
 }
 
+// CPython aligns an object to 16 bytes, and the class's data lies inside it: a field that
+// needs more (a SIMD searcher inline) would be misaligned, and its aligned loads crash.
+const _: () = assert!(std::mem::align_of::<PyCoreTokenizer>() <= 16);
+
 impl PyCoreTokenizer {
     fn wrap(inner: Encoder) -> Self {
         PyCoreTokenizer {
@@ -55,6 +59,38 @@ impl PyCoreTokenizer {
         result.map_err(|e| match e {
             BpeError::NotUnicode { .. } => surrogate_error(text),
             e => e.into(),
+        })
+    }
+
+    /// `f` of the tokens of `text`: a short one's (up to `SCRATCH_BYTES`) encoded into this
+    /// thread's scratch buffers rather than new ones, for `f` to copy out.
+    fn with_ids<R>(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyString>,
+        f: impl FnOnce(EncodedIds<'_>) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let storage = storage_of(text)?;
+        if storage.text().size() > SCRATCH_BYTES {
+            return f(EncodedIds::Owned(self.encode_one(py, text)?));
+        }
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Only by re-entrance on this thread: buffers of its own.
+                return f(EncodedIds::Owned(self.encode_one(py, text)?));
+            };
+            let (ids, utf8) = &mut *scratch;
+            let encode = || self.inner.encode_text_reusing(&storage.text(), ids, utf8);
+            let result = if storage.text().size() <= SHORT_CALL_BYTES {
+                objects::attached(encode)?
+            } else {
+                objects::detach(py, encode)?
+            };
+            result.map_err(|e| match e {
+                BpeError::NotUnicode { .. } => surrogate_error(text),
+                e => e.into(),
+            })?;
+            f(EncodedIds::Scratch(ids))
         })
     }
 
@@ -105,6 +141,22 @@ impl PyCoreTokenizer {
     }
 }
 
+/// A text's ids as `PyCoreTokenizer::with_ids` gives them: in the thread's scratch buffer,
+/// or in a buffer of their own that the caller may keep.
+enum EncodedIds<'s> {
+    Scratch(&'s [TokenId]),
+    Owned(Vec<TokenId>),
+}
+
+impl EncodedIds<'_> {
+    fn as_slice(&self) -> &[TokenId] {
+        match self {
+            EncodedIds::Scratch(ids) => ids,
+            EncodedIds::Owned(ids) => ids,
+        }
+    }
+}
+
 /// `encode_batch_flat`'s `(ids, offsets)`.
 type FlatArrays<'py> = (Bound<'py, PyArray1<TokenId>>, Bound<'py, PyArray1<i64>>);
 
@@ -125,6 +177,15 @@ const SHORT_CALL_BYTES: usize = 1024;
 const COUNTED_REFS: usize = 1 << 16;
 /// Up to this many ids, `encode_to_array` copies them into a fresh array.
 const SMALL_ARRAY_IDS: usize = 4096;
+/// Texts of up to this many bytes (code units) are encoded into `SCRATCH`: their ids are
+/// copied out anyway (a list's ints, or a small array), and the buffers stay small.
+const SCRATCH_BYTES: usize = 1 << 14;
+
+thread_local! {
+    /// A thread's buffers for the ids and the UTF-8 of a short text (see `with_ids`).
+    static SCRATCH: std::cell::RefCell<(Vec<TokenId>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
 
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     obj.cast::<PyBytes>()
@@ -219,8 +280,7 @@ impl PyCoreTokenizer {
         py: Python<'py>,
         text: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ids = self.encode_one(py, text)?;
-        self.id_list(py, &ids)
+        self.with_ids(py, text, |ids| self.id_list(py, ids.as_slice()))
     }
 
     /// The tokens of `text` as a numpy uint32 array, made through numpy's C API: a few ids
@@ -231,11 +291,12 @@ impl PyCoreTokenizer {
         py: Python<'py>,
         text: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyArray1<TokenId>>> {
-        let ids = self.encode_one(py, text)?;
-        if ids.len() <= SMALL_ARRAY_IDS {
-            return Ok(PyArray1::from_slice(py, &ids));
-        }
-        Ok(PyArray1::from_vec(py, shrunk(ids)))
+        self.with_ids(py, text, |ids| match ids {
+            EncodedIds::Owned(ids) if ids.len() > SMALL_ARRAY_IDS => {
+                Ok(PyArray1::from_vec(py, shrunk(ids)))
+            }
+            ids => Ok(PyArray1::from_slice(py, ids.as_slice())),
+        })
     }
 
     /// Encodes each text on `num_threads` threads (None: one per CPU), keeping the order.

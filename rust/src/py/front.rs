@@ -110,6 +110,9 @@ pub struct EncodeFront {
     by_identity: [PyOnceLock<KeptPolicy>; IDENTITY_SLOTS],
 }
 
+// As for `PyCoreTokenizer`: CPython aligns the object holding this to 16 bytes only.
+const _: () = assert!(std::mem::align_of::<EncodeFront>() <= 16);
+
 /// How many argument pairs `EncodeFront` keeps by identity.
 const IDENTITY_SLOTS: usize = 4;
 

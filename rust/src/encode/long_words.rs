@@ -214,29 +214,22 @@ mod tests {
         let words: Vec<Vec<u8>> = (0..3000)
             .map(|i| format!("{i:0>9}-{}", "x".repeat(i / 2 % 40)).into_bytes())
             .collect();
+        // In each four, the first two words take the first one's hash: they share a walk.
+        let hash = |i: usize| {
+            let w = &words[if i % 4 < 2 { i - i % 2 } else { i }];
+            long_hash(w, 0, w.len())
+        };
+        let ids = |i: usize| -> Vec<TokenId> {
+            (0..=(i % 7) as TokenId).map(|k| k + i as TokenId).collect()
+        };
         let mut table = LongWords::new();
         for (i, w) in words.iter().enumerate() {
-            // In each four, the first two words take the first one's hash: they share a walk.
-            let h = long_hash(&words[i - i % 2], 0, words[i - i % 2].len());
-            let h = if i % 4 < 2 {
-                h
-            } else {
-                long_hash(w, 0, w.len())
-            };
-            let ids: Vec<TokenId> = (0..=(i % 7) as TokenId).map(|k| k + i as TokenId).collect();
-            assert!(table.insert(w, h, &ids));
+            assert!(table.insert(w, hash(i), &ids(i)));
         }
         assert_eq!(table.len(), words.len());
         assert!(table.slots.len() >= 4096);
         for (i, w) in words.iter().enumerate() {
-            let h = long_hash(&words[i - i % 2], 0, words[i - i % 2].len());
-            let h = if i % 4 < 2 {
-                h
-            } else {
-                long_hash(w, 0, w.len())
-            };
-            let want: Vec<TokenId> = (0..=(i % 7) as TokenId).map(|k| k + i as TokenId).collect();
-            assert_eq!(table.get(w, h), Some(&want[..]), "{i}");
+            assert_eq!(table.get(w, hash(i)), Some(&ids(i)[..]), "{i}");
         }
         let absent = b"000000001-xx".to_vec();
         assert_eq!(

@@ -50,16 +50,7 @@ impl PyCoreTokenizer {
     /// `SHORT_CALL_BYTES`), on this thread.
     fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
         let storage = storage_of(text)?;
-        let encode = || self.inner.encode_text(&storage.text());
-        let result = if storage.text().size() <= SHORT_CALL_BYTES {
-            objects::attached(encode)?
-        } else {
-            objects::detach(py, encode)?
-        };
-        result.map_err(|e| match e {
-            BpeError::NotUnicode { .. } => surrogate_error(text),
-            e => e.into(),
-        })
+        run_encode(py, text, &storage, |t| self.inner.encode_text(t))
     }
 
     /// `f` of the tokens of `text`: a short one's (up to `SCRATCH_BYTES`) encoded into this
@@ -80,15 +71,8 @@ impl PyCoreTokenizer {
                 return f(EncodedIds::Owned(self.encode_one(py, text)?));
             };
             let (ids, utf8) = &mut *scratch;
-            let encode = || self.inner.encode_text_reusing(&storage.text(), ids, utf8);
-            let result = if storage.text().size() <= SHORT_CALL_BYTES {
-                objects::attached(encode)?
-            } else {
-                objects::detach(py, encode)?
-            };
-            result.map_err(|e| match e {
-                BpeError::NotUnicode { .. } => surrogate_error(text),
-                e => e.into(),
+            run_encode(py, text, &storage, |t| {
+                self.inner.encode_text_reusing(t, ids, utf8)
             })?;
             f(EncodedIds::Scratch(ids))
         })
@@ -139,6 +123,27 @@ impl PyCoreTokenizer {
         };
         objects::list(py, ids.len(), ids.iter().map(|&id| item(id)))
     }
+}
+
+/// `encode` of `storage` (the storage of `text`), run holding the GIL for a short text (see
+/// `SHORT_CALL_BYTES`) and without it otherwise; a lone surrogate raises CPython's own error.
+fn run_encode<T: Send>(
+    py: Python<'_>,
+    text: &Bound<'_, PyString>,
+    storage: &Storage,
+    encode: impl FnOnce(&Text<'_>) -> crate::error::Result<T> + Send,
+) -> PyResult<T> {
+    let source = storage.text();
+    let run = || encode(&source);
+    let result = if source.size() <= SHORT_CALL_BYTES {
+        objects::attached(run)?
+    } else {
+        objects::detach(py, run)?
+    };
+    result.map_err(|e| match e {
+        BpeError::NotUnicode { .. } => surrogate_error(text),
+        e => e.into(),
+    })
 }
 
 /// A text's ids as `PyCoreTokenizer::with_ids` gives them: in the thread's scratch buffer,

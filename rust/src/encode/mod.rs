@@ -414,11 +414,15 @@ impl Encoder {
                     probe.prefetch(hash);
                     key.write(short);
                     h.write(hash);
-                } else {
+                } else if n <= cache::MAX_CACHED_WORD {
                     let hash = long_words::long_hash(bytes, start, n);
                     probe.prefetch_long(hash);
                     key.write(long_word(start, n));
                     h.write(hash);
+                } else {
+                    // Never cached: no hash to read it whole for.
+                    key.write(long_word(start, n));
+                    h.write(0);
                 }
                 start = end;
             }
@@ -582,7 +586,7 @@ impl Encoder {
         } else {
             let (start, n) = (key as usize, (key >> 64) as usize);
             let word = &bytes[start..start + n];
-            if !cache.extend_long(word, h, out) {
+            if n > cache::MAX_CACHED_WORD || !cache.extend_long(word, h, out) {
                 self.encode_uncached(word, cache, out);
             }
         }

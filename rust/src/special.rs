@@ -9,17 +9,27 @@ use crate::error::{BpeError, Result};
 #[derive(Debug, Clone, Default)]
 pub struct SpecialTokens {
     tokens: Vec<String>,
-    /// Leftmost-longest matcher over `tokens`; `None` when there are none.
-    matcher: Option<AhoCorasick>,
-    /// The one token's searcher, where there is one token (the usual `<|endoftext|>`): the
-    /// same search without the automaton's layers around it, which took most of the 6% the
-    /// search cost in a call on 100 bytes. Boxed: it holds 32-byte-aligned vectors, and an
-    /// encoder lives inside a Python object, which CPython aligns to 16 bytes only (inline,
-    /// its aligned loads crashed wherever the object happened to lie).
-    single: Option<Box<memmem::Finder<'static>>>,
+    /// What finds the tokens in text.
+    searcher: Searcher,
     /// Which bytes some token starts with, to skip most positions cheaply.
     first_bytes: Vec<u8>,
     max_len: usize,
+}
+
+/// How `SpecialTokens` finds its tokens, leftmost first, longest first.
+#[derive(Debug, Clone, Default)]
+enum Searcher {
+    /// No tokens.
+    #[default]
+    None,
+    /// One token (the usual `<|endoftext|>`): its plain search, without an automaton's
+    /// layers around it, which took most of the 6% the search cost in a call on 100 bytes.
+    /// Boxed: it holds 32-byte-aligned vectors, and an encoder lives inside a Python
+    /// object, which CPython aligns to 16 bytes only (inline, its aligned loads crashed
+    /// wherever the object happened to lie).
+    One(Box<memmem::Finder<'static>>),
+    /// Several: a leftmost-longest automaton.
+    Many(AhoCorasick),
 }
 
 /// A piece of text between special tokens, or one special token (its index in the set).
@@ -44,30 +54,26 @@ impl SpecialTokens {
                 )));
             }
         }
-        let matcher = if tokens.is_empty() {
-            None
-        } else {
-            let built = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(tokens)
-                .map_err(|e| {
-                    BpeError::InvalidArgument(format!(
-                        "cannot build the special-token matcher: {e}"
-                    ))
-                })?;
-            Some(built)
+        let searcher = match tokens {
+            [] => Searcher::None,
+            [token] => Searcher::One(Box::new(memmem::Finder::new(token.as_bytes()).into_owned())),
+            _ => Searcher::Many(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(tokens)
+                    .map_err(|e| {
+                        BpeError::InvalidArgument(format!(
+                            "cannot build the special-token matcher: {e}"
+                        ))
+                    })?,
+            ),
         };
         let mut first_bytes: Vec<u8> = tokens.iter().map(|t| t.as_bytes()[0]).collect();
         first_bytes.sort_unstable();
         first_bytes.dedup();
-        let single = match tokens {
-            [token] => Some(Box::new(memmem::Finder::new(token.as_bytes()).into_owned())),
-            _ => None,
-        };
         Ok(SpecialTokens {
             tokens: tokens.to_vec(),
-            matcher,
-            single,
+            searcher,
             first_bytes,
             max_len: tokens.iter().map(String::len).max().unwrap_or(0),
         })
@@ -108,19 +114,20 @@ impl SpecialTokens {
 
     /// Like `find_from`, but only matches lying wholly within bytes `from..to`.
     pub fn find_in(&self, text: &str, from: usize, to: usize) -> Option<(usize, usize, usize)> {
-        let matcher = self.matcher.as_ref()?;
         let to = to.min(text.len());
         if from > to {
             return None;
         }
-        if let Some(single) = &self.single {
-            let start = from + single.find(&text.as_bytes()[from..to])?;
-            return Some((start, start + single.needle().len(), 0));
+        match &self.searcher {
+            Searcher::None => None,
+            Searcher::One(finder) => {
+                let start = from + finder.find(&text.as_bytes()[from..to])?;
+                Some((start, start + finder.needle().len(), 0))
+            }
+            Searcher::Many(automaton) => automaton
+                .find(Input::new(text).span(from..to))
+                .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
         }
-        let input = Input::new(text).span(from..to);
-        matcher
-            .find(input)
-            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
     }
 
     /// Whether some token occurs in `text` starting exactly at byte `pos`.
@@ -268,7 +275,7 @@ mod tests {
         assert_eq!(segments(&s, "xbcd"), [Text("x"), Special(1)]);
     }
 
-    /// One token is searched without the automaton (`single`): the same leftmost match
+    /// One token is searched without an automaton (`Searcher::One`): the same leftmost match
     /// wholly within `from..to` as a search of every position, on text of overlapping near
     /// misses, and as the automaton finds for the same token beside another.
     #[test]

@@ -46,11 +46,15 @@ impl PyCoreTokenizer {
         }
     }
 
-    /// The tokens of one `str`, encoded without the GIL (short ones holding it, see
-    /// `SHORT_CALL_BYTES`), on this thread.
-    fn encode_one(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<TokenId>> {
-        let storage = storage_of(text)?;
-        run_encode(py, text, &storage, |t| self.inner.encode_text(t))
+    /// The tokens of one `str` (`storage` its storage, read once by the caller), encoded
+    /// without the GIL (short ones holding it, see `SHORT_CALL_BYTES`), on this thread.
+    fn encode_one(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyString>,
+        storage: &Storage,
+    ) -> PyResult<Vec<TokenId>> {
+        run_encode(py, text, storage, |t| self.inner.encode_text(t))
     }
 
     /// `f` of the tokens of `text`: a short one's (up to `SCRATCH_BYTES`) encoded into this
@@ -63,12 +67,12 @@ impl PyCoreTokenizer {
     ) -> PyResult<R> {
         let storage = storage_of(text)?;
         if storage.text().size() > SCRATCH_BYTES {
-            return f(EncodedIds::Owned(self.encode_one(py, text)?));
+            return f(EncodedIds::Owned(self.encode_one(py, text, &storage)?));
         }
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else {
                 // Only by re-entrance on this thread: buffers of its own.
-                return f(EncodedIds::Owned(self.encode_one(py, text)?));
+                return f(EncodedIds::Owned(self.encode_one(py, text, &storage)?));
             };
             let (ids, utf8) = &mut *scratch;
             run_encode(py, text, &storage, |t| {

@@ -49,11 +49,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_encode_quick as quick  # noqa: E402  (the contenders, loaded one way)
+from isolation import PASSES, alternated_results, keep_out_all_but  # noqa: E402
 
 TEXT_BUDGET = 8_000_000
 MAX_CALLS = 20_000
 CHECKED = 50  # texts whose ids each contender must get right
-PASSES = 2  # --isolated: each contender's process runs this many times, in alternation
 
 Encoder = Callable[[str], Any]
 Runner = Callable[[list[str]], None]
@@ -212,21 +212,12 @@ def isolated_row(size: int, names: list[str], command: list[str]) -> str:
     """The row for calls of `size` bytes, each contender timed in processes of its own: the
     contenders one after another, PASSES times over (A B C A B C), so that a slow spell of the
     machine is shared out rather than falling on one contender's every round."""
-    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for _ in range(PASSES):
-        for name in names:
-            results[name].append(child_result(command + ["--only", name]))
+    results = alternated_results(command, names)
     times = {n: [t for r in rs for t in r["times"]] for n, rs in results.items()}
     # Lists and arrays encode different sets when unseen: each MB/s from its own set's bytes.
     best = {n: results[n][0]["bytes"] / 1e6 / min(times[n]) for n in names}
     spread = {n: max(ts) / min(ts) for n, ts in times.items()}
     return row(size, results[names[-1]][0]["calls"], best, spread, names)
-
-
-def child_result(command: list[str]) -> dict[str, Any]:
-    """What an isolated child measured: the JSON line it prints last."""
-    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.splitlines()[-1])
 
 
 def row(
@@ -245,9 +236,7 @@ def load_encoders(only: str | None) -> tuple[dict[str, Encoder], dict[str, Runne
     process (an import that finds None in `sys.modules` fails), so that nothing of theirs is
     loaded beside it."""
     if only is not None:
-        for lib in ("gigatoken", "tiktoken"):
-            if lib != LIBRARY.get(only):
-                sys.modules[lib] = None  # type: ignore[assignment]
+        keep_out_all_but(LIBRARY.get(only, "bpelm"))
     # Their "not installed: skipped" lines would only mislead in an isolated child.
     quiet = contextlib.redirect_stdout(io.StringIO()) if only else contextlib.nullcontext()
     data = quick.DATA

@@ -47,9 +47,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolation import OTHER_LIBRARIES, PASSES, alternated_results, keep_out_all_but  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CORPORA = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}
@@ -274,14 +276,12 @@ def cold_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
         report(f"cold process, {title}, 1 CPU", size, best)
 
 
-PASSES = 2  # --isolated: each contender's process runs this many times, in alternation
 NAMES = {  # --isolated: each mode's contenders, as whole_text_encoders / per_doc_encoders name them
     "whole": ("bpelm (array)", "bpelm (list)", "gigatoken", "tiktoken"),
     "docs": ("bpelm", "gigatoken", "tiktoken"),
 }
 REFERENCE = {"whole": "bpelm (array)", "docs": "bpelm"}  # the ids each mode's contenders match
 TITLES = {"whole": "whole text, 1 thread", "docs": "one document a call, 1 thread"}
-OTHER_LIBRARIES = ("gigatoken", "tiktoken")
 
 
 def isolated_words(rounds: int) -> str:
@@ -306,18 +306,9 @@ def installed_names(mode: str) -> list[str]:
     return [n for n in NAMES[mode] if importlib.util.find_spec(library(n)) is not None]
 
 
-def block_other_libraries(only: str) -> None:
-    """Keeps the libraries other than `only`'s out of this process (an import that finds
-    None in `sys.modules` fails), so that nothing of theirs is loaded beside it. bpelm stays:
-    its ids are the ones to check."""
-    for lib in OTHER_LIBRARIES:
-        if lib != library(only):
-            sys.modules[lib] = None  # type: ignore[assignment]
-
-
 def isolated_encoders(pattern: str, mode: str, only: str) -> tuple[Callable, Callable]:
     """`only`'s encoder for `mode` and bpelm's reference one, the other libraries kept out."""
-    block_other_libraries(only)
+    keep_out_all_but(library(only))
     # load()'s "not installed: skipped" lines would only mislead, and stdout carries the JSON.
     with contextlib.redirect_stdout(io.StringIO()):
         c = load(pattern, DATA / "tiktoken" / f"{pattern}_base.tiktoken.gz")
@@ -377,12 +368,6 @@ def isolated_child(pattern: str, corpus: str, mode: str, only: str, mb: float, r
     print(json.dumps({"bytes": n_bytes, **times}))
 
 
-def child_result(command: list[str]) -> dict[str, Any]:
-    """What an isolated child measured: the JSON line it prints last."""
-    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.splitlines()[-1])
-
-
 def isolated_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
     """The `--isolated` rows of `corpus`: per mode, each contender in processes of its own,
     the contenders one after another PASSES times over (A B C A B C), so that a slow spell of
@@ -391,10 +376,7 @@ def isolated_rows(pattern: str, corpus: str, mb: float, rounds: int) -> None:
     command += ["--mb", str(mb), "--rounds", str(rounds)]
     for mode, title in TITLES.items():
         names = installed_names(mode)
-        results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-        for _ in range(PASSES):
-            for name in names:
-                results[name].append(child_result(command + ["--mode", mode, "--only", name]))
+        results = alternated_results(command + ["--mode", mode], names)
         best = {
             v: {n: min(t for r in rs for t in r[v]) for n, rs in results.items()}
             for v in ("same", "new")

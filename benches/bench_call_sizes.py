@@ -36,8 +36,6 @@ import importlib.util
 import io
 import json
 import lzma
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -49,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_encode_quick as quick  # noqa: E402  (the contenders, loaded one way)
+import machine  # noqa: E402
 from isolation import PASSES, alternated_results, keep_out_all_but  # noqa: E402
 
 TEXT_BUDGET = 8_000_000
@@ -188,7 +187,7 @@ def main() -> None:
         return
     names = contender_names()
     print(
-        f"# {platform.machine()}, {os.cpu_count()} CPUs, one thread, web text, GPT-2 vocabulary; "
+        f"# {machine.describe()}, one thread, web text, GPT-2 vocabulary; "
         f"{mode_words(args)}; spread = slowest / fastest round"
     )
     print(

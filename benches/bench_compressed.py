@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import machine
 
 # One job, in a child process: prints {"seconds", "text_bytes", "peak_rss"} as JSON.
 CHILD = r"""
@@ -68,7 +69,7 @@ def main() -> None:
     ap.add_argument("--jobs", default="encode,train", help="encode, train or both")
     args = ap.parse_args()
     print(
-        f"# {platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads, "
+        f"# {machine.describe()}, {args.threads} threads, "
         f"best of {args.rounds} fresh processes, ways alternated"
     )
     print("| file | job | way | seconds | text MB/s | peak RSS MB |")

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import base64
 import lzma
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import machine
 import numpy as np
 from bpelm.tokenizer.gpt2 import EOT, load_vocab_json, mergeable_ranks, tiktoken_encoding
 
@@ -106,7 +105,7 @@ def main() -> None:
     if args.only:
         keep = set(args.only.split(","))
         encoders = {k: v for k, v in encoders.items() if k in keep}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus; 1 thread; best of {args.rounds}")
+    print(f"machine: {machine.describe()}; 1 thread; best of {args.rounds}")
     for corpus, fname in CORPORA.items():
         path = DATA / fname
         if not path.exists():

@@ -43,6 +43,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+import machine  # noqa: E402
+
 SPECIAL = "<|endoftext|>"
 
 
@@ -347,7 +349,7 @@ def race(args: argparse.Namespace, log=print) -> dict[str, Any] | None:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "machine": platform.machine(),
-            "processor": platform.processor(),
+            "processor": machine.cpu_model(),
             "cpus": os.cpu_count(),
             "threads": args.threads or torch.get_num_threads(),
             "device": args.device,

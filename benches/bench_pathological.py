@@ -9,7 +9,6 @@ reports numbers; nothing here passes or fails on timings.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import machine  # noqa: E402
 from bench_tokenizer import PATHO_CASES, patho_text  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data" / "gpt2"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     tok.encode_to_array("warm up, 123.")
     size = int(args.size_mb * 1_000_000)
-    print(f"bpelm, GPT-2 vocab, {platform.machine()}, 1 thread, best of {args.repeats}")
+    print(f"bpelm, GPT-2 vocab, {machine.describe()}, 1 thread, best of {args.repeats}")
     for case in PATHO_CASES:
         text = patho_text(case, size)
         mb = len(text.encode("utf-8")) / 1e6

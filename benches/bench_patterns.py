@@ -40,7 +40,6 @@ import io
 import json
 import lzma
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402
 from isolation import OTHER_LIBRARIES, PASSES, alternated_results, keep_out_all_but  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -431,10 +431,8 @@ def main() -> None:
     if args.only is not None:
         isolated_child(args.patterns, args.corpus, args.mode, args.only, args.mb, args.rounds)
         return
-    cpus = os.cpu_count() or 1
-    machine = f"{platform.machine()} {platform.processor()}".strip()
     mode = isolated_words(args.rounds) if args.isolated else f"best of {args.rounds}"
-    print(f"machine: {machine}, {cpus} cpus; {mode}")
+    print(f"machine: {machine.describe()}; {mode}")
     texts = {
         name: head_texts(DATA / fname, int(args.mb * 1e6), int(args.mb * 1e6))
         for name, fname in CORPORA.items()
@@ -477,7 +475,7 @@ def main() -> None:
             report("one document a call, 1 thread", n_doc_bytes, best, fresh, n_fresh)
             if args.no_batch:
                 continue
-            for threads in sorted({1, cpus}):
+            for threads in sorted({1, machine.usable_cpus()}):
                 bp = contenders["bpelm"]
                 batch: dict[str, Callable] = {
                     "bpelm": lambda ds, t=threads, bp=bp: bp.encode_batch(ds, num_threads=t)  # type: ignore[attr-defined]

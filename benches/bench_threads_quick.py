@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import lzma
-import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import bpelm._core as core
+import machine
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CORPORA = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}
@@ -75,7 +75,7 @@ def main() -> None:
                     f" (per CPU-second {size / cpu[0]:5.1f} / {size / min(cpu[1:]):5.1f})"
                 )
     print(
-        f"{os.cpu_count()} cpus, {args.threads} threads, {args.mb:g} MB, MB/s: " + " | ".join(cells)
+        f"{machine.describe()}, {args.threads} threads, {args.mb:g} MB, MB/s: " + " | ".join(cells)
     )
 
 

@@ -36,6 +36,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import contenders as C  # noqa: E402
+import machine  # noqa: E402
 
 PILE_BYTES = 825e9
 DATASETS = {"web": "web_128M.txt.xz", "books": "books_train.txt.xz"}
@@ -606,14 +607,6 @@ def pile_estimate(encode: dict | None, file: dict | None, ncpu: int, dataset: st
 
 
 def machine_info() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {}
     for name in [
         "bpelm",
@@ -638,9 +631,9 @@ def machine_info() -> dict:
         commit = ""
     return {
         "git_commit": commit or None,
-        "cpu_model": model,
+        "cpu_model": machine.cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpus_allowed": len(os.sched_getaffinity(0)),
+        "cpus_allowed": machine.usable_cpus(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,

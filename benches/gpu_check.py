@@ -47,6 +47,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+import machine as machine_words  # noqa: E402  (`machine` below reports more)
 
 MIB = 1 << 20
 CARRY_LIMIT = 64 * MIB
@@ -145,19 +146,11 @@ def _importable(module: str) -> bool:
 def machine(device: str) -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(),
-        "cpus": len(os.sched_getaffinity(0)),
+        "cpus": machine_words.usable_cpus(),
+        "cpu": machine_words.cpu_model(),
         "platform": platform.platform(),
         "device": device,
     }
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-        info["cpu"] = cpu
-    except (OSError, StopIteration):
-        pass
     smi = shutil.which("nvidia-smi")
     if smi:
         q = "--query-gpu=name,driver_version,memory.total"

@@ -1,8 +1,14 @@
-//! Pretoken ends a block at a time: the interface the encoder consumes pretokens through,
+//! Pretoken ends a few blocks at a time: the interface the encoder consumes pretokens through,
 //! and its implementation for scanners that find one pretoken at a time.
 
-/// Most pretoken ends one `next_ends` call gives.
-pub const MAX_ENDS: usize = 66;
+/// Blocks of 64 bytes a block scanner cuts in one `next_ends` call. The encoder loops over
+/// each call's ends twice (making keys, then looking them up), and the processor mispredicts
+/// the end of such a loop about once a call: at one block a call, those and the scanner's
+/// own loop over a block's starts were three mispredictions every 64 bytes of text, a tenth
+/// of a warm pass on an Intel Xeon (`benches/RESULTS.md`).
+pub const BLOCKS_PER_CALL: usize = 4;
+/// Most pretoken ends one `next_ends` call gives: 64 a block, and the text's end.
+pub const MAX_ENDS: usize = 64 * BLOCKS_PER_CALL + 2;
 
 /// Cuts a text into pretokens, giving their end offsets a block at a time (each pretoken
 /// starts where the one before it ended, the first at 0).

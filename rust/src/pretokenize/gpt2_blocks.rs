@@ -355,6 +355,26 @@ mod tests {
         }
     }
 
+    /// Blocks with every count of pretoken starts from 0 to 64, mixed in the blocks that one
+    /// call of the block scanner cuts (it writes a block's ends eight at a time, past the
+    /// real ones): four blocks of 64 one-byte pretokens fill a call's buffer.
+    #[test]
+    fn blocks_with_any_count_of_starts() {
+        // `k` one-byte pretokens ("a" and "." in turn), then a word to the block's end.
+        let block = |k: usize| -> String {
+            let mut s: String = (0..k).map(|i| if i % 2 == 0 { 'a' } else { '.' }).collect();
+            s.push_str(&"x".repeat(64 - k));
+            s
+        };
+        for k in 0..=64 {
+            let counts = [k, 64, 64 - k, k / 2, 64, 64, 64, 64, 0, k, 1];
+            let text: String = counts.iter().map(|&j| block(j)).collect();
+            assert_eq!(spans(&text), scalar_spans(&text), "{k}");
+            let text = format!("{}{}", block(64).repeat(4), block(k));
+            assert_eq!(spans(&text), scalar_spans(&text), "{k}");
+        }
+    }
+
     #[test]
     fn empty_and_tiny_texts() {
         assert!(spans("").is_empty());

@@ -32,8 +32,9 @@ use crate::TokenId;
 pub use batch::SPLIT_BYTES;
 pub use file::{encode_file, Dtype, EncodeFileOptions, EncodeFileStats};
 
-/// How many blocks of pretokens `encode_ordinary` cuts (and prefetches the table slots
-/// of) before it looks them up.
+/// How many blocks of pretokens (one scanner call's each, `pretokenize::BLOCKS_PER_CALL`
+/// blocks of 64 bytes) `encode_ordinary` cuts, and prefetches the table slots of, before it
+/// looks them up.
 const LOOKAHEAD: usize = 2;
 
 /// Pretokens from this many bytes on are merged only once their scratch memory is known to
@@ -89,8 +90,9 @@ pub(crate) fn ids_estimate(bytes: usize) -> usize {
         .saturating_add(ROOM_SLACK)
 }
 
-/// The bytes of pretokens a first block of text holds, about: four 64-byte blocks.
-const FIRST_BLOCK_ROOM: usize = 256;
+/// The bytes of pretokens a first block of text holds, about: what one scanner call cuts
+/// (a pretoken running past it makes the block longer).
+const FIRST_BLOCK_ROOM: usize = 64 * pretokenize::BLOCKS_PER_CALL;
 
 /// Room beyond a block's own bytes that `room_for` keeps: the encoder writes a few ids at
 /// once (`cache::InlineIds`) for each pretoken of a block, and puts in the ids of the

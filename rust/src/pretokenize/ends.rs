@@ -1,5 +1,5 @@
-//! Pretoken ends a few blocks at a time: the interface the encoder consumes pretokens through,
-//! and its implementation for scanners that find one pretoken at a time.
+//! Pretoken ends a few blocks at a time: the interface the encoder consumes pretokens
+//! through, and its implementation for scanners that find one pretoken at a time.
 
 /// Blocks of 64 bytes a block scanner cuts in one `next_ends` call. The encoder loops over
 /// each call's ends twice (making keys, then looking them up), and the processor mispredicts
@@ -10,8 +10,8 @@ pub const BLOCKS_PER_CALL: usize = 4;
 /// Most pretoken ends one `next_ends` call gives: 64 a block, and the text's end.
 pub const MAX_ENDS: usize = 64 * BLOCKS_PER_CALL + 2;
 
-/// Cuts a text into pretokens, giving their end offsets a block at a time (each pretoken
-/// starts where the one before it ended, the first at 0).
+/// Cuts a text into pretokens, giving their end offsets a few blocks at a time (each
+/// pretoken starts where the one before it ended, the first at 0).
 pub trait Ends {
     /// Writes the ends of the next pretokens to `ends` (in order, at least one while any
     /// text is left) and returns how many; `None` once the text is done.

@@ -32,7 +32,7 @@ use crate::error::{BpeError, Result};
 
 pub use classes::UNICODE_VERSION;
 pub use custom::CustomPattern;
-pub use ends::{Ends, MAX_ENDS};
+pub use ends::{Ends, BLOCKS_PER_CALL, MAX_ENDS};
 pub use gpt2::{is_letter, is_number, is_space};
 
 /// GPT-2's pattern, as tiktoken's `r50k_base` spells it (since tiktoken 0.7).
